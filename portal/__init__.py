@@ -1,0 +1,110 @@
+"""The MyTimetable Office 365 connection portal."""
+
+from pathlib import Path
+
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError
+
+from . import config as settings
+from .extensions import csrf, db, migrate, sessions
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Make the portal: settings from the environment, then ``config`` on top (tests)."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    values = settings.from_environment(app.instance_path, config)
+    values = {**settings.defaults(values), **values}
+    app.config.update(values)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the extensions, the server-side session store and the Microsoft clients."""
+    from . import security
+    from .microsoft import http, identity
+
+    security.check_keys(app.config["ENCRYPTION_KEYS"])
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+    if app.config["REDIS_URL"]:
+        import redis
+
+        app.config["SESSION_TYPE"] = "redis"
+        app.config["SESSION_REDIS"] = redis.Redis.from_url(app.config["REDIS_URL"])
+        app.config["SESSION_KEY_PREFIX"] = "portal:session:"
+        sessions.init_app(app)
+    else:
+        from .session_store import DatabaseSessionInterface
+
+        app.session_interface = DatabaseSessionInterface(app)
+    if app.config["PROXY_HOPS"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    http.init_app(app)
+    identity.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    """The audiences' areas: the administrator's wizard and Microsoft's callback."""
+    from .connect import bp as connect_bp
+    from .setup import bp as setup_bp
+
+    from .microsoft.errors import display_code
+
+    app.register_blueprint(setup_bp)
+    app.register_blueprint(connect_bp)
+    app.add_template_filter(display_code, "microsoft_code")
+
+    @app.get("/")
+    def index():
+        return render_template("index.html")
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+            "form-action 'self' https:; base-uri 'none'; object-src 'none'",
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+
+def register_errorhandlers(app: Flask) -> None:
+    """Friendly pages for every error a person can cause; never a stack trace."""
+
+    def render(error):
+        code = getattr(error, "code", 500) or 500
+        return render_template("errors/error.html", error=error, code=code), code
+
+    for code in (400, 403, 404, 405, 410, 413, 429, 500):
+        app.register_error_handler(code, render)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return render_template("errors/csrf.html", error=error), 400
+
+
+def register_commands(app: Flask) -> None:
+    """``flask invite``, ``flask vendor-cert``, ``flask demo`` and the database commands."""
+    from . import cli
+
+    cli.register(app)

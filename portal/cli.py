@@ -1,0 +1,104 @@
+"""``flask ...`` commands for support staff and for running the portal on one machine."""
+
+import click
+from flask import Flask
+from flask_migrate import upgrade
+
+from . import certificates, invitations
+from .extensions import db
+from .models import Certificate, Hosting, Institution
+
+ACTOR = "support (command line)"
+
+
+def register(app: Flask) -> None:
+    """Add the portal's commands to ``app.cli``."""
+    app.cli.add_command(invite)
+    app.cli.add_command(vendor_cert)
+    app.cli.add_command(demo)
+
+
+@click.group()
+def invite():
+    """Institutions' invitation links to the setup wizard."""
+
+
+@invite.command("create")
+@click.argument("name")
+@click.option(
+    "--hosting",
+    type=click.Choice([h.value for h in Hosting]),
+    required=True,
+    help="managed: MyTimetable hosts it; on_premises: the institution does.",
+)
+@click.option("--email", required=True, help="The administrator's e-mail address.")
+@click.option("--days", type=click.IntRange(1, 365), default=None, help="Days the link is valid.")
+def invite_create(name: str, hosting: str, email: str, days: int | None):
+    """Create an institution and print its invitation link."""
+    institution = invitations.create_institution(name, hosting, email, ACTOR)
+    link = invitations.issue_invitation(institution, ACTOR, days)
+    db.session.commit()
+    click.echo(f"Invitation for {institution.name} ({institution.hosting}): {link}")
+
+
+@invite.command("reissue")
+@click.argument("slug")
+def invite_reissue(slug: str):
+    """Print a new invitation link for an existing institution."""
+    institution = db.session.query(Institution).filter_by(slug=slug).one_or_none()
+    if institution is None:
+        raise click.ClickException(f"No institution with the short name {slug!r}.")
+    link = invitations.issue_invitation(institution, ACTOR)
+    db.session.commit()
+    click.echo(f"Invitation for {institution.name}: {link}")
+
+
+@click.group("vendor-cert")
+def vendor_cert():
+    """The vendor certificate that managed-hosting institutions upload."""
+
+
+@vendor_cert.command("create")
+@click.option("--days", type=click.IntRange(30, 731), default=730, help="Validity in days.")
+def vendor_cert_create(days: int):
+    """Make a new vendor certificate and make it the current one."""
+    certificate = certificates.create_vendor_certificate(days, ACTOR)
+    db.session.commit()
+    click.echo(
+        f"Vendor certificate {certificate.sha1_thumbprint} (SHA-1), "
+        f"valid until {certificate.not_after:%Y-%m-%d}."
+    )
+
+
+@vendor_cert.command("export")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+def vendor_cert_export(path: str):
+    """Write the current vendor certificate's public part (PEM) to PATH."""
+    certificate = Certificate.current_vendor()
+    if certificate is None:
+        raise click.ClickException("There is no vendor certificate: run 'flask vendor-cert create'.")
+    with open(path, "w") as file:
+        file.write(certificate.public_pem)
+
+
+DEMO_INSTITUTIONS = (
+    ("Example University", Hosting.MANAGED),
+    ("Example College (on-premises)", Hosting.ON_PREMISES),
+)
+
+
+@click.command()
+def demo():
+    """Migrate the database, add demo data once, and print fresh invitation links."""
+    upgrade()
+    if Certificate.current_vendor() is None:
+        certificates.create_vendor_certificate(730, ACTOR)
+    click.echo("\nInvitation links to the setup wizard:")
+    for name, hosting in DEMO_INSTITUTIONS:
+        institution = db.session.query(Institution).filter_by(name=name).first()
+        if institution is None:
+            institution = invitations.create_institution(name, hosting, "admin@example.edu", ACTOR)
+        link = invitations.issue_invitation(institution, ACTOR)
+        click.echo(f"  {name}: {link}")
+    db.session.commit()
+    click.echo("")

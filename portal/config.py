@@ -1,0 +1,93 @@
+"""Settings read from the environment (``PORTAL_*``), with embedded defaults for one machine.
+
+Every setting is documented in ``.env.example``. In production (the default), a missing
+secret stops start-up with a clear message; in development the portal makes the secrets
+once and keeps them in its instance folder, so a laptop run needs no set-up.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+
+class ConfigurationError(RuntimeError):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+def _instance_secret(instance_path: str, name: str, make) -> str:
+    """Read a development secret from the instance folder, making it on first use."""
+    path = Path(instance_path) / name
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+def from_environment(instance_path: str, given: dict | None = None, environ=None) -> dict:
+    """Return the Flask configuration for the ``PORTAL_*`` variables in ``environ``.
+
+    Settings in ``given`` (the factory's explicit configuration) win; a secret given
+    there is not looked for in the environment.
+    """
+    env = os.environ if environ is None else environ
+    given = given or {}
+    mode = given.get("PORTAL_ENV") or env.get("PORTAL_ENV", "production")
+    if mode not in ("production", "development"):
+        raise ConfigurationError("PORTAL_ENV must be 'production' or 'development'.")
+    development = mode == "development"
+
+    def secret(name: str, key: str, make) -> str:
+        value = given.get(key) or env.get(name)
+        if value:
+            return value
+        if development:
+            return _instance_secret(instance_path, name.lower(), make)
+        raise ConfigurationError(
+            f"{name} is not set. Production needs it; see .env.example for how to make one."
+        )
+
+    database_url = env.get("PORTAL_DATABASE_URL") or (
+        "sqlite:///" + str(Path(instance_path) / "portal.db")
+    )
+    config = {
+        "PORTAL_ENV": mode,
+        "SECRET_KEY": secret(
+            "PORTAL_SECRET_KEY", "SECRET_KEY", lambda: secrets.token_urlsafe(48)
+        ),
+        "ENCRYPTION_KEYS": secret(
+            "PORTAL_ENCRYPTION_KEY", "ENCRYPTION_KEYS", lambda: Fernet.generate_key().decode()
+        ),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "REDIS_URL": env.get("PORTAL_REDIS_URL") or None,
+        "EXTERNAL_URL": env.get("PORTAL_EXTERNAL_URL", "http://127.0.0.1:5000").rstrip("/"),
+        "AUTHORITY_HOST": env.get("PORTAL_AUTHORITY_HOST") or None,
+        "GRAPH_ENDPOINT": env.get("PORTAL_GRAPH_ENDPOINT") or None,
+        "CA_BUNDLE": env.get("PORTAL_CA_BUNDLE") or None,
+        "HTTP_TIMEOUT": float(env.get("PORTAL_HTTP_TIMEOUT", "10")),
+        "INVITATION_DAYS": int(env.get("PORTAL_INVITATION_DAYS", "30")),
+        "PROXY_HOPS": int(env.get("PORTAL_PROXY_HOPS", "0")),
+    }
+    config.update(given)
+    return config
+
+
+def defaults(config: dict) -> dict:
+    """Settings that follow from the others and are the same in every environment."""
+    https = config["EXTERNAL_URL"].startswith("https://")
+    return {
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SESSION_COOKIE_NAME": "portal_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": https,
+        "SESSION_PERMANENT": True,
+        "PERMANENT_SESSION_LIFETIME": 8 * 3600,
+        "SESSION_USE_SIGNER": True,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
+    }

@@ -1,0 +1,84 @@
+"""Institutions and the invitation links that open the setup wizard for them."""
+
+import secrets
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import select
+
+from .extensions import db
+from .models import Configuration, Hosting, Institution, Invitation, record, utcnow
+from .security import slugify, token_hash
+
+
+class InvitationError(Exception):
+    """An invitation link that cannot open the wizard; ``reason`` is missing, unknown or expired."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def invitation_url(token: str) -> str:
+    """The link an administrator opens, on the portal's external URL."""
+    return f"{current_app.config['EXTERNAL_URL']}/setup/i/{token}"
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)
+    slug, n = base, 1
+    while db.session.scalar(select(Institution.id).filter_by(slug=slug)) is not None:
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def create_institution(name: str, hosting: str, contact_email: str, actor: str) -> Institution:
+    """Add an institution with an empty draft configuration."""
+    if hosting not in (Hosting.MANAGED, Hosting.ON_PREMISES):
+        raise ValueError("hosting must be 'managed' or 'on_premises'")
+    institution = Institution(
+        name=name.strip(), slug=_unique_slug(name), hosting=hosting, contact_email=contact_email
+    )
+    institution.configuration = Configuration()
+    db.session.add(institution)
+    db.session.flush()
+    record(institution, actor, "institution_created", f"{name} ({hosting})")
+    return institution
+
+
+def issue_invitation(institution: Institution, actor: str, days: int | None = None) -> str:
+    """Make a new invitation link for ``institution``; return its URL (shown once)."""
+    token = secrets.token_urlsafe(32)
+    days = days or current_app.config["INVITATION_DAYS"]
+    db.session.add(
+        Invitation(
+            institution=institution,
+            token_hash=token_hash(token),
+            expires_at=utcnow() + timedelta(days=days),
+        )
+    )
+    record(institution, actor, "invitation_issued", f"valid for {days} days")
+    return invitation_url(token)
+
+
+def resolve(token: str | None) -> Invitation:
+    """The invitation a token belongs to, if it may still open the wizard."""
+    if not token:
+        raise InvitationError("missing")
+    invitation = db.session.scalar(select(Invitation).filter_by(token_hash=token_hash(token)))
+    if invitation is None:
+        raise InvitationError("unknown")
+    if invitation.expired:
+        raise InvitationError("expired")
+    return invitation
+
+
+def current(invitation_id: int | None) -> Invitation:
+    """The invitation remembered in the session, checked again on every request."""
+    invitation = db.session.get(Invitation, invitation_id) if invitation_id else None
+    if invitation is None:
+        raise InvitationError("missing")
+    if invitation.expired:
+        raise InvitationError("expired")
+    return invitation

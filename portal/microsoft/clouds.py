@@ -1,0 +1,88 @@
+"""Microsoft's national clouds: where to sign in, where Graph lives, which portal to use.
+
+``PORTAL_AUTHORITY_HOST`` and ``PORTAL_GRAPH_ENDPOINT`` replace a cloud's hosts (for
+stand-ins or a proxy); everything else in the portal asks this module for a host.
+"""
+
+from dataclasses import dataclass
+
+from flask import current_app
+
+
+@dataclass(frozen=True)
+class Cloud:
+    """One Microsoft cloud's endpoints and the names administrators know it by."""
+
+    key: str
+    label: str
+    authority_host: str
+    graph_endpoint: str
+    entra_portal: str
+    exchange_environment: str  # Connect-ExchangeOnline -ExchangeEnvironmentName
+
+    @property
+    def graph_default_scope(self) -> str:
+        """The ``.default`` scope of Graph in this cloud, for client credentials."""
+        return f"{self.graph_endpoint}/.default"
+
+
+CLOUDS: dict[str, Cloud] = {
+    c.key: c
+    for c in (
+        Cloud(
+            "worldwide",
+            "Worldwide (Microsoft 365)",
+            "https://login.microsoftonline.com",
+            "https://graph.microsoft.com",
+            "https://entra.microsoft.com",
+            "O365Default",
+        ),
+        Cloud(
+            "usgov",
+            "US Government (GCC High, L4)",
+            "https://login.microsoftonline.us",
+            "https://graph.microsoft.us",
+            "https://entra.microsoft.us",
+            "O365USGovGCCHigh",
+        ),
+        Cloud(
+            "usgov_dod",
+            "US Government (DoD, L5)",
+            "https://login.microsoftonline.us",
+            "https://dod-graph.microsoft.us",
+            "https://entra.microsoft.us",
+            "O365USGovDoD",
+        ),
+        Cloud(
+            "china",
+            "China (operated by 21Vianet)",
+            "https://login.chinacloudapi.cn",
+            "https://microsoftgraph.chinacloudapi.cn",
+            "https://portal.azure.cn",
+            "O365China",
+        ),
+    )
+}
+
+
+def cloud(key: str) -> Cloud:
+    """The cloud named ``key``, with the hosts overridden by the portal's settings."""
+    base = CLOUDS[key]
+    authority = current_app.config.get("AUTHORITY_HOST")
+    graph = current_app.config.get("GRAPH_ENDPOINT")
+    if not authority and not graph:
+        return base
+    return Cloud(
+        base.key,
+        base.label,
+        (authority or base.authority_host).rstrip("/"),
+        (graph or base.graph_endpoint).rstrip("/"),
+        base.entra_portal,
+        base.exchange_environment,
+    )
+
+
+def overridden() -> bool:
+    """True when the hosts point somewhere other than Microsoft (MSAL's instance check is off)."""
+    return bool(current_app.config.get("AUTHORITY_HOST"))
+

@@ -1,0 +1,292 @@
+"""What Microsoft's error codes mean for the person in front of the portal.
+
+One table maps each AADSTS code (by number) and each Graph error code to a cause, what
+to do about it, and the wizard step where that is done. ``MicrosoftError`` carries a code
+out of ``portal.microsoft`` so that nothing else needs to read Microsoft's responses.
+"""
+
+import re
+from dataclasses import dataclass
+
+# Wizard steps a piece of advice can send the administrator back to.
+METHOD, CERTIFICATE, REGISTER, TENANT, VERIFY = (
+    "method",
+    "certificate",
+    "register",
+    "tenant",
+    "verify",
+)
+
+
+@dataclass(frozen=True)
+class Advice:
+    """The cause of a failure in plain words, what to do, and where to do it."""
+
+    cause: str
+    action: str
+    step: str | None = None
+
+
+ADVICE: dict[str, Advice] = {
+    "90002": Advice(
+        "Microsoft does not know this tenant.",
+        "Check the Tenant ID: copy the Directory (tenant) ID from the app's Overview page, "
+        "or use your primary domain. Also check the cloud chosen in step 1.",
+        TENANT,
+    ),
+    "700016": Advice(
+        "The application was not found in this tenant.",
+        "Check the Application (client) ID on the app's Overview page, and that the app "
+        "was registered in this tenant (not in another directory you can sign in to).",
+        TENANT,
+    ),
+    "700027": Advice(
+        "Microsoft does not accept the certificate: it is not uploaded to this app.",
+        "Upload the certificate from step 2 under Certificates & secrets > Certificates, "
+        "then check again. It can take a minute or two to take effect.",
+        CERTIFICATE,
+    ),
+    "7000274": Advice(
+        "Microsoft found the certificate but the signature did not verify.",
+        "Upload the certificate exactly as downloaded in step 2 (the .cer file), remove "
+        "any older copy with another thumbprint, then check again.",
+        CERTIFICATE,
+    ),
+    "7000215": Advice(
+        "A client secret was sent where a certificate is expected.",
+        "MyTimetable uses a certificate, not a client secret. Upload the certificate "
+        "from step 2.",
+        CERTIFICATE,
+    ),
+    "7000222": Advice(
+        "The client secret has expired.",
+        "MyTimetable uses a certificate, not a client secret. Upload the certificate "
+        "from step 2.",
+        CERTIFICATE,
+    ),
+    "7000218": Advice(
+        "No credential was sent with the request.",
+        "Upload the certificate from step 2 and check again.",
+        CERTIFICATE,
+    ),
+    "50011": Advice(
+        "The redirect URI is not registered on the app.",
+        "Add the redirect URI from step 3 under Authentication > Web > Redirect URIs, "
+        "exactly as shown (scheme, host, path, no trailing slash).",
+        REGISTER,
+    ),
+    "65001": Advice(
+        "Nobody has consented to the app's permissions yet.",
+        "Grant admin consent for your organisation under API permissions, or use the "
+        "'Grant for the whole organisation' link below.",
+        REGISTER,
+    ),
+    "65004": Advice(
+        "Consent was declined on Microsoft's consent page.",
+        "Sign in again and choose Accept, or grant admin consent for the organisation.",
+        VERIFY,
+    ),
+    "90094": Advice(
+        "An administrator must approve the app: users may not consent to calendar access "
+        "themselves under your tenant's consent policy.",
+        "A Global or Privileged Role Administrator grants admin consent for the "
+        "organisation under API permissions, or through the 'Grant for the whole "
+        "organisation' link below.",
+        REGISTER,
+    ),
+    "90093": Advice(
+        "An administrator must approve the app: user consent is blocked in your tenant.",
+        "A Global or Privileged Role Administrator grants admin consent for the "
+        "organisation, or enables the admin consent workflow.",
+        REGISTER,
+    ),
+    "50020": Advice(
+        "The account that signed in belongs to another tenant.",
+        "Sign in with an account of your own institution's tenant (not a guest or a "
+        "personal account), or check the Tenant ID.",
+        TENANT,
+    ),
+    "650056": Advice(
+        "The app asks for a permission that is not configured on it.",
+        "Add the Microsoft Graph permissions listed in step 3 under API permissions.",
+        REGISTER,
+    ),
+    "650057": Advice(
+        "The app asks for a permission that is not configured on it.",
+        "Add the Microsoft Graph permissions listed in step 3 under API permissions.",
+        REGISTER,
+    ),
+    "53003": Advice(
+        "A Conditional Access policy blocked the sign-in.",
+        "Ask your identity administrator to exclude this app or this sign-in from the "
+        "policy, or sign in from a compliant device or location.",
+        None,
+    ),
+    "50173": Advice(
+        "The sign-in has expired: the grant was revoked (for example, a password reset).",
+        "Sign in again.",
+        None,
+    ),
+    "700082": Advice(
+        "The sign-in has expired after a long time unused.",
+        "Sign in again.",
+        None,
+    ),
+    "invalid_grant": Advice("The sign-in is no longer valid.", "Sign in again.", None),
+    "no_roles": Advice(
+        "The token carries no Calendars.ReadWrite application permission: admin consent "
+        "has not been granted (or the permission was added as delegated).",
+        "Under API permissions, add Microsoft Graph > Application permissions > "
+        "Calendars.ReadWrite and choose 'Grant admin consent for <your institution>'.",
+        REGISTER,
+    ),
+    "rbac_tenant_wide": Advice(
+        "Calendars.ReadWrite was granted tenant-wide in Entra, so the Exchange RBAC scope "
+        "means nothing: MyTimetable could reach every mailbox.",
+        "Under API permissions, remove the admin consent for the Calendars.ReadWrite "
+        "application permission (Revoke admin consent); the RBAC role assignment grants it "
+        "for the group only.",
+        REGISTER,
+    ),
+    "no_scope": Advice(
+        "The sign-in did not grant Calendars.ReadWrite.",
+        "Add the delegated Microsoft Graph permissions from step 3 and grant consent.",
+        REGISTER,
+    ),
+    "InvalidAuthenticationToken": Advice(
+        "Microsoft Graph did not accept the token.",
+        "Check that the app was registered in the cloud chosen in step 1, then check again.",
+        METHOD,
+    ),
+    "ErrorAccessDenied": Advice(
+        "Microsoft Graph refused access to the mailbox: the permission is missing, or "
+        "the mailbox is outside the group the app is limited to.",
+        "Check the API permissions and, if you limit access to a security group, that "
+        "the test mailbox is a member of it (changes can take an hour to apply).",
+        REGISTER,
+    ),
+    "ErrorAccessDenied/policy": Advice(
+        "The mailbox is outside the security group the app is limited to.",
+        "Use a test mailbox that is a member of the group, or add it to the group (changes "
+        "to an access policy can take over an hour to apply).",
+        VERIFY,
+    ),
+    "MailboxNotEnabledForRESTAPI": Advice(
+        "This account has no Exchange Online mailbox (unlicensed, on-premises or guest).",
+        "Use a licensed user's mailbox in Exchange Online.",
+        VERIFY,
+    ),
+    "ErrorInvalidUser": Advice(
+        "Microsoft Graph does not know this user.",
+        "Check the address of the test mailbox.",
+        VERIFY,
+    ),
+    "ResourceNotFound": Advice(
+        "Microsoft Graph does not know this user.",
+        "Check the address of the test mailbox.",
+        VERIFY,
+    ),
+    "ErrorItemNotFound": Advice(
+        "The item no longer exists in the mailbox.", "Nothing to do; it is recreated.", None
+    ),
+    "scope_not_enforced": Advice(
+        "A mailbox outside the security group could be read: the limit is not in force.",
+        "Check the PowerShell from step 3 ran without errors, and that tenant-wide "
+        "Calendars.ReadWrite was not also granted in Entra (with RBAC for Applications it "
+        "must not be). Policy changes can take over an hour to apply.",
+        REGISTER,
+    ),
+    "state_mismatch": Advice(
+        "The answer from Microsoft did not match a sign-in started here (it was stale, "
+        "replayed or forged).",
+        "Start again from this page.",
+        VERIFY,
+    ),
+    "tenant_mismatch": Advice(
+        "Microsoft answered for a different tenant than the one entered.",
+        "Sign in with an administrator of the tenant entered in step 4, or correct it.",
+        TENANT,
+    ),
+    "unreachable": Advice(
+        "Microsoft could not be reached.",
+        "Try again in a few minutes. If it persists, check the portal's outbound network.",
+        None,
+    ),
+}
+
+UNKNOWN = Advice(
+    "Microsoft returned an error the portal does not know.",
+    "Check the error code in Microsoft's documentation, or contact MyTimetable support "
+    "with the code and the time shown.",
+    None,
+)
+
+_AADSTS = re.compile(r"AADSTS(\d+)")
+
+
+def advice_for(code: str | None) -> Advice:
+    """The advice for a code, or general advice for an unknown one."""
+    return ADVICE.get(code or "", UNKNOWN)
+
+
+def code_from_description(description: str | None) -> str | None:
+    """The AADSTS number that leads a redirect's ``error_description``.
+
+    Browser redirects carry no ``error_codes`` list, only the description, which
+    always begins with the code; only the code is read, never the words.
+    """
+    match = _AADSTS.match((description or "").strip())
+    return match.group(1) if match else None
+
+
+class MicrosoftError(Exception):
+    """An error answered by Microsoft's identity platform or Graph, by code."""
+
+    def __init__(self, code: str, message: str, status: int | None = None):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+
+    @property
+    def advice(self) -> Advice:
+        """What the person should do about this error."""
+        return advice_for(self.code)
+
+    @property
+    def display_code(self) -> str:
+        """The code as Microsoft's own pages show it."""
+        return display_code(self.code)
+
+
+PORTAL_CODES = {
+    "no_roles",
+    "no_scope",
+    "rbac_tenant_wide",
+    "scope_not_enforced",
+    "state_mismatch",
+    "tenant_mismatch",
+    "unreachable",
+    "unknown",
+}
+
+
+def display_code(code: str | None) -> str:
+    """A code as Microsoft shows it (AADSTS prefix for numbers); '' for the portal's own."""
+    if not code or code in PORTAL_CODES:
+        return ""
+    base = code.split("/")[0]
+    return f"AADSTS{base}" if base.isdigit() else base
+
+
+def from_token_response(result: dict) -> MicrosoftError:
+    """Turn MSAL's error dict into a ``MicrosoftError`` keyed by its first numeric code."""
+    codes = result.get("error_codes") or []
+    code = (
+        str(codes[0])
+        if codes
+        else code_from_description(result.get("error_description"))
+        or result.get("error", "unknown")
+    )
+    message = (result.get("error_description") or result.get("error") or "").split("\r\n")[0]
+    return MicrosoftError(code, message)

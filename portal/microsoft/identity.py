@@ -1,0 +1,262 @@
+"""Sign-in and tokens through Microsoft's identity platform: the only module importing msal.
+
+Two kinds of MSAL application are used:
+
+- For sign-ins (the authorization code flow), one ``ConfidentialClientApplication`` per
+  (cloud, tenant, client, certificate) and process, kept in the Flask application's
+  extensions, so the tenant's OpenID metadata is fetched once, not per request.
+- For live verification, a fresh one per run: MSAL serves client-credentials tokens from
+  its cache and remembers HTTP 400 answers for a minute, and an administrator who has
+  just uploaded the certificate or granted consent must see the answer of now.
+"""
+
+import base64
+import json
+import re
+import threading
+from urllib.parse import urlencode
+from dataclasses import dataclass, field
+
+import msal
+import requests
+from flask import current_app
+
+from .. import security
+from ..models import Certificate
+from . import http
+from .clouds import Cloud, overridden
+from .errors import MicrosoftError, code_from_description, from_token_response
+
+EXTENSION = "portal.microsoft.identity"
+DELEGATED_SCOPES = ("Calendars.ReadWrite", "User.Read")
+_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+
+
+@dataclass
+class _Registry:
+    apps: dict = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def init_app(app) -> None:
+    """Give the application its cache of MSAL applications."""
+    app.extensions[EXTENSION] = _Registry()
+
+
+def authority(cloud: Cloud, tenant: str) -> str:
+    """The authority URL of ``tenant`` in ``cloud``."""
+    return f"{cloud.authority_host}/{tenant}"
+
+
+def _credential(certificate: Certificate) -> dict:
+    return {
+        "private_key": security.decrypt(certificate.private_key_encrypted).decode(),
+        "public_certificate": certificate.public_pem,
+    }
+
+
+def _build(cloud: Cloud, tenant: str, client_id: str, certificate: Certificate):
+    try:
+        return msal.ConfidentialClientApplication(
+            client_id,
+            client_credential=_credential(certificate),
+            authority=authority(cloud, tenant),
+            http_client=http.session(),
+            instance_discovery=False if overridden() else None,
+        )
+    except ValueError as exc:
+        # MSAL reads the tenant's metadata in its constructor and raises ValueError
+        # when it cannot; the endpoint's own error code says why.
+        raise discover_tenant_error(cloud, tenant) from exc
+    except requests.RequestException as exc:
+        raise MicrosoftError("unreachable", str(exc)) from exc
+
+
+def _application(cloud: Cloud, tenant: str, client_id: str, certificate: Certificate):
+    registry: _Registry = current_app.extensions[EXTENSION]
+    key = (cloud.authority_host, tenant.lower(), client_id.lower(), certificate.sha256_thumbprint)
+    with registry.lock:
+        app = registry.apps.get(key)
+        if app is None:
+            app = registry.apps[key] = _build(cloud, tenant, client_id, certificate)
+        return app
+
+
+@dataclass(frozen=True)
+class TenantInfo:
+    """A tenant as Microsoft's OpenID metadata describes it."""
+
+    guid: str
+    issuer: str
+
+
+def discover_tenant(cloud: Cloud, tenant: str) -> TenantInfo:
+    """Read the tenant's OpenID metadata; raise ``MicrosoftError`` (90002) if unknown."""
+    url = f"{authority(cloud, tenant)}/v2.0/.well-known/openid-configuration"
+    try:
+        response = http.session().get(url)
+    except requests.RequestException as exc:
+        raise MicrosoftError("unreachable", str(exc)) from exc
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise MicrosoftError(
+            "unreachable", f"Unexpected answer (HTTP {response.status_code}) from {url}"
+        ) from exc
+    if response.status_code != 200:
+        error = from_token_response(body)
+        error.status = response.status_code
+        raise error
+    issuer = body.get("issuer", "")
+    match = _GUID.search(issuer)
+    return TenantInfo(guid=match.group(0).lower() if match else tenant, issuer=issuer)
+
+
+def discover_tenant_error(cloud: Cloud, tenant: str) -> MicrosoftError:
+    """The error Microsoft gives for a tenant whose metadata cannot be read."""
+    try:
+        discover_tenant(cloud, tenant)
+    except MicrosoftError as exc:
+        return exc
+    return MicrosoftError("unknown", f"Could not read the metadata of tenant {tenant}.")
+
+
+def _claims(jwt: str) -> dict:
+    """The claims of a token Microsoft just issued to us over TLS (no signature check:
+    the token is for Graph, which checks it; we only read what was granted)."""
+    try:
+        payload = jwt.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return {}
+
+
+@dataclass(frozen=True)
+class AppToken:
+    """An app-only access token and what it grants."""
+
+    access_token: str
+    roles: tuple[str, ...]
+    tenant_guid: str | None
+    service_principal_id: str | None
+
+
+def client_credentials_token(
+    cloud: Cloud, tenant: str, client_id: str, certificate: Certificate
+) -> AppToken:
+    """A fresh app-only Graph token by the client credentials flow with the certificate."""
+    app = _build(cloud, tenant, client_id, certificate)
+    try:
+        result = app.acquire_token_for_client([cloud.graph_default_scope])
+    except requests.RequestException as exc:
+        raise MicrosoftError("unreachable", str(exc)) from exc
+    if "access_token" not in result:
+        raise from_token_response(result)
+    claims = _claims(result["access_token"])
+    return AppToken(
+        access_token=result["access_token"],
+        roles=tuple(claims.get("roles") or ()),
+        tenant_guid=claims.get("tid"),
+        service_principal_id=claims.get("oid"),
+    )
+
+
+def begin_sign_in(
+    cloud: Cloud,
+    tenant: str,
+    client_id: str,
+    certificate: Certificate,
+    redirect_uri: str,
+    login_hint: str | None = None,
+    prompt: str | None = None,
+) -> dict:
+    """Start the authorization code flow (PKCE, state, nonce).
+
+    Returns MSAL's flow dict: keep it whole in the server-side session and send the
+    browser to its ``auth_uri``.
+    """
+    app = _application(cloud, tenant, client_id, certificate)
+    return app.initiate_auth_code_flow(
+        list(DELEGATED_SCOPES),
+        redirect_uri=redirect_uri,
+        login_hint=login_hint or None,
+        prompt=prompt,
+    )
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """A completed sign-in: who, in which tenant, and what was granted."""
+
+    access_token: str
+    scopes: tuple[str, ...]
+    object_id: str
+    username: str
+    tenant_guid: str
+
+
+def finish_sign_in(
+    cloud: Cloud,
+    tenant: str,
+    client_id: str,
+    certificate: Certificate,
+    flow: dict | None,
+    callback_args: dict,
+) -> SignIn:
+    """Redeem the callback of a flow from ``begin_sign_in``; raise ``MicrosoftError``."""
+    if not flow:
+        raise MicrosoftError("state_mismatch", "No sign-in was started in this browser.")
+    app = _application(cloud, tenant, client_id, certificate)
+    try:
+        result = app.acquire_token_by_auth_code_flow(flow, dict(callback_args))
+    except ValueError as exc:  # state mismatch, or neither code nor error
+        raise MicrosoftError("state_mismatch", "The sign-in could not be matched.") from exc
+    except RuntimeError as exc:  # id_token nonce mismatch
+        raise MicrosoftError("state_mismatch", "The sign-in's nonce did not match.") from exc
+    except requests.RequestException as exc:
+        raise MicrosoftError("unreachable", str(exc)) from exc
+    if "access_token" not in result:
+        raise from_token_response(result)
+    claims = result.get("id_token_claims") or {}
+    scopes = tuple(s.rsplit("/", 1)[-1] for s in (result.get("scope") or "").split())
+    return SignIn(
+        access_token=result["access_token"],
+        scopes=scopes,
+        object_id=claims.get("oid", ""),
+        username=claims.get("preferred_username", ""),
+        tenant_guid=(claims.get("tid") or "").lower(),
+    )
+
+
+def admin_consent_url(cloud: Cloud, tenant: str, client_id: str, redirect_uri: str, state: str):
+    """The v2 admin consent endpoint, asking for the permissions configured on the app."""
+    query = urlencode(
+        {
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "state": state,
+            "scope": cloud.graph_default_scope,
+        }
+    )
+    return f"{authority(cloud, tenant)}/v2.0/adminconsent?{query}"
+
+
+def finish_admin_consent(args: dict, expected_state: str | None, expected_tenant: str) -> str:
+    """Check an admin consent callback; return the consenting tenant's GUID.
+
+    Microsoft's v2 endpoint also sets ``admin_consent=True`` on failures, so ``error``
+    is read first; then state and tenant are compared with what was sent.
+    """
+    if args.get("error"):
+        code = code_from_description(args.get("error_description")) or args["error"]
+        raise MicrosoftError(code, (args.get("error_description") or "").split("\r\n")[0])
+    if not expected_state or args.get("state") != expected_state:
+        raise MicrosoftError("state_mismatch", "The consent answer was not for this page.")
+    if str(args.get("admin_consent", "")).lower() != "true":
+        raise MicrosoftError("65001", "Microsoft did not confirm admin consent.")
+    tenant = (args.get("tenant") or "").lower()
+    if not _GUID.fullmatch(tenant) or (
+        _GUID.fullmatch(expected_tenant) and tenant != expected_tenant.lower()
+    ):
+        raise MicrosoftError("tenant_mismatch", f"Consent was granted in tenant {tenant!r}.")
+    return tenant

@@ -1,0 +1,197 @@
+"""The portal's data: institutions, their invitations and configurations, certificates,
+verification evidence, the audit trail, and server-side sessions."""
+
+import enum
+from datetime import UTC, datetime
+
+from sqlalchemy import ForeignKey, LargeBinary, String, Text, select
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    """The current time in UTC, as stored in every timestamp column."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Hosting(enum.StrEnum):
+    """Where MyTimetable runs for an institution."""
+
+    MANAGED = "managed"
+    ON_PREMISES = "on_premises"
+
+
+class Method(enum.StrEnum):
+    """How MyTimetable reaches calendars."""
+
+    APPLICATION = "application"
+    DELEGATED = "delegated"
+
+
+class Status(enum.StrEnum):
+    """A configuration's life: draft, then submitted and reviewed (managed) or exported."""
+
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    CHANGES_REQUESTED = "changes_requested"
+    EXPORTED = "exported"
+
+
+class Institution(db.Model):
+    """A school or university that connects MyTimetable to Microsoft 365."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    hosting: Mapped[str] = mapped_column(String(20))
+    contact_email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    configuration: Mapped["Configuration | None"] = relationship(
+        back_populates="institution", uselist=False
+    )
+    invitations: Mapped[list["Invitation"]] = relationship(back_populates="institution")
+
+    @property
+    def managed(self) -> bool:
+        """True when MyTimetable is hosted by the vendor for this institution."""
+        return self.hosting == Hosting.MANAGED
+
+
+class Invitation(db.Model):
+    """A link that opens the setup wizard for one institution. Only a hash of its token is kept."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+    institution: Mapped[Institution] = relationship(back_populates="invitations")
+
+    @property
+    def expired(self) -> bool:
+        """True once the link may no longer open the wizard."""
+        return self.revoked_at is not None or self.expires_at <= utcnow()
+
+
+class Certificate(db.Model):
+    """An X.509 certificate MyTimetable signs its client assertions with; the key is encrypted."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(20))  # "vendor" or "generated"
+    subject: Mapped[str] = mapped_column(String(400))
+    public_pem: Mapped[str] = mapped_column(Text)
+    private_key_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    sha1_thumbprint: Mapped[str] = mapped_column(String(40))
+    sha256_thumbprint: Mapped[str] = mapped_column(String(64))
+    not_before: Mapped[datetime]
+    not_after: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    current: Mapped[bool] = mapped_column(default=False)
+
+    @classmethod
+    def current_vendor(cls) -> "Certificate | None":
+        """The vendor certificate that managed-hosting institutions upload now."""
+        return db.session.scalar(
+            select(cls)
+            .where(cls.source == "vendor", cls.current.is_(True))
+            .order_by(cls.created_at.desc())
+        )
+
+    def days_left(self) -> int:
+        """Whole days until the certificate expires (negative once it has)."""
+        return (self.not_after - utcnow()).days
+
+
+class Configuration(db.Model):
+    """One institution's connection to Microsoft 365, filled in by the setup wizard."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"), unique=True)
+    method: Mapped[str | None] = mapped_column(String(20))
+    cloud: Mapped[str] = mapped_column(String(20), default="worldwide")
+    tenant_id: Mapped[str | None] = mapped_column(String(255))
+    tenant_guid: Mapped[str | None] = mapped_column(String(36))
+    client_id: Mapped[str | None] = mapped_column(String(36))
+    security_group_email: Mapped[str | None] = mapped_column(String(320))
+    group_scope_method: Mapped[str] = mapped_column(String(20), default="rbac")
+    service_principal_id: Mapped[str | None] = mapped_column(String(36))
+    outlook_categories: Mapped[bool] = mapped_column(default=False)
+    test_mailbox: Mapped[str | None] = mapped_column(String(320))
+    outside_mailbox: Mapped[str | None] = mapped_column(String(320))
+    certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificate.id"))
+    status: Mapped[str] = mapped_column(String(30), default=Status.DRAFT)
+    step_reached: Mapped[int] = mapped_column(default=1)
+    verified_at: Mapped[datetime | None]
+    submitted_at: Mapped[datetime | None]
+    exported_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    institution: Mapped[Institution] = relationship(back_populates="configuration")
+    certificate: Mapped[Certificate | None] = relationship()
+    verifications: Mapped[list["Verification"]] = relationship(
+        back_populates="configuration", order_by="Verification.id"
+    )
+
+    def latest_run(self) -> list["Verification"]:
+        """The links of the most recent verification run, in chain order."""
+        if not self.verifications:
+            return []
+        run_id = self.verifications[-1].run_id
+        return [v for v in self.verifications if v.run_id == run_id]
+
+
+class Verification(db.Model):
+    """One link of a live verification run and its evidence."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    configuration_id: Mapped[int] = mapped_column(ForeignKey("configuration.id"))
+    run_id: Mapped[str] = mapped_column(String(36), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    outcome: Mapped[str] = mapped_column(String(10))  # passed, failed, skipped
+    error_code: Mapped[str | None] = mapped_column(String(60))
+    message: Mapped[str] = mapped_column(Text, default="")
+    evidence: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    configuration: Mapped[Configuration] = relationship(back_populates="verifications")
+
+
+class AuditEvent(db.Model):
+    """Who did what to which institution's configuration, and when."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    institution_id: Mapped[int | None] = mapped_column(ForeignKey("institution.id"))
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(60))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ServerSession(db.Model):
+    """A browser session kept on the server; the cookie only holds its random ID."""
+
+    __tablename__ = "server_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(255), unique=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    expiry: Mapped[datetime] = mapped_column(index=True)
+
+
+def record(institution: Institution | None, actor: str, action: str, detail: str = "") -> None:
+    """Add an audit event to the current transaction."""
+    db.session.add(
+        AuditEvent(
+            institution_id=institution.id if institution else None,
+            actor=actor,
+            action=action,
+            detail=detail,
+        )
+    )

@@ -1,0 +1,50 @@
+"""Server-side sessions kept in the portal's own database table, through Flask-Session.
+
+Flask-Session's SQLAlchemy backend declares its table on the first application it is
+bound to, so it cannot serve a second application in the same process (the tests make
+many). This backend plugs the portal's migrated ``ServerSession`` model into
+Flask-Session's own session interface instead; Redis uses Flask-Session's Redis backend.
+"""
+
+from datetime import timedelta
+
+from flask_session.base import ServerSideSession, ServerSideSessionInterface
+from sqlalchemy import delete, select
+
+from .extensions import db
+from .models import ServerSession, utcnow
+
+
+class DatabaseSessionInterface(ServerSideSessionInterface):
+    """Flask-Session interface storing sessions in the ``server_session`` table."""
+
+    ttl = False
+
+    def __init__(self, app):
+        super().__init__(app, key_prefix="session:", cleanup_n_requests=1000)
+
+    def _retrieve_session_data(self, store_id: str) -> dict | None:
+        row = db.session.scalar(select(ServerSession).filter_by(session_id=store_id))
+        if row is None or row.expiry <= utcnow():
+            return None
+        return self.serializer.decode(row.data)
+
+    def _delete_session(self, store_id: str) -> None:
+        db.session.execute(delete(ServerSession).filter_by(session_id=store_id))
+        db.session.commit()
+
+    def _upsert_session(
+        self, session_lifetime: timedelta, session: ServerSideSession, store_id: str
+    ) -> None:
+        data = self.serializer.encode(session)
+        expiry = utcnow() + session_lifetime
+        row = db.session.scalar(select(ServerSession).filter_by(session_id=store_id))
+        if row is None:
+            db.session.add(ServerSession(session_id=store_id, data=data, expiry=expiry))
+        else:
+            row.data, row.expiry = data, expiry
+        db.session.commit()
+
+    def _delete_expired_sessions(self) -> None:
+        db.session.execute(delete(ServerSession).where(ServerSession.expiry <= utcnow()))
+        db.session.commit()

@@ -1,0 +1,196 @@
+"""The wizard's forms; each rule lives here so its message shows beside its field."""
+
+import re
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    PasswordField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    StringField,
+)
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
+
+from ..microsoft.clouds import CLOUDS
+
+GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.I)
+ADDRESS = re.compile(r"^[^@\s]{1,64}@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.I)
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+def mailbox_address(message: str):
+    """A validator for a user principal name or e-mail address."""
+
+    def check(form, field):
+        if field.data and not ADDRESS.match(field.data):
+            raise ValidationError(message)
+
+    return check
+
+
+class MethodForm(FlaskForm):
+    """Step 1: how MyTimetable reaches calendars, and in which Microsoft cloud."""
+
+    method = RadioField(
+        "Permission type",
+        choices=[
+            SelectChoice("application", "Application permissions"),
+            SelectChoice("delegated", "Delegated permissions"),
+        ],
+        validators=[DataRequired("Choose how MyTimetable may reach calendars.")],
+    )
+    cloud = SelectField(
+        "Microsoft cloud",
+        choices=[SelectChoice(c.key, c.label) for c in CLOUDS.values()],
+        default="worldwide",
+        validators=[DataRequired("Choose the Microsoft cloud your tenant is in.")],
+    )
+
+
+class GenerateCertificateForm(FlaskForm):
+    """Step 2, on-premises: make the institution's own certificate."""
+
+    validity = SelectField(
+        "Valid for",
+        choices=[
+            SelectChoice("365", "1 year"),
+            SelectChoice("548", "18 months"),
+            SelectChoice("730", "2 years"),
+        ],
+        default="730",
+        validators=[DataRequired("Choose how long the certificate is valid.")],
+    )
+
+
+class PfxForm(FlaskForm):
+    """Step 2, on-premises: the password that protects the downloaded private key."""
+
+    password = PasswordField(
+        "Password for the .pfx file",
+        validators=[
+            DataRequired("Choose a password to protect the private key."),
+            Length(min=12, max=200, message="Use at least 12 characters."),
+        ],
+    )
+    confirm = PasswordField(
+        "Repeat the password",
+        validators=[EqualTo("password", message="The two passwords are not the same.")],
+    )
+
+
+class RegisterForm(FlaskForm):
+    """Step 3: options that change the app registration's permissions."""
+
+    outlook_categories = BooleanField("Show timetable events in colour (Outlook categories)")
+
+
+class TenantForm(FlaskForm):
+    """Step 4: the tenant and the app registration's identifiers."""
+
+    tenant_id = StringField(
+        "Tenant ID",
+        filters=[_strip],
+        validators=[
+            DataRequired("Enter the Directory (tenant) ID or your tenant's domain."),
+            Length(max=253, message="This is longer than any tenant ID or domain."),
+        ],
+    )
+    client_id = StringField(
+        "Application (client) ID",
+        filters=[_strip],
+        validators=[DataRequired("Enter the Application (client) ID from the app's Overview.")],
+    )
+    security_group_email = StringField(
+        "Mail-enabled security group (optional)",
+        filters=[_strip],
+        validators=[
+            Optional(),
+            Length(max=320),
+            mailbox_address("Enter the group's e-mail address, such as mytimetable@example.edu."),
+        ],
+    )
+    group_scope_method = RadioField(
+        "How to limit access to the group",
+        choices=[
+            SelectChoice("rbac", "RBAC for Applications in Exchange Online (recommended)"),
+            SelectChoice("access_policy", "Application access policy (legacy)"),
+        ],
+        default="rbac",
+        validators=[Optional()],
+    )
+
+    def validate_tenant_id(self, field):
+        """A tenant is a GUID or a verified domain name."""
+        value = field.data
+        if GUID.match(value) or DOMAIN.match(value):
+            return
+        if value.lower() in ("common", "organizations", "consumers"):
+            raise ValidationError(
+                f"'{value}' is not your tenant: enter your Directory (tenant) ID or domain."
+            )
+        if "@" in value:
+            raise ValidationError(
+                "Enter a domain (such as example.edu) or a GUID, not an e-mail address."
+            )
+        if re.fullmatch(r"[0-9a-fA-F-]{20,}", value):
+            raise ValidationError(
+                "This looks like a GUID but is not one: it has 32 hexadecimal digits in "
+                "groups of 8-4-4-4-12."
+            )
+        raise ValidationError(
+            "Enter the Directory (tenant) ID, a GUID such as "
+            "72f988bf-86f1-41af-91ab-2d7cd011db47, or a domain such as example.edu."
+        )
+
+    def validate_client_id(self, field):
+        """The client ID is always a GUID."""
+        if not GUID.match(field.data):
+            raise ValidationError(
+                "The Application (client) ID is a GUID such as "
+                "11111111-2222-3333-4444-555555555555: copy it from the app's Overview page."
+            )
+
+
+class ApplicationVerifyForm(FlaskForm):
+    """Step 5, application permissions: the mailboxes to test with."""
+
+    test_mailbox = StringField(
+        "Test mailbox",
+        filters=[_strip],
+        validators=[
+            DataRequired("Enter the address of a mailbox MyTimetable should reach."),
+            Length(max=320),
+            mailbox_address("Enter a user principal name such as teacher@example.edu."),
+        ],
+    )
+    outside_mailbox = StringField(
+        "Mailbox outside the group",
+        filters=[_strip],
+        validators=[
+            Length(max=320),
+            mailbox_address("Enter a user principal name such as student@example.edu."),
+        ],
+    )
+
+    def __init__(self, *args, group: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.group = group
+
+    def validate_outside_mailbox(self, field):
+        """With a security group, a mailbox outside it proves the limit works."""
+        if self.group and not field.data:
+            raise ValidationError(
+                f"Enter a mailbox that is not in {self.group}, to prove access is limited."
+            )
+        if field.data and field.data.lower() == (self.test_mailbox.data or "").lower():
+            raise ValidationError("Use a different mailbox from the test mailbox.")
+
+
+class ConfirmForm(FlaskForm):
+    """A form with only its CSRF token, for buttons that change something."""

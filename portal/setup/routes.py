@@ -1,0 +1,449 @@
+"""The wizard's pages. Each step saves the draft and moves on; the stepper can go back."""
+
+import secrets
+from dataclasses import dataclass
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from .. import certificates, export, invitations, security, verification
+from ..extensions import db
+from ..microsoft import identity
+from ..microsoft.clouds import cloud
+from ..microsoft.errors import MicrosoftError, advice_for
+from ..models import Certificate, Method, Status, record, utcnow
+from . import bp, scripts
+from .forms import (
+    ApplicationVerifyForm,
+    ConfirmForm,
+    GenerateCertificateForm,
+    MethodForm,
+    PfxForm,
+    RegisterForm,
+    TenantForm,
+)
+
+ADMIN = "administrator (invitation link)"
+
+
+@dataclass(frozen=True)
+class Step:
+    """A step of the wizard: its number, endpoint and title."""
+
+    number: int
+    endpoint: str
+    title: str
+
+
+STEPS = (
+    Step(1, "setup.method", "Method"),
+    Step(2, "setup.certificate", "Certificate"),
+    Step(3, "setup.register", "Register the app"),
+    Step(4, "setup.tenant", "Tenant and application"),
+    Step(5, "setup.verify", "Verify"),
+    Step(6, "setup.review", "Review and finish"),
+)
+STEP_BY_NAME = {s.endpoint.split(".")[1]: s for s in STEPS}
+LOCKED = (Status.SUBMITTED, Status.APPROVED)
+
+
+def redirect_uri() -> str:
+    """The redirect URI registered in Entra, shared by the administrator and end users."""
+    return current_app.config["EXTERNAL_URL"] + url_for("connect.callback")
+
+
+@bp.get("/i/<token>")
+def open_invitation(token: str):
+    """Open the wizard from an invitation link and remember the institution."""
+    try:
+        invitation = invitations.resolve(token)
+    except invitations.InvitationError as error:
+        return _invalid_invitation(error)
+    session.clear()
+    session["invitation_id"] = invitation.id
+    invitation.last_used_at = utcnow()
+    db.session.commit()
+    return redirect(url_for("setup.resume"))
+
+
+def _invalid_invitation(error: invitations.InvitationError):
+    status = 410 if error.reason == "expired" else 404
+    return render_template("setup/invitation_invalid.html", reason=error.reason), status
+
+
+@bp.before_request
+def load_invitation():
+    """Every wizard page belongs to the invitation remembered in this browser's session."""
+    if request.endpoint == "setup.open_invitation":
+        return None
+    try:
+        invitation = invitations.current(session.get("invitation_id"))
+    except invitations.InvitationError as error:
+        return _invalid_invitation(error)
+    g.institution = invitation.institution
+    g.configuration = invitation.institution.configuration
+    return None
+
+
+@bp.context_processor
+def wizard_context():
+    """The stepper and the institution for every wizard template."""
+    configuration = getattr(g, "configuration", None)
+    return {
+        "steps": STEPS,
+        "institution": getattr(g, "institution", None),
+        "configuration": configuration,
+        "locked": configuration is not None and configuration.status in LOCKED,
+    }
+
+
+def _reached(number: int) -> None:
+    configuration = g.configuration
+    configuration.step_reached = max(configuration.step_reached, number)
+
+
+def _guard(name: str):
+    """Send the browser to the furthest step it may open, if it asked for a later one."""
+    configuration = g.configuration
+    step = STEP_BY_NAME[name]
+    if configuration.status in LOCKED and name != "review":
+        return redirect(url_for("setup.review"))
+    if step.number > configuration.step_reached:
+        return redirect(url_for(STEPS[configuration.step_reached - 1].endpoint))
+    return None
+
+
+@bp.get("/")
+def resume():
+    """Continue where the administrator left off."""
+    configuration = g.configuration
+    if configuration.status in LOCKED:
+        return redirect(url_for("setup.review"))
+    return redirect(url_for(STEPS[configuration.step_reached - 1].endpoint))
+
+
+@bp.route("/method", methods=["GET", "POST"])
+def method():
+    """Step 1: application or delegated permissions, and the Microsoft cloud."""
+    if response := _guard("method"):
+        return response
+    configuration = g.configuration
+    form = MethodForm(obj=configuration)
+    if form.validate_on_submit():
+        if (form.method.data, form.cloud.data) != (configuration.method, configuration.cloud):
+            verification.invalidate(configuration)
+        form.populate_obj(configuration)
+        _reached(2)
+        db.session.commit()
+        return redirect(url_for("setup.certificate"))
+    return render_template("setup/method.html", form=form), 400 if form.errors else 200
+
+
+@bp.route("/certificate", methods=["GET", "POST"])
+def certificate():
+    """Step 2: the vendor's certificate, or the institution's own generated one."""
+    if response := _guard("certificate"):
+        return response
+    configuration, institution = g.configuration, g.institution
+    if institution.managed and configuration.certificate is None:
+        configuration.certificate = Certificate.current_vendor()
+        db.session.commit()
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        if configuration.certificate is None:
+            flash("Generate the certificate first.", "error")
+            return redirect(url_for("setup.certificate"))
+        _reached(3)
+        db.session.commit()
+        return redirect(url_for("setup.register"))
+    return render_template(
+        "setup/certificate.html",
+        form=form,
+        generate_form=GenerateCertificateForm(),
+        pfx_form=PfxForm(),
+        certificate=configuration.certificate,
+    )
+
+
+@bp.post("/certificate/generate")
+def generate_certificate():
+    """On-premises: make (or replace) the institution's key pair and certificate."""
+    if response := _guard("certificate"):
+        return response
+    if g.institution.managed:
+        abort(404)
+    form = GenerateCertificateForm()
+    if not form.validate_on_submit():
+        flash("Choose how long the certificate is valid.", "error")
+        return redirect(url_for("setup.certificate"))
+    replacing = g.configuration.certificate is not None
+    certificates.generate_for(g.institution, int(form.validity.data), ADMIN)
+    verification.invalidate(g.configuration)
+    db.session.commit()
+    flash(
+        "A new certificate was made. Upload it to the app registration again and remove "
+        "the old one."
+        if replacing
+        else "The certificate was made. Download it below.",
+        "success",
+    )
+    return redirect(url_for("setup.certificate"))
+
+
+@bp.get("/certificate.<any(cer, pem):fmt>")
+def download_certificate(fmt: str):
+    """The public certificate as .cer (DER, for Entra) or .pem."""
+    certificate = g.configuration.certificate
+    if certificate is None:
+        abort(404)
+    name = f"mytimetable-{g.institution.slug}"
+    if fmt == "cer":
+        body, mimetype = security.der_certificate(certificate.public_pem), "application/pkix-cert"
+    else:
+        body, mimetype = certificate.public_pem, "application/x-pem-file"
+    return _download(body, mimetype, f"{name}.{fmt}")
+
+
+@bp.post("/certificate/pfx")
+def download_pfx():
+    """On-premises: the private key and certificate as a password-protected .pfx."""
+    certificate = g.configuration.certificate
+    if g.institution.managed or certificate is None:
+        abort(404)
+    form = PfxForm()
+    if not form.validate_on_submit():
+        return render_template(
+            "setup/certificate.html",
+            form=ConfirmForm(),
+            generate_form=GenerateCertificateForm(),
+            pfx_form=form,
+            certificate=certificate,
+        ), 400
+    bundle = security.pkcs12_bundle(
+        certificate.public_pem,
+        certificates.private_key_pem(certificate),
+        form.password.data,
+        f"MyTimetable {g.institution.name}",
+    )
+    record(g.institution, ADMIN, "private_key_downloaded", certificate.sha1_thumbprint)
+    db.session.commit()
+    return _download(bundle, "application/x-pkcs12", certificates.key_file_name(g.institution))
+
+
+def _download(body, mimetype: str, filename: str) -> Response:
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register():
+    """Step 3: the app registration in Microsoft Entra ID, step by step."""
+    if response := _guard("register"):
+        return response
+    configuration = g.configuration
+    form = RegisterForm(obj=configuration)
+    if form.validate_on_submit():
+        form.populate_obj(configuration)
+        _reached(4)
+        db.session.commit()
+        return redirect(url_for("setup.tenant"))
+    return render_template(
+        "setup/register.html",
+        form=form,
+        cloud=cloud(configuration.cloud),
+        redirect_uri=redirect_uri(),
+        scripts={name: make(configuration, cloud(configuration.cloud)) for name, make in scripts.SCRIPTS.items()},
+    )
+
+
+@bp.get("/scripts/<any(rbac, 'access-policy'):name>.ps1")
+def download_script(name: str):
+    """The PowerShell for a security-group limit, with the values filled in."""
+    configuration = g.configuration
+    body = scripts.SCRIPTS[name](configuration, cloud(configuration.cloud))
+    return _download(body, "text/plain", f"mytimetable-{name}.ps1")
+
+
+@bp.route("/tenant", methods=["GET", "POST"])
+def tenant():
+    """Step 4: Tenant ID, Application (client) ID and the optional security group."""
+    if response := _guard("tenant"):
+        return response
+    configuration = g.configuration
+    form = TenantForm(obj=configuration)
+    if configuration.method != Method.APPLICATION:
+        del form.security_group_email
+        del form.group_scope_method
+    if form.validate_on_submit():
+        before = (configuration.tenant_id, configuration.client_id)
+        form.populate_obj(configuration)
+        configuration.client_id = configuration.client_id.lower()
+        if before != (configuration.tenant_id, configuration.client_id):
+            configuration.tenant_guid = None
+            configuration.service_principal_id = None
+        verification.invalidate(configuration)
+        _reached(5)
+        db.session.commit()
+        return redirect(url_for("setup.verify"))
+    return render_template("setup/tenant.html", form=form), 400 if form.errors else 200
+
+
+@bp.route("/verify", methods=["GET", "POST"])
+def verify():
+    """Step 5: live checks against Microsoft, shown as a chain."""
+    if response := _guard("verify"):
+        return response
+    configuration = g.configuration
+    group = configuration.security_group_email if configuration.method == Method.APPLICATION else None
+    form = ApplicationVerifyForm(obj=configuration, group=group)
+    status = 200
+    if configuration.method == Method.APPLICATION and request.method == "POST":
+        if form.validate_on_submit():
+            form.populate_obj(configuration)
+            verification.run_application_checks(configuration, ADMIN)
+            return redirect(url_for("setup.verify"))
+        status = 400
+    elif request.method == "POST":
+        abort(405)
+    if configuration.verified_at and configuration.step_reached < 6:
+        _reached(6)
+        db.session.commit()
+    return render_template(
+        "setup/verify.html",
+        form=form,
+        confirm=ConfirmForm(),
+        chain=_chain(configuration),
+        cloud=cloud(configuration.cloud),
+        scripts={name: make(configuration, cloud(configuration.cloud)) for name, make in scripts.SCRIPTS.items()},
+    ), status
+
+
+def _chain(configuration):
+    """The latest run, link by link, with the links it did not reach."""
+    if not configuration.method:
+        return []
+    done = {v.kind: v for v in configuration.latest_run()}
+    links = []
+    for link in verification.CHAINS[Method(configuration.method)]:
+        result = done.get(link.kind)
+        advice = advice_for(result.error_code) if result and result.outcome == "failed" else None
+        step = STEP_BY_NAME.get(advice.step) if advice and advice.step else None
+        links.append({"link": link, "result": result, "advice": advice, "step": step})
+    return links
+
+
+@bp.post("/verify/sign-in")
+def verify_sign_in():
+    """Delegated: check tenant, app and certificate, then sign in at Microsoft."""
+    if response := _guard("verify"):
+        return response
+    configuration = g.configuration
+    if configuration.method != Method.DELEGATED or not ConfirmForm().validate_on_submit():
+        abort(400)
+    run_id = verification.begin_delegated_checks(configuration, ADMIN)
+    if run_id is None:
+        return redirect(url_for("setup.verify"))
+    try:
+        flow = identity.begin_sign_in(
+            cloud(configuration.cloud),
+            configuration.tenant_id,
+            configuration.client_id,
+            configuration.certificate,
+            redirect_uri(),
+            prompt="select_account",
+        )
+    except MicrosoftError as error:
+        flash(f"{error.advice.cause} {error.advice.action}", "error")
+        return redirect(url_for("setup.verify"))
+    session["sign_in"] = {
+        "purpose": "verify",
+        "flow": flow,
+        "run_id": run_id,
+        "configuration_id": configuration.id,
+    }
+    return redirect(flow["auth_uri"])
+
+
+@bp.post("/verify/admin-consent")
+def admin_consent():
+    """Delegated: grant consent for the whole organisation at Microsoft's endpoint."""
+    if response := _guard("verify"):
+        return response
+    configuration = g.configuration
+    if configuration.method != Method.DELEGATED or not ConfirmForm().validate_on_submit():
+        abort(400)
+    state = secrets.token_urlsafe(24)
+    session["admin_consent"] = {"state": state, "configuration_id": configuration.id}
+    return redirect(
+        identity.admin_consent_url(
+            cloud(configuration.cloud),
+            configuration.tenant_id,
+            configuration.client_id,
+            redirect_uri(),
+            state,
+        )
+    )
+
+
+@bp.route("/review", methods=["GET"])
+def review():
+    """Step 6: everything on one page, with an edit link per step."""
+    if response := _guard("review"):
+        return response
+    configuration = g.configuration
+    return render_template(
+        "setup/review.html",
+        form=ConfirmForm(),
+        chain=_chain(configuration),
+        cloud=cloud(configuration.cloud),
+        redirect_uri=redirect_uri(),
+        key_file=certificates.key_file_name(g.institution),
+    )
+
+
+@bp.post("/submit")
+def submit():
+    """Managed hosting: hand the verified configuration to MyTimetable support."""
+    configuration = g.configuration
+    if not g.institution.managed or configuration.status in LOCKED:
+        abort(404)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    if not configuration.verified_at:
+        flash("Verify the connection first: every check must pass.", "error")
+        return redirect(url_for("setup.verify"))
+    configuration.status = Status.SUBMITTED
+    configuration.submitted_at = utcnow()
+    record(g.institution, ADMIN, "submitted", f"{configuration.method}, tenant {configuration.tenant_id}")
+    db.session.commit()
+    flash("Submitted. MyTimetable support will review the configuration.", "success")
+    return redirect(url_for("setup.review"))
+
+
+@bp.get("/export")
+def export_configuration():
+    """On-premises: download MyTimetable's configuration file."""
+    configuration = g.configuration
+    if g.institution.managed:
+        abort(404)
+    if not configuration.verified_at or configuration.step_reached < 6:
+        flash("Verify the connection first: every check must pass.", "error")
+        return redirect(url_for("setup.verify"))
+    body = export.mytimetable_properties(configuration)
+    configuration.status = Status.EXPORTED
+    configuration.exported_at = utcnow()
+    record(g.institution, ADMIN, "exported", export.file_name(configuration))
+    db.session.commit()
+    return _download(body, "text/plain", export.file_name(configuration))

@@ -1,0 +1,251 @@
+"""Live verification of a configuration against Microsoft, as a chain of links.
+
+The chain stops at the first broken link, so the administrator sees exactly where it
+breaks; every link checked is stored with its evidence. The wizard and the support
+console both run the checks through this module.
+"""
+
+import uuid
+from dataclasses import dataclass
+
+from .extensions import db
+from .microsoft import graph, identity
+from .microsoft.clouds import cloud
+from .microsoft.errors import MicrosoftError
+from .models import Configuration, Method, Verification, record, utcnow
+
+REQUIRED_PERMISSION = "Calendars.ReadWrite"
+CERTIFICATE_CODES = {"700027", "7000274", "7000215", "7000222", "7000218"}
+
+
+@dataclass(frozen=True)
+class Link:
+    """One link of the chain: its key and the words shown for it."""
+
+    kind: str
+    label: str
+
+
+TENANT = Link("tenant_found", "Tenant found")
+APPLICATION = Link("application_found", "Application found in the tenant")
+CERTIFICATE = Link("certificate_accepted", "Certificate accepted")
+SIGNED_IN = Link("signed_in", "Administrator signed in and consented")
+PERMISSION = Link("permission_granted", "Calendars.ReadWrite permission granted")
+MAILBOX = Link("mailbox_reachable", "Mailbox reachable")
+SCOPE = Link("scope_enforced", "Access limited to the security group")
+
+CHAINS = {
+    Method.APPLICATION: (TENANT, APPLICATION, CERTIFICATE, PERMISSION, MAILBOX, SCOPE),
+    Method.DELEGATED: (TENANT, APPLICATION, CERTIFICATE, SIGNED_IN, PERMISSION, MAILBOX),
+}
+LABELS = {link.kind: link.label for chain in CHAINS.values() for link in chain}
+
+
+class _Run:
+    """Records the links of one run; ``fail`` stops the chain."""
+
+    def __init__(self, configuration: Configuration, run_id: str | None = None):
+        self.configuration = configuration
+        self.run_id = run_id or str(uuid.uuid4())
+
+    def passed(self, link: Link, evidence: str) -> None:
+        self._add(link, "passed", None, "", evidence)
+
+    def skipped(self, link: Link, evidence: str) -> None:
+        self._add(link, "skipped", None, "", evidence)
+
+    def failed(self, link: Link, error: MicrosoftError, code: str | None = None) -> None:
+        self._add(link, "failed", code or error.code, error.message, "")
+
+    def _add(self, link, outcome, code, message, evidence):
+        db.session.add(
+            Verification(
+                configuration=self.configuration,
+                run_id=self.run_id,
+                kind=link.kind,
+                outcome=outcome,
+                error_code=code,
+                message=message[:2000],
+                evidence=evidence[:2000],
+            )
+        )
+
+
+def _app_only_links(run: _Run, configuration: Configuration, require_roles: bool):
+    """Tenant, application and certificate links; return the token, or None if broken."""
+    where = cloud(configuration.cloud)
+    try:
+        tenant = identity.discover_tenant(where, configuration.tenant_id)
+    except MicrosoftError as error:
+        run.failed(TENANT, error)
+        return None
+    configuration.tenant_guid = tenant.guid
+    run.passed(TENANT, f"{configuration.tenant_id} is tenant {tenant.guid} ({tenant.issuer})")
+    try:
+        token = identity.client_credentials_token(
+            where, configuration.tenant_id, configuration.client_id, configuration.certificate
+        )
+    except MicrosoftError as error:
+        if error.code in CERTIFICATE_CODES:
+            run.passed(APPLICATION, f"Application {configuration.client_id} is registered.")
+            run.failed(CERTIFICATE, error)
+        else:
+            run.failed(APPLICATION, error)
+        return None
+    run.passed(APPLICATION, f"Application {configuration.client_id} is registered.")
+    run.passed(
+        CERTIFICATE,
+        f"Signed in with certificate {configuration.certificate.sha1_thumbprint} "
+        f"(SHA-1 thumbprint); app-only token issued.",
+    )
+    configuration.service_principal_id = token.service_principal_id
+    if require_roles and _rbac_scoped(configuration):
+        if REQUIRED_PERMISSION in token.roles:
+            run.failed(
+                PERMISSION,
+                MicrosoftError("rbac_tenant_wide", f"Token roles: {', '.join(token.roles)}."),
+            )
+            return None
+        run.passed(
+            PERMISSION,
+            "No tenant-wide Calendars.ReadWrite grant in the token, as RBAC for Applications "
+            "requires; the Exchange role assignment grants access for the group.",
+        )
+    elif require_roles:
+        if REQUIRED_PERMISSION not in token.roles:
+            granted = ", ".join(token.roles) or "none"
+            run.failed(
+                PERMISSION,
+                MicrosoftError("no_roles", f"Application permissions in the token: {granted}."),
+            )
+            return None
+        run.passed(PERMISSION, f"Token roles: {', '.join(token.roles)}.")
+    return token
+
+
+def _rbac_scoped(configuration: Configuration) -> bool:
+    return bool(configuration.security_group_email) and configuration.group_scope_method == "rbac"
+
+
+def run_application_checks(configuration: Configuration, actor: str) -> str:
+    """Verify an application-permissions configuration end to end; return the run ID."""
+    run = _Run(configuration)
+    token = _app_only_links(run, configuration, require_roles=True)
+    if token is not None:
+        _mailbox_links(run, configuration, token.access_token)
+    _finish(run, actor)
+    return run.run_id
+
+
+def _mailbox_links(run: _Run, configuration: Configuration, access_token: str) -> None:
+    where = cloud(configuration.cloud)
+    group = configuration.security_group_email
+    try:
+        calendars = graph.list_calendars(where, access_token, configuration.test_mailbox)
+    except MicrosoftError as error:
+        policy = error.code == "ErrorAccessDenied" and group
+        run.failed(MAILBOX, error, code="ErrorAccessDenied/policy" if policy else None)
+        return
+    names = ", ".join(c.name for c in calendars) or "no calendars"
+    run.passed(MAILBOX, f"Read the calendars of {configuration.test_mailbox}: {names}.")
+    if not group:
+        run.skipped(SCOPE, "No security group: the app may reach every mailbox.")
+        return
+    try:
+        graph.list_calendars(where, access_token, configuration.outside_mailbox)
+    except MicrosoftError as error:
+        if error.code == "ErrorAccessDenied":
+            run.passed(
+                SCOPE,
+                f"{configuration.outside_mailbox}, outside {group}, was refused: "
+                f"{error.code}: {error.message}",
+            )
+        else:
+            run.failed(SCOPE, error)
+        return
+    run.failed(
+        SCOPE,
+        MicrosoftError(
+            "scope_not_enforced",
+            f"The calendars of {configuration.outside_mailbox}, outside {group}, could be read.",
+        ),
+    )
+
+
+def begin_delegated_checks(configuration: Configuration, actor: str) -> str | None:
+    """The links before the administrator's sign-in; return the run ID if they hold."""
+    run = _Run(configuration)
+    token = _app_only_links(run, configuration, require_roles=False)
+    if token is None:
+        _finish(run, actor)
+        return None
+    db.session.commit()
+    return run.run_id
+
+
+def finish_delegated_checks(
+    configuration: Configuration, run_id: str, flow: dict | None, callback_args: dict, actor: str
+) -> None:
+    """Redeem the administrator's sign-in and finish the chain started before it."""
+    run = _Run(configuration, run_id)
+    where = cloud(configuration.cloud)
+    try:
+        sign_in = identity.finish_sign_in(
+            where,
+            configuration.tenant_id,
+            configuration.client_id,
+            configuration.certificate,
+            flow,
+            callback_args,
+        )
+    except MicrosoftError as error:
+        run.failed(SIGNED_IN, error)
+        _finish(run, actor)
+        return
+    if configuration.tenant_guid and sign_in.tenant_guid != configuration.tenant_guid:
+        run.failed(
+            SIGNED_IN,
+            MicrosoftError(
+                "tenant_mismatch", f"{sign_in.username} belongs to tenant {sign_in.tenant_guid}."
+            ),
+        )
+        _finish(run, actor)
+        return
+    run.passed(
+        SIGNED_IN,
+        f"{sign_in.username} signed in through the redirect URI and the consent prompt.",
+    )
+    if REQUIRED_PERMISSION not in sign_in.scopes:
+        run.failed(
+            PERMISSION,
+            MicrosoftError("no_scope", f"Granted: {', '.join(sign_in.scopes) or 'nothing'}."),
+        )
+        _finish(run, actor)
+        return
+    run.passed(PERMISSION, f"Delegated scopes granted: {', '.join(sign_in.scopes)}.")
+    try:
+        calendars = graph.list_calendars(where, sign_in.access_token)
+    except MicrosoftError as error:
+        run.failed(MAILBOX, error)
+    else:
+        names = ", ".join(c.name for c in calendars) or "no calendars"
+        run.passed(MAILBOX, f"Read the calendars of {sign_in.username}: {names}.")
+    _finish(run, actor)
+
+
+def _finish(run: _Run, actor: str) -> None:
+    configuration = run.configuration
+    db.session.flush()
+    links = [v for v in configuration.verifications if v.run_id == run.run_id]
+    broken = next((v for v in links if v.outcome == "failed"), None)
+    chain = CHAINS[Method(configuration.method)]
+    complete = broken is None and len(links) == len(chain)
+    configuration.verified_at = utcnow() if complete else None
+    outcome = "passed" if complete else f"failed at {LABELS[broken.kind]}" if broken else "failed"
+    record(configuration.institution, actor, "verification_run", outcome)
+    db.session.commit()
+
+
+def invalidate(configuration: Configuration) -> None:
+    """Forget that a configuration verified, after something it depends on changed."""
+    configuration.verified_at = None

@@ -1,0 +1,142 @@
+"""Fixtures shared by every test: an application on a migrated SQLite file, its client and
+CLI runner, and a ``Wizard`` helper that walks the setup wizard like a browser would."""
+
+import re
+import shutil
+
+import pytest
+from cryptography.fernet import Fernet
+from flask_migrate import upgrade
+
+from portal import create_app
+from portal.extensions import db
+
+ENCRYPTION_KEY = Fernet.generate_key().decode()
+
+
+def base_config(database_path) -> dict:
+    """Settings for a test application; no environment variable is needed."""
+    return {
+        "TESTING": True,
+        "PORTAL_ENV": "production",
+        "SECRET_KEY": "test-secret-key-not-for-production",
+        "ENCRYPTION_KEYS": ENCRYPTION_KEY,
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database_path}",
+        "EXTERNAL_URL": "http://localhost",
+        "REDIS_URL": None,
+        "AUTHORITY_HOST": None,
+        "GRAPH_ENDPOINT": None,
+        "CA_BUNDLE": None,
+    }
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch):
+    """Tests never read the developer's PORTAL_* settings."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("PORTAL_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory):
+    """A database file migrated once through Alembic; each test gets a copy."""
+    path = tmp_path_factory.mktemp("schema") / "portal.db"
+    app = create_app(base_config(path))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return path
+
+
+@pytest.fixture
+def make_app(tmp_path, migrated_database):
+    """Make an application on a fresh copy of the migrated database, with extra settings."""
+
+    def make(**overrides):
+        path = tmp_path / "portal.db"
+        if not path.exists():
+            shutil.copy(migrated_database, path)
+        return create_app({**base_config(path), **overrides})
+
+    return make
+
+
+@pytest.fixture
+def app(make_app):
+    """The portal with test settings."""
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    """A browser-like test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    """The ``flask`` command line."""
+    return app.test_cli_runner()
+
+
+CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+class Wizard:
+    """Walks the setup wizard through the test client, as an administrator would."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def csrf(self, path: str = "/setup/") -> str:
+        page = self.client.get(path, follow_redirects=True)
+        return CSRF.search(page.text).group(1)
+
+    def post(self, path: str, data: dict | None = None, follow: bool = False):
+        return self.client.post(
+            path, data={"csrf_token": self.csrf(path), **(data or {})}, follow_redirects=follow
+        )
+
+    def open(self, link: str):
+        return self.client.get(link.replace("http://localhost", ""), follow_redirects=True)
+
+    def to_tenant(self, method: str = "application", cloud: str = "worldwide"):
+        self.post("/setup/method", {"method": method, "cloud": cloud})
+        if self.client.get("/setup/certificate").text.count("Make the certificate"):
+            self.post("/setup/certificate/generate", {"validity": "365"})
+        self.post("/setup/certificate")
+        self.post("/setup/register")
+
+    def enter_tenant(self, tenant: str, client_id: str, group: str = "", scope: str = "rbac"):
+        data = {"tenant_id": tenant, "client_id": client_id}
+        if group:
+            data |= {"security_group_email": group, "group_scope_method": scope}
+        return self.post("/setup/tenant", data)
+
+
+@pytest.fixture
+def wizard(client):
+    """A wizard helper on the test client."""
+    return Wizard(client)
+
+
+@pytest.fixture
+def invitation(app):
+    """Invitation links for a managed and an on-premises institution, and the vendor cert."""
+    from portal import certificates, invitations
+
+    with app.app_context():
+        certificates.create_vendor_certificate(365, "test")
+        managed = invitations.create_institution("Example University", "managed", "a@x.edu", "t")
+        on_premises = invitations.create_institution(
+            "Example College", "on_premises", "b@x.edu", "t"
+        )
+        links = {
+            "managed": invitations.issue_invitation(managed, "test"),
+            "on_premises": invitations.issue_invitation(on_premises, "test"),
+        }
+        db.session.commit()
+    return links

@@ -1,0 +1,41 @@
+"""Settings from the environment: defaults on a laptop, no silent secrets in production."""
+
+import pytest
+
+from portal.config import ConfigurationError, from_environment
+
+
+def test_production_without_secret_key_stops_with_a_clear_message(tmp_path):
+    with pytest.raises(ConfigurationError, match="PORTAL_SECRET_KEY is not set"):
+        from_environment(str(tmp_path), environ={"PORTAL_ENCRYPTION_KEY": "x"})
+
+
+def test_production_without_encryption_key_stops_with_a_clear_message(tmp_path):
+    with pytest.raises(ConfigurationError, match="PORTAL_ENCRYPTION_KEY is not set"):
+        from_environment(str(tmp_path), environ={"PORTAL_SECRET_KEY": "x"})
+
+
+def test_development_makes_secrets_once_and_keeps_them(tmp_path):
+    first = from_environment(str(tmp_path), environ={"PORTAL_ENV": "development"})
+    second = from_environment(str(tmp_path), environ={"PORTAL_ENV": "development"})
+    assert first["SECRET_KEY"] == second["SECRET_KEY"]
+    assert first["ENCRYPTION_KEYS"] == second["ENCRYPTION_KEYS"]
+
+
+def test_embedded_default_is_sqlite_in_the_instance_folder(tmp_path):
+    config = from_environment(str(tmp_path), environ={"PORTAL_ENV": "development"})
+    assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path}/portal.db"
+    assert config["REDIS_URL"] is None
+
+
+def test_hosts_can_be_pointed_elsewhere(tmp_path):
+    config = from_environment(
+        str(tmp_path),
+        environ={
+            "PORTAL_ENV": "development",
+            "PORTAL_AUTHORITY_HOST": "https://127.0.0.1:8443",
+            "PORTAL_GRAPH_ENDPOINT": "https://127.0.0.1:8444",
+        },
+    )
+    assert config["AUTHORITY_HOST"] == "https://127.0.0.1:8443"
+    assert config["GRAPH_ENDPOINT"] == "https://127.0.0.1:8444"

@@ -1,0 +1,89 @@
+"""The error table: every code Microsoft may answer maps to a cause, an action and a step."""
+
+import pytest
+
+from portal.microsoft.errors import (
+    ADVICE,
+    UNKNOWN,
+    advice_for,
+    code_from_description,
+    display_code,
+    from_token_response,
+)
+
+STEPS = {"method", "certificate", "register", "tenant", "verify", None}
+
+# Codes the issue and Microsoft's documentation say the pages must explain.
+REQUIRED = [
+    "90002", "700016", "700027", "7000274", "7000215", "7000222", "50011", "65001",
+    "65004", "90094", "90093", "50020", "650056", "650057", "53003", "50173", "700082",
+    "invalid_grant", "InvalidAuthenticationToken", "ErrorAccessDenied",
+    "MailboxNotEnabledForRESTAPI", "ErrorItemNotFound", "no_roles",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("code", sorted(ADVICE))
+def test_every_code_says_what_happened_and_what_to_do(code):
+    advice = ADVICE[code]
+    assert advice.cause.endswith(".") and advice.action
+    assert advice.step in STEPS
+
+
+@pytest.mark.parametrize("code", REQUIRED)
+def test_required_code_is_explained(code):
+    assert advice_for(code) is not UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("code", "step"),
+    [
+        ("90002", "tenant"),
+        ("700016", "tenant"),
+        ("700027", "certificate"),
+        ("7000274", "certificate"),
+        ("50011", "register"),
+        ("65001", "register"),
+        ("90094", "register"),
+        ("50020", "tenant"),
+        ("no_roles", "register"),
+    ],
+)
+def test_failure_sends_the_administrator_to_the_step_that_fixes_it(code, step):
+    assert advice_for(code).step == step
+
+
+def test_unknown_code_gets_general_advice():
+    assert advice_for("123456789") is UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("description", "code"),
+    [
+        ("AADSTS65004: User declined to consent to access the app.", "65004"),
+        ("AADSTS90094: The grant requires admin permission.\r\nTrace ID: x", "90094"),
+        ("User declined. AADSTS65004", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_code_is_read_from_the_start_of_a_redirect_description(description, code):
+    assert code_from_description(description) == code
+
+
+def test_token_response_is_keyed_by_its_first_numeric_code():
+    error = from_token_response(
+        {
+            "error": "invalid_client",
+            "error_description": "AADSTS700027: Client assertion failed.\r\nTrace ID: 1",
+            "error_codes": [700027],
+        }
+    )
+    assert (error.code, error.message) == ("700027", "AADSTS700027: Client assertion failed.")
+
+
+@pytest.mark.parametrize(
+    ("code", "shown"),
+    [("700016", "AADSTS700016"), ("ErrorAccessDenied/policy", "ErrorAccessDenied"), ("no_roles", "")],
+)
+def test_codes_are_shown_as_microsoft_shows_them(code, shown):
+    assert display_code(code) == shown
