@@ -63,9 +63,8 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """The audiences' areas: the administrator's wizard and Microsoft's callback."""
     from .connect import bp as connect_bp
-    from .setup import bp as setup_bp
-
     from .microsoft.errors import display_code
+    from .setup import bp as setup_bp
 
     app.register_blueprint(setup_bp)
     app.register_blueprint(connect_bp)

@@ -76,7 +76,9 @@ def vendor_cert_export(path: str):
     """Write the current vendor certificate's public part (PEM) to PATH."""
     certificate = Certificate.current_vendor()
     if certificate is None:
-        raise click.ClickException("There is no vendor certificate: run 'flask vendor-cert create'.")
+        raise click.ClickException(
+            "There is no vendor certificate: run 'flask vendor-cert create'."
+        )
     with open(path, "w") as file:
         file.write(certificate.public_pem)
 

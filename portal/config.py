@@ -56,9 +56,7 @@ def from_environment(instance_path: str, given: dict | None = None, environ=None
     )
     config = {
         "PORTAL_ENV": mode,
-        "SECRET_KEY": secret(
-            "PORTAL_SECRET_KEY", "SECRET_KEY", lambda: secrets.token_urlsafe(48)
-        ),
+        "SECRET_KEY": secret("PORTAL_SECRET_KEY", "SECRET_KEY", lambda: secrets.token_urlsafe(48)),
         "ENCRYPTION_KEYS": secret(
             "PORTAL_ENCRYPTION_KEY", "ENCRYPTION_KEYS", lambda: Fernet.generate_key().decode()
         ),

@@ -14,6 +14,7 @@ def file_name(configuration: Configuration) -> str:
 def mytimetable_properties(configuration: Configuration) -> str:
     """MyTimetable's Office 365 settings as a Java properties file; holds no secret."""
     where = cloud(configuration.cloud)
+    tenant = configuration.tenant_guid or configuration.tenant_id
     certificate = configuration.certificate
     scopes = (
         where.graph_default_scope
@@ -26,9 +27,9 @@ def mytimetable_properties(configuration: Configuration) -> str:
         "# The private key is in the .pfx file downloaded in step 2, with its password.",
         f"office365.method={configuration.method}",
         f"office365.cloud={configuration.cloud}",
-        f"office365.tenantId={configuration.tenant_guid or configuration.tenant_id}",
+        f"office365.tenantId={tenant}",
         f"office365.clientId={configuration.client_id}",
-        f"office365.authority={authority(where, configuration.tenant_guid or configuration.tenant_id)}",
+        f"office365.authority={authority(where, tenant)}",
         f"office365.graphEndpoint={where.graph_endpoint}",
         f"office365.scopes={scopes}",
         f"office365.certificate.thumbprintSha1={certificate.sha1_thumbprint}",

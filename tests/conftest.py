@@ -91,13 +91,14 @@ class Wizard:
     def __init__(self, client):
         self.client = client
 
-    def csrf(self, path: str = "/setup/") -> str:
-        page = self.client.get(path, follow_redirects=True)
+    def csrf(self) -> str:
+        """The session's CSRF token, read from the page the wizard resumes at."""
+        page = self.client.get("/setup/", follow_redirects=True)
         return CSRF.search(page.text).group(1)
 
     def post(self, path: str, data: dict | None = None, follow: bool = False):
         return self.client.post(
-            path, data={"csrf_token": self.csrf(path), **(data or {})}, follow_redirects=follow
+            path, data={"csrf_token": self.csrf(), **(data or {})}, follow_redirects=follow
         )
 
     def open(self, link: str):

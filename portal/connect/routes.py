@@ -62,13 +62,29 @@ def _admin_consent(consent: dict):
             configuration.tenant_guid or configuration.tenant_id,
         )
     except MicrosoftError as error:
-        record(configuration.institution, "administrator (invitation link)", "admin_consent_failed", error.code)
+        record(
+            configuration.institution,
+            "administrator (invitation link)",
+            "admin_consent_failed",
+            error.code,
+        )
         db.session.commit()
-        flash(f"Consent for the organisation was not granted ({error.display_code}): "
-              f"{error.advice.cause} {error.advice.action}", "error")
+        flash(
+            f"Consent for the organisation was not granted ({error.display_code}): "
+            f"{error.advice.cause} {error.advice.action}",
+            "error",
+        )
         return redirect(url_for("setup.verify"))
-    record(configuration.institution, "administrator (invitation link)", "admin_consent_granted", tenant)
+    record(
+        configuration.institution,
+        "administrator (invitation link)",
+        "admin_consent_granted",
+        tenant,
+    )
     db.session.commit()
-    flash("Consent was granted for the whole organisation: users will not be asked. "
-          "Now sign in to check the connection.", "success")
+    flash(
+        "Consent was granted for the whole organisation: users will not be asked. "
+        "Now sign in to check the connection.",
+        "success",
+    )
     return redirect(url_for("setup.verify"))

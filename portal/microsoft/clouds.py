@@ -85,4 +85,3 @@ def cloud(key: str) -> Cloud:
 def overridden() -> bool:
     """True when the hosts point somewhere other than Microsoft (MSAL's instance check is off)."""
     return bool(current_app.config.get("AUTHORITY_HOST"))
-

@@ -54,14 +54,12 @@ ADVICE: dict[str, Advice] = {
     ),
     "7000215": Advice(
         "A client secret was sent where a certificate is expected.",
-        "MyTimetable uses a certificate, not a client secret. Upload the certificate "
-        "from step 2.",
+        "MyTimetable uses a certificate, not a client secret. Upload the certificate from step 2.",
         CERTIFICATE,
     ),
     "7000222": Advice(
         "The client secret has expired.",
-        "MyTimetable uses a certificate, not a client secret. Upload the certificate "
-        "from step 2.",
+        "MyTimetable uses a certificate, not a client secret. Upload the certificate from step 2.",
         CERTIFICATE,
     ),
     "7000218": Advice(

@@ -50,7 +50,9 @@ def _mailbox_path(mailbox: str | None) -> str:
 
 def list_calendars(cloud: Cloud, access_token: str, mailbox: str | None = None) -> list[Calendar]:
     """The calendars of ``mailbox`` (a UPN or object ID), or of the signed-in user."""
-    body = _get(cloud, access_token, f"{_mailbox_path(mailbox)}/calendars?$select=id,name,owner,canEdit")
+    body = _get(
+        cloud, access_token, f"{_mailbox_path(mailbox)}/calendars?$select=id,name,owner,canEdit"
+    )
     return [
         Calendar(
             id=c.get("id", ""),

@@ -31,7 +31,9 @@ class MicrosoftSession(requests.Session):
 
 def init_app(app) -> None:
     """Give the application its session (tests may replace it, e.g. with betamax)."""
-    app.extensions[EXTENSION] = MicrosoftSession(app.config["CA_BUNDLE"], app.config["HTTP_TIMEOUT"])
+    app.extensions[EXTENSION] = MicrosoftSession(
+        app.config["CA_BUNDLE"], app.config["HTTP_TIMEOUT"]
+    )
 
 
 def session() -> requests.Session:

@@ -14,8 +14,8 @@ import base64
 import json
 import re
 import threading
-from urllib.parse import urlencode
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 import msal
 import requests

@@ -264,7 +264,10 @@ def register():
         form=form,
         cloud=cloud(configuration.cloud),
         redirect_uri=redirect_uri(),
-        scripts={name: make(configuration, cloud(configuration.cloud)) for name, make in scripts.SCRIPTS.items()},
+        scripts={
+            name: make(configuration, cloud(configuration.cloud))
+            for name, make in scripts.SCRIPTS.items()
+        },
     )
 
 
@@ -306,7 +309,9 @@ def verify():
     if response := _guard("verify"):
         return response
     configuration = g.configuration
-    group = configuration.security_group_email if configuration.method == Method.APPLICATION else None
+    group = (
+        configuration.security_group_email if configuration.method == Method.APPLICATION else None
+    )
     form = ApplicationVerifyForm(obj=configuration, group=group)
     status = 200
     if configuration.method == Method.APPLICATION and request.method == "POST":
@@ -326,7 +331,10 @@ def verify():
         confirm=ConfirmForm(),
         chain=_chain(configuration),
         cloud=cloud(configuration.cloud),
-        scripts={name: make(configuration, cloud(configuration.cloud)) for name, make in scripts.SCRIPTS.items()},
+        scripts={
+            name: make(configuration, cloud(configuration.cloud))
+            for name, make in scripts.SCRIPTS.items()
+        },
     ), status
 
 
@@ -426,7 +434,12 @@ def submit():
         return redirect(url_for("setup.verify"))
     configuration.status = Status.SUBMITTED
     configuration.submitted_at = utcnow()
-    record(g.institution, ADMIN, "submitted", f"{configuration.method}, tenant {configuration.tenant_id}")
+    record(
+        g.institution,
+        ADMIN,
+        "submitted",
+        f"{configuration.method}, tenant {configuration.tenant_id}",
+    )
     db.session.commit()
     flash("Submitted. MyTimetable support will review the configuration.", "success")
     return redirect(url_for("setup.review"))

@@ -35,13 +35,13 @@ def rbac(configuration: Configuration, cloud) -> str:
 # Do NOT also grant tenant-wide admin consent for Calendars.ReadWrite in Entra:
 # RBAC grants add to it, so with that consent the scope below would mean nothing.
 Install-Module -Name ExchangeOnlineManagement -Scope CurrentUser
-Connect-ExchangeOnline -ExchangeEnvironmentName {v['env']}
+Connect-ExchangeOnline -ExchangeEnvironmentName {v["env"]}
 
-$AppId = {v['app']}
-$ServicePrincipalObjectId = {v['sp']}   # Entra > Enterprise applications > the app > Object ID
-$Group = {v['group']}
+$AppId = {v["app"]}
+$ServicePrincipalObjectId = {v["sp"]}   # Entra > Enterprise applications > the app > Object ID
+$Group = {v["group"]}
 
-New-ServicePrincipal -AppId $AppId -ObjectId $ServicePrincipalObjectId -DisplayName {v['name']}
+New-ServicePrincipal -AppId $AppId -ObjectId $ServicePrincipalObjectId -DisplayName {v["name"]}
 
 $GroupDN = (Get-DistributionGroup -Identity $Group).DistinguishedName
 New-ManagementScope -Name 'MyTimetable calendars' `
@@ -51,8 +51,8 @@ New-ManagementRoleAssignment -App $AppId -Role 'Application Calendars.ReadWrite'
     -CustomResourceScope 'MyTimetable calendars'
 
 # Check: the first should show the role as InScope True, the second InScope False.
-Test-ServicePrincipalAuthorization -Identity $AppId -Resource {v['test']}
-Test-ServicePrincipalAuthorization -Identity $AppId -Resource {v['outside']}
+Test-ServicePrincipalAuthorization -Identity $AppId -Resource {v["test"]}
+Test-ServicePrincipalAuthorization -Identity $AppId -Resource {v["outside"]}
 """
 
 
@@ -63,14 +63,14 @@ def access_policy(configuration: Configuration, cloud) -> str:
 # with an application access policy (legacy; Microsoft recommends RBAC for Applications).
 # Here tenant-wide admin consent for Calendars.ReadWrite in Entra IS required.
 Install-Module -Name ExchangeOnlineManagement -Scope CurrentUser
-Connect-ExchangeOnline -ExchangeEnvironmentName {v['env']}
+Connect-ExchangeOnline -ExchangeEnvironmentName {v["env"]}
 
-New-ApplicationAccessPolicy -AppId {v['app']} -PolicyScopeGroupId {v['group']} `
+New-ApplicationAccessPolicy -AppId {v["app"]} -PolicyScopeGroupId {v["group"]} `
     -AccessRight RestrictAccess -Description 'MyTimetable: timetable sync for this group only'
 
 # Check: the first should say Granted, the second Denied. Changes can take over an hour.
-Test-ApplicationAccessPolicy -Identity {v['test']} -AppId {v['app']}
-Test-ApplicationAccessPolicy -Identity {v['outside']} -AppId {v['app']}
+Test-ApplicationAccessPolicy -Identity {v["test"]} -AppId {v["app"]}
+Test-ApplicationAccessPolicy -Identity {v["outside"]} -AppId {v["app"]}
 """
 
 

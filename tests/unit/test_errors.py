@@ -83,7 +83,11 @@ def test_token_response_is_keyed_by_its_first_numeric_code():
 
 @pytest.mark.parametrize(
     ("code", "shown"),
-    [("700016", "AADSTS700016"), ("ErrorAccessDenied/policy", "ErrorAccessDenied"), ("no_roles", "")],
+    [
+        ("700016", "AADSTS700016"),
+        ("ErrorAccessDenied/policy", "ErrorAccessDenied"),
+        ("no_roles", ""),
+    ],
 )
 def test_codes_are_shown_as_microsoft_shows_them(code, shown):
     assert display_code(code) == shown
