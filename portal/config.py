@@ -85,7 +85,8 @@ def defaults(config: dict) -> dict:
         "SESSION_COOKIE_SECURE": https,
         "SESSION_PERMANENT": True,
         "PERMANENT_SESSION_LIFETIME": 8 * 3600,
-        "SESSION_USE_SIGNER": True,
+        # Written only when changed: a page view is a read, not a database write.
+        "SESSION_REFRESH_EACH_REQUEST": False,
         "WTF_CSRF_TIME_LIMIT": None,
         "MAX_CONTENT_LENGTH": 1024 * 1024,
     }
