@@ -26,7 +26,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-BARE_APP = '''
+BARE_APP = """
 from flask import Flask, render_template_string
 
 app = Flask(__name__)
@@ -36,7 +36,7 @@ PAGE = "<!doctype html><title>{{ title }}</title><h1>{{ title }}</h1><p>{{ body 
 @app.get("/")
 def index():
     return render_template_string(PAGE, title="Bare Flask", body="x" * 2000)
-'''
+"""
 
 
 def free_port() -> int:
@@ -107,7 +107,9 @@ def prepare_portal(workdir: Path) -> tuple[dict, str]:
     env.pop("PORTAL_REDIS_URL", None)
     flask = str(VENV_BIN / "flask")
     subprocess.run([flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
-    subprocess.run([flask, "vendor-cert", "create"], cwd=ROOT, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [flask, "vendor-cert", "create"], cwd=ROOT, env=env, check=True, capture_output=True
+    )
     out = subprocess.run(
         [flask, "invite", "create", "Benchmark University", "--hosting", "managed",
          "--email", "admin@example.edu"],

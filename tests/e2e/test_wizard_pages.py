@@ -26,7 +26,10 @@ def portal(make_app):
         with app.app_context():
             certificates.create_vendor_certificate(365, "test")
             links = {}
-            for name, hosting in (("Example University", "managed"), ("Example College", "on_premises")):
+            for name, hosting in (
+                ("Example University", "managed"),
+                ("Example College", "on_premises"),
+            ):
                 institution = invitations.create_institution(name, hosting, "a@x.edu", "test")
                 links[hosting] = invitations.issue_invitation(institution, "test")
             db.session.commit()
@@ -54,7 +57,9 @@ def test_administrator_walks_to_the_tenant_step_and_fixes_bad_input(page, portal
     page.get_by_label("Delegated permissions").check()
     page.get_by_role("button", name="Save and continue").click()
 
-    expect(page.get_by_role("heading", name="The certificate MyTimetable signs in with")).to_be_visible()
+    expect(
+        page.get_by_role("heading", name="The certificate MyTimetable signs in with")
+    ).to_be_visible()
     page.get_by_role("button", name="Make the certificate").click()
     expect(page.get_by_text("Thumbprint (SHA-1, as Microsoft Entra shows it)")).to_be_visible()
     page.get_by_label("Password for the .pfx file").fill("correct horse battery staple")
@@ -65,7 +70,9 @@ def test_administrator_walks_to_the_tenant_step_and_fixes_bad_input(page, portal
     screenshot("step2-certificate-on-premises")
     page.get_by_role("button", name="Continue").click()
 
-    expect(page.get_by_role("heading", name="Register MyTimetable in Microsoft Entra ID")).to_be_visible()
+    expect(
+        page.get_by_role("heading", name="Register MyTimetable in Microsoft Entra ID")
+    ).to_be_visible()
     expect(page.get_by_text(f"{server.url}/connect/callback").first).to_be_visible()
     screenshot("step3-register-delegated")
     page.get_by_role("button", name=re.compile("I have registered the app")).click()
