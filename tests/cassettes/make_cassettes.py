@@ -165,7 +165,7 @@ def calendars(mailbox: str, name: str) -> dict:
         f"{GRAPH}/v1.0/users/{mailbox}/calendars?$select=id,name,owner,canEdit",
         200,
         {
-            "@odata.context": f"{GRAPH}/v1.0/$metadata#users('{mailbox}')/calendars(id,name,owner,canEdit)",
+            "@odata.context": f"{GRAPH}/v1.0/$metadata#users('{mailbox}')/calendars(id,name,owner,canEdit)",  # noqa: E501
             "value": [
                 {
                     "@odata.etag": 'W/"fictitious"',
