@@ -90,11 +90,14 @@ class Wizard:
 
     def __init__(self, client):
         self.client = client
+        self.token = None
 
     def csrf(self) -> str:
-        """The session's CSRF token, read from the page the wizard resumes at."""
-        page = self.client.get("/setup/", follow_redirects=True)
-        return CSRF.search(page.text).group(1)
+        """The session's CSRF token, read once from the page the wizard resumes at."""
+        if self.token is None:
+            page = self.client.get("/setup/", follow_redirects=True)
+            self.token = CSRF.search(page.text).group(1)
+        return self.token
 
     def post(self, path: str, data: dict | None = None, follow: bool = False):
         return self.client.post(
@@ -102,6 +105,7 @@ class Wizard:
         )
 
     def open(self, link: str):
+        self.token = None
         return self.client.get(link.replace("http://localhost", ""), follow_redirects=True)
 
     def to_tenant(self, method: str = "application", cloud: str = "worldwide"):

@@ -1,0 +1,17 @@
+"""Integration fixtures: key generation is memoised, since RSA 3072 keys take a while to
+make and what is tested here is what the portal does with them (the unit tests check
+the keys themselves)."""
+
+import functools
+
+import pytest
+
+from portal import security
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _memoised_keys():
+    original = security.generate_certificate
+    security.generate_certificate = functools.lru_cache(maxsize=None)(original)
+    yield
+    security.generate_certificate = original
