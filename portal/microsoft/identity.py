@@ -14,6 +14,7 @@ import base64
 import json
 import re
 import threading
+import warnings
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -176,12 +177,18 @@ def begin_sign_in(
     browser to its ``auth_uri``.
     """
     app = _application(cloud, tenant, client_id, certificate)
-    return app.initiate_auth_code_flow(
-        list(DELEGATED_SCOPES),
-        redirect_uri=redirect_uri,
-        login_hint=login_hint or None,
-        prompt=prompt,
-    )
+    with warnings.catch_warnings():
+        # MSAL recommends form_post, but a cross-site POST back does not carry the
+        # SameSite=Lax session cookie that holds the flow; query mode keeps it, and the
+        # code is single-use and bound to PKCE, so it is safe in the query string.
+        warnings.filterwarnings("ignore", message="response_mode='form_post'", category=UserWarning)
+        return app.initiate_auth_code_flow(
+            list(DELEGATED_SCOPES),
+            redirect_uri=redirect_uri,
+            login_hint=login_hint or None,
+            prompt=prompt,
+            response_mode="query",
+        )
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ def browser():
 @pytest.fixture
 def page(browser):
     """A fresh browser profile (cookies, storage) per test."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, ignore_https_errors=True)
     context.set_default_timeout(15000)
     page = context.new_page()
     yield page

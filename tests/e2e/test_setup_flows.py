@@ -1,0 +1,264 @@
+"""Administrators walk the whole wizard in headless Chromium, verified live against the
+stand-ins of Microsoft's identity platform and Graph on 127.0.0.1."""
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from portal import certificates, invitations
+from portal.extensions import db
+from portal.models import Certificate, Configuration, Institution
+from tests.e2e.conftest import LiveServer
+from tests.standins.demo import seed_demo
+from tests.standins.directory import Directory
+from tests.standins.server import start_standins
+
+pytestmark = pytest.mark.e2e
+
+TENANT = "contoso.onmicrosoft.com"
+TENANT_GUID = "9188040d-6c67-4c5b-b112-36a304b66dad"
+CLIENT = "5b2f8c39-7a1e-4a53-9d0e-3c7f1a2b4c6d"
+OTHER_CLIENT = "0d9b8c7a-6f5e-4d3c-2b1a-000000000001"
+
+
+class World:
+    """The portal, the stand-ins and the demo tenant of one test."""
+
+    def __init__(self, make_app, pki):
+        self.directory = Directory()
+        self.identity, self.graph = start_standins(self.directory, pki)
+        self.app = make_app(
+            AUTHORITY_HOST=self.identity.url,
+            GRAPH_ENDPOINT=self.graph.url,
+            CA_BUNDLE=str(pki.bundle_path),
+        )
+        self.portal = LiveServer(self.app)
+        self.app.config["EXTERNAL_URL"] = self.portal.url
+        with self.app.app_context():
+            self.vendor_pem = certificates.create_vendor_certificate(365, "test").public_pem
+            self.links = {}
+            for name, hosting in (
+                ("Example University", "managed"),
+                ("Example College", "on_premises"),
+            ):
+                institution = invitations.create_institution(name, hosting, "a@x.edu", "test")
+                self.links[hosting] = invitations.issue_invitation(institution, "test")
+            db.session.commit()
+        seed_demo(
+            self.directory,
+            certificates=[self.vendor_pem],
+            redirect_uris=[f"{self.portal.url}/connect/callback"],
+        )
+        self.registration = self.directory.app(TENANT_GUID, CLIENT)
+        self.portal.start()
+
+    def upload_generated_certificate(self, institution: str) -> None:
+        """Do what the administrator does in Entra: upload the generated certificate."""
+        with self.app.app_context():
+            config = (
+                db.session.query(Configuration).join(Institution).filter_by(name=institution).one()
+            )
+            certificate = db.session.get(Certificate, config.certificate_id)
+            self.registration.certificates.append(certificate.public_pem)
+
+    def stop(self):
+        self.portal.stop()
+        self.identity.stop()
+        self.graph.stop()
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    from tests.standins.tls import make_test_pki
+
+    return make_test_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def world(make_app, pki):
+    world = World(make_app, pki)
+    yield world
+    world.stop()
+
+
+def walk_to_tenant(page, link, method_label, *, generate=False):
+    page.goto(link)
+    page.get_by_label(method_label).check()
+    page.get_by_role("button", name="Save and continue").click()
+    if generate:
+        page.get_by_role("button", name="Make the certificate").click()
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_role("button", name=re.compile("I have registered the app")).click()
+    expect(page.get_by_role("heading", name="Tenant and application")).to_be_visible()
+
+
+def enter_ids(page, tenant=TENANT, client=CLIENT, group=""):
+    page.get_by_label("Tenant ID").fill(tenant)
+    page.get_by_label("Application (client) ID").fill(client)
+    if group:
+        page.get_by_label("Mail-enabled security group (optional)").fill(group)
+        page.get_by_label("Application access policy (legacy)").check()
+    page.get_by_role("button", name="Save and continue").click()
+    expect(page.get_by_role("heading", name="Verify the connection")).to_be_visible()
+
+
+def test_managed_application_with_security_group_verifies_and_submits(world, page, screenshot):
+    world.registration.admin_consented = True
+    world.registration.policy_mailboxes = {"adele.vance@contoso.edu", "megan.bowen@contoso.edu"}
+    walk_to_tenant(page, world.links["managed"], "Application permissions")
+    enter_ids(page, group="mytimetable@contoso.edu")
+
+    page.get_by_label("Test mailbox").fill("adele.vance@contoso.edu")
+    page.get_by_label("Mailbox outside the group").fill("alex.wilber@contoso.edu")
+    page.get_by_role("button", name="Run the checks").click()
+    expect(page.get_by_text("Every check passed")).to_be_visible()
+    chain = page.locator(".chain .link-passed .link-title")
+    expect(chain).to_have_count(6)
+    expect(page.get_by_text("outside mytimetable@contoso.edu, was refused")).to_be_visible()
+    screenshot("step5-verify-application-passed")
+
+    page.get_by_role("link", name="Continue").last.click()
+    expect(page.get_by_role("heading", name="Review and finish")).to_be_visible()
+    screenshot("step6-review-managed")
+    page.get_by_role("button", name="Submit").click()
+    expect(page.get_by_role("heading", name="Submitted – thank you")).to_be_visible()
+    with world.app.app_context():
+        assert (
+            db.session.query(Configuration)
+            .join(Institution)
+            .filter_by(name="Example University")
+            .one()
+            .status
+            == "submitted"
+        )
+
+
+def test_failing_checks_name_the_cause_and_the_step_to_go_back_to(world, page, screenshot):
+    walk_to_tenant(page, world.links["managed"], "Application permissions")
+    enter_ids(page, client=OTHER_CLIENT)
+    page.get_by_label("Test mailbox").fill("adele.vance@contoso.edu")
+    page.get_by_role("button", name="Run the checks").click()
+    failure = page.locator(".link-failed")
+    expect(failure).to_contain_text("Application found in the tenant")
+    expect(failure).to_contain_text("AADSTS700016")
+    expect(failure).to_contain_text("The application was not found in this tenant.")
+    screenshot("step5-verify-application-not-found")
+    failure.get_by_role("link", name="Go to step 4: Tenant and application").click()
+
+    enter_ids(page, client=CLIENT)
+    world.registration.certificates.clear()  # the certificate was never uploaded
+    page.get_by_role("button", name="Check again").click()
+    failure = page.locator(".link-failed")
+    expect(failure).to_contain_text("Certificate accepted")
+    expect(failure).to_contain_text("AADSTS700027")
+    expect(failure.get_by_role("link", name="Go to step 2: Certificate")).to_be_visible()
+
+    world.registration.certificates.append(world.vendor_pem)
+    page.get_by_role("link", name="Tenant and application").first.click()
+    enter_ids(page, tenant="nonexistent.example")
+    page.get_by_role("button", name="Check again").click()
+    expect(page.locator(".link-failed")).to_contain_text("AADSTS90002")
+    expect(page.locator(".link-unchecked")).to_have_count(5)
+
+
+def test_token_without_permission_and_mailbox_outside_policy_are_explained(world, page):
+    walk_to_tenant(page, world.links["managed"], "Application permissions")
+    enter_ids(page, group="mytimetable@contoso.edu")
+    page.get_by_label("Test mailbox").fill("alex.wilber@contoso.edu")
+    page.get_by_label("Mailbox outside the group").fill("megan.bowen@contoso.edu")
+    page.get_by_role("button", name="Run the checks").click()
+    expect(page.locator(".link-failed")).to_contain_text("Calendars.ReadWrite permission granted")
+    expect(page.locator(".link-failed")).to_contain_text("Grant admin consent")
+
+    world.registration.admin_consented = True
+    world.registration.policy_mailboxes = {"megan.bowen@contoso.edu"}
+    page.get_by_role("button", name="Check again").click()
+    failure = page.locator(".link-failed")
+    expect(failure).to_contain_text("Mailbox reachable")
+    expect(failure).to_contain_text("outside the security group")
+    expect(failure).to_contain_text("ErrorAccessDenied")
+
+
+def test_on_premises_application_verifies_and_downloads_the_configuration(world, page, screenshot):
+    world.registration.admin_consented = True
+    walk_to_tenant(page, world.links["on_premises"], "Application permissions", generate=True)
+    world.upload_generated_certificate("Example College")
+    enter_ids(page, tenant=TENANT_GUID)
+    page.get_by_label("Test mailbox").fill("adele.vance@contoso.edu")
+    page.get_by_role("button", name="Run the checks").click()
+    expect(page.get_by_text("Every check passed")).to_be_visible()
+    expect(page.locator(".link-skipped")).to_contain_text("Access limited to the security group")
+
+    page.get_by_role("link", name="Continue").last.click()
+    screenshot("step6-review-on-premises")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the MyTimetable configuration").click()
+    text = Path(download.value.path()).read_text()
+    assert "office365.method=application" in text
+    assert f"office365.tenantId={TENANT_GUID}" in text
+    assert f"office365.clientId={CLIENT}" in text
+    assert f"office365.authority={world.identity.url}/{TENANT_GUID}" in text
+    assert "office365.certificate.keyFile=mytimetable-example-college.pfx" in text
+    assert "PRIVATE" not in text
+
+
+def test_delegated_admin_signs_in_grants_consent_and_submits(world, page, screenshot):
+    walk_to_tenant(page, world.links["managed"], "Delegated permissions")
+    enter_ids(page)
+    screenshot("step5-verify-delegated")
+
+    # Microsoft's default policy: users cannot consent; the admin is stopped at approval.
+    page.get_by_role("button", name="Sign in with Microsoft and check").click()
+    page.locator("input[name=login]").fill("admin@contoso.edu")
+    page.locator("#idSIButton9").click()
+    page.locator("#idBtn_Back").click()
+    page.wait_for_url(re.compile(r"/setup/verify$"))
+    failure = page.locator(".link-failed")
+    expect(failure).to_contain_text("Administrator signed in and consented")
+    expect(failure).to_contain_text("AADSTS90094")
+
+    page.get_by_role("button", name="Grant for the whole organisation").click()
+    page.locator("input[name=login]").fill("admin@contoso.edu")
+    page.locator("#idBtn_Accept").click()
+    page.wait_for_url(re.compile(r"/setup/verify$"))
+    expect(page.get_by_text("Consent was granted for the whole organisation")).to_be_visible()
+    assert world.registration.admin_consented
+
+    page.get_by_role("button", name="Sign in again and check").click()
+    page.locator("input[name=login]").fill("admin@contoso.edu")
+    page.locator("#idSIButton9").click()
+    page.wait_for_url(re.compile(r"/setup/verify$"))
+    expect(page.get_by_text("Every check passed")).to_be_visible()
+    expect(page.get_by_text("admin@contoso.edu signed in through the redirect URI")).to_be_visible()
+    screenshot("step5-verify-delegated-passed")
+    page.get_by_role("link", name="Continue").last.click()
+    page.get_by_role("button", name="Submit").click()
+    expect(page.get_by_role("heading", name="Submitted – thank you")).to_be_visible()
+
+
+def test_delegated_sign_in_from_another_tenant_is_explained(world, page):
+    world.registration.admin_consented = True
+    walk_to_tenant(page, world.links["managed"], "Delegated permissions")
+    enter_ids(page)
+    page.get_by_role("button", name="Sign in with Microsoft and check").click()
+    page.locator("input[name=login]").fill("guest@fabrikam.com")
+    page.locator("#idSIButton9").click()
+    page.wait_for_url(re.compile(r"/setup/verify$"))
+    failure = page.locator(".link-failed")
+    expect(failure).to_contain_text("AADSTS50020")
+    expect(failure).to_contain_text("belongs to another tenant")
+
+
+def test_declined_admin_consent_is_explained(world, page):
+    walk_to_tenant(page, world.links["managed"], "Delegated permissions")
+    enter_ids(page)
+    page.get_by_role("button", name="Grant for the whole organisation").click()
+    page.locator("input[name=login]").fill("admin@contoso.edu")
+    page.locator("#idBtn_Back").click()
+    page.wait_for_url(re.compile(r"/setup/verify$"))
+    expect(
+        page.get_by_text("Consent for the organisation was not granted (AADSTS65004)")
+    ).to_be_visible()
+    assert not world.registration.admin_consented

@@ -1,0 +1,560 @@
+"""The stand-ins behave as Microsoft documents, driven by the real MSAL as the portal is."""
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jwt
+import pytest
+import requests
+
+from tests.standins.demo import CONTOSO_TENANT_ID, DEMO_CLIENT_ID
+from tests.standins.tls import SYSTEM_CA_BUNDLE
+from tests.standins_selftest.helpers import REDIRECT_URI, Browser, CASession, callback, form_post
+
+# MSAL 1.39 recommends form_post; the portal keeps query mode for its SameSite=Lax cookie.
+pytestmark = pytest.mark.filterwarnings("ignore:response_mode='form_post' is recommended")
+
+ADELE = "adele.vance@contoso.edu"
+ADELE_ID = "6e7b768e-07e2-4810-8459-485f84f8f204"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def demo_app(directory):
+    return directory.app(CONTOSO_TENANT_ID, DEMO_CLIENT_ID)
+
+
+def graph_scopes(standins, *names):
+    return [
+        f"{standins.graph.url}/{name}" for name in names or ("Calendars.ReadWrite", "User.Read")
+    ]
+
+
+def app_only_token(make_msal, standins) -> dict:
+    result = make_msal().acquire_token_for_client([f"{standins.graph.url}/.default"])
+    assert "access_token" in result, result
+    return result
+
+
+def claims_of(token: str) -> dict:
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def sign_in(app, browser: Browser, standins, login: str = ADELE, *buttons, scopes=None):
+    """Run the authorization code flow to the callback: (flow, callback query)."""
+    flow = app.initiate_auth_code_flow(
+        scopes or graph_scopes(standins), redirect_uri=REDIRECT_URI, login_hint=login
+    )
+    return flow, browser.sign_in(flow["auth_uri"], login, *buttons)
+
+
+def user_tokens(app, browser, standins, login: str = ADELE, scopes=None) -> dict:
+    flow, query = sign_in(app, browser, standins, login, scopes=scopes)
+    result = app.acquire_token_by_auth_code_flow(flow, query)
+    assert "access_token" in result, result
+    return result
+
+
+def graph(http, standins, path: str, token: str | None, method: str = "GET", **kwargs):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return http.request(method, f"{standins.graph.url}/v1.0{path}", headers=headers, **kwargs)
+
+
+# Discovery and keys
+
+
+def test_discovery_names_the_tenant_guid_whichever_domain_was_asked(http, standins):
+    document = http.get(
+        f"{standins.identity.url}/CONTOSO.edu/v2.0/.well-known/openid-configuration"
+    ).json()
+
+    prefix = f"{standins.identity.url}/{CONTOSO_TENANT_ID}"
+    assert document["issuer"] == f"{prefix}/v2.0"
+    assert document["authorization_endpoint"] == f"{prefix}/oauth2/v2.0/authorize"
+    assert document["token_endpoint"] == f"{prefix}/oauth2/v2.0/token"
+    assert document["jwks_uri"] == f"{prefix}/discovery/v2.0/keys"
+    assert "private_key_jwt" in document["token_endpoint_auth_methods_supported"]
+
+
+def test_unknown_tenant_discovery_is_aadsts90002(http, standins):
+    response = http.get(
+        f"{standins.identity.url}/nowhere.example/v2.0/.well-known/openid-configuration"
+    )
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "invalid_tenant"
+    assert body["error_codes"] == [90002]
+    assert body["error_description"].startswith("AADSTS90002: Tenant 'nowhere.example' not found.")
+    assert "\r\nTrace ID: " in body["error_description"]
+    assert body["error_uri"] == "https://login.microsoftonline.com/error?code=90002"
+
+
+def test_msal_refuses_an_unknown_tenant(make_msal):
+    with pytest.raises(ValueError):
+        make_msal(tenant="nowhere.example")
+
+
+def test_msal_fetches_discovery_once_per_application(directory, make_msal, standins):
+    app = make_msal()
+    app.acquire_token_for_client([f"{standins.graph.url}/.default"])
+    app.acquire_token_for_client([f"{standins.graph.url}/.default"])
+
+    assert directory.counters["openid-configuration"] == 1
+    assert directory.counters["token"] == 1  # the second answer came from MSAL's cache
+
+
+def test_keys_verify_issued_tokens(http, directory, make_msal, standins):
+    token = app_only_token(make_msal, standins)["access_token"]
+    jwks = http.get(f"{standins.identity.url}/{CONTOSO_TENANT_ID}/discovery/v2.0/keys").json()
+
+    key = jwt.PyJWKSet.from_dict(jwks)[jwt.get_unverified_header(token)["kid"]]
+    claims = jwt.decode(token, key.key, algorithms=["RS256"], audience=standins.graph.url)
+    assert claims["tid"] == CONTOSO_TENANT_ID
+
+
+def test_bundle_trusts_the_stand_ins_and_keeps_the_system_cas(pki, make_msal):
+    bundle = pki.bundle_path.read_text()
+    assert bundle.endswith(pki.ca_path.read_text())
+    if SYSTEM_CA_BUNDLE.exists():
+        assert bundle.startswith(SYSTEM_CA_BUNDLE.read_text())
+    with CASession(pki.bundle_path) as session:
+        app = make_msal(http_client=session)
+        assert app.authority.token_endpoint.endswith("/oauth2/v2.0/token")
+
+
+def test_certificate_is_valid_for_localhost_too(http, standins):
+    port = standins.identity.url.rsplit(":", 1)[1]
+    response = http.get(f"https://localhost:{port}/contoso.edu/discovery/v2.0/keys")
+    assert response.status_code == 200
+
+
+# Client credentials
+
+
+def test_app_token_carries_roles_after_admin_consent(directory, make_msal, standins):
+    demo_app(directory).admin_consented = True
+
+    result = app_only_token(make_msal, standins)
+
+    assert result["token_type"] == "Bearer"
+    claims = claims_of(result["access_token"])
+    assert claims["roles"] == ["Calendars.ReadWrite"]
+    assert claims["aud"] == standins.graph.url
+    assert claims["iss"] == f"https://sts.windows.net/{CONTOSO_TENANT_ID}/"
+    assert claims["appid"] == claims["azp"] == DEMO_CLIENT_ID
+    assert claims["idtyp"] == "app"
+    assert claims["oid"] == demo_app(directory).service_principal_id
+
+
+def test_app_token_has_no_roles_claim_without_consent(make_msal, standins):
+    claims = claims_of(app_only_token(make_msal, standins)["access_token"])
+    assert "roles" not in claims
+
+
+def test_sha1_thumbprint_credential_works(make_msal, standins, credential):
+    app = make_msal(client_credential=credential.with_thumbprint())
+    result = app.acquire_token_for_client([f"{standins.graph.url}/.default"])
+    assert "access_token" in result, result
+
+
+def test_certificate_not_uploaded_is_aadsts700027(make_msal, standins, stranger_credential):
+    app = make_msal(client_credential=stranger_credential.with_certificate())
+
+    result = app.acquire_token_for_client([f"{standins.graph.url}/.default"])
+
+    assert result["error"] == "invalid_client"
+    assert result["error_codes"] == [700027]
+    assert "The key was not found." in result["error_description"]
+
+
+def test_thumbprint_of_another_certificate_is_aadsts700027(
+    make_msal, standins, stranger_credential
+):
+    app = make_msal(client_credential=stranger_credential.with_thumbprint())
+    result = app.acquire_token_for_client([f"{standins.graph.url}/.default"])
+    assert result["error_codes"] == [700027]
+    assert stranger_credential.sha1.upper() in result["error_description"]
+
+
+def test_registered_thumbprint_with_the_wrong_key_is_aadsts7000274(
+    make_msal, standins, credential, stranger_credential
+):
+    forged = {"private_key": stranger_credential.key_pem, "thumbprint": credential.sha1}
+    result = make_msal(client_credential=forged).acquire_token_for_client(
+        [f"{standins.graph.url}/.default"]
+    )
+    assert result["error_codes"] == [7000274]
+
+
+def test_unknown_client_is_aadsts700016(make_msal, standins):
+    app = make_msal(client_id="00000000-0000-0000-0000-000000000001")
+    result = app.acquire_token_for_client([f"{standins.graph.url}/.default"])
+    assert result["error"] == "unauthorized_client"
+    assert result["error_codes"] == [700016]
+    assert "was not found in the directory 'Contoso'" in result["error_description"]
+
+
+def test_client_secret_is_aadsts7000215(make_msal, standins):
+    result = make_msal(client_credential="a secret").acquire_token_for_client(
+        [f"{standins.graph.url}/.default"]
+    )
+    assert result["error_codes"] == [7000215]
+
+
+def test_client_credentials_need_a_default_scope(make_msal, standins):
+    result = make_msal().acquire_token_for_client([f"{standins.graph.url}/Calendars.ReadWrite"])
+    assert result["error"] == "invalid_scope"
+    assert result["error_codes"] == [1002012]
+
+
+# Authorization code flow
+
+
+def test_sign_in_with_admin_consent_gives_user_tokens(directory, make_msal, browser, standins):
+    demo_app(directory).admin_consented = True
+    app = make_msal()
+
+    result = user_tokens(app, browser, standins)
+
+    assert result["id_token_claims"]["preferred_username"] == ADELE
+    assert result["id_token_claims"]["aud"] == DEMO_CLIENT_ID
+    assert result["client_info"]
+    assert result["refresh_token"]
+    assert set(result["scope"].split()) == set(graph_scopes(standins))
+    access = claims_of(result["access_token"])
+    assert access["scp"] == "Calendars.ReadWrite User.Read"
+    assert access["oid"] == ADELE_ID
+    assert "roles" not in access
+    [account] = app.get_accounts()
+    assert account["home_account_id"] == f"{ADELE_ID}.{CONTOSO_TENANT_ID}"
+
+
+def test_form_post_mode_posts_the_code_to_the_app(directory, make_msal, browser, standins):
+    demo_app(directory).admin_consented = True
+    app = make_msal()
+    flow = app.initiate_auth_code_flow(
+        graph_scopes(standins), redirect_uri=REDIRECT_URI, response_mode="form_post"
+    )
+
+    page = browser.press(browser.open(flow["auth_uri"]), "idSIButton9", login=ADELE)
+    result = app.acquire_token_by_auth_code_flow(flow, form_post(page))
+
+    assert "access_token" in result, result
+
+
+def test_sign_in_page_is_prefilled_from_the_login_hint(make_msal, browser, standins):
+    flow = make_msal().initiate_auth_code_flow(
+        graph_scopes(standins), redirect_uri=REDIRECT_URI, login_hint=ADELE
+    )
+    page = browser.open(flow["auth_uri"])
+    assert page.status_code == 200
+    assert f'name="login" value="{ADELE}"' in page.text
+    assert 'id="idSIButton9"' in page.text
+
+
+def test_unknown_username_shows_the_sign_in_page_again(make_msal, browser, standins):
+    flow = make_msal().initiate_auth_code_flow(graph_scopes(standins), redirect_uri=REDIRECT_URI)
+    page = browser.press(browser.open(flow["auth_uri"]), "idSIButton9", login="nobody@contoso.edu")
+    assert page.status_code == 200
+    assert "This username may be incorrect" in page.text
+
+
+def test_user_consent_when_the_tenant_allows_it(directory, make_msal, browser, standins):
+    directory.find_tenant(CONTOSO_TENANT_ID).user_consent_allowed = True
+    app = make_msal()
+
+    flow, query = sign_in(app, browser, standins, ADELE, "idBtn_Accept")
+    result = app.acquire_token_by_auth_code_flow(flow, query)
+
+    assert "access_token" in result, result
+    assert DEMO_CLIENT_ID in directory.user_by_upn(ADELE).consented_clients
+
+
+def test_declined_consent_is_aadsts65004(directory, make_msal, browser, standins):
+    directory.find_tenant(CONTOSO_TENANT_ID).user_consent_allowed = True
+    app = make_msal()
+
+    flow, query = sign_in(app, browser, standins, ADELE, "idBtn_Back")
+    result = app.acquire_token_by_auth_code_flow(flow, query)
+
+    assert query["error_subcode"] == "cancel"
+    assert result["error"] == "access_denied"
+    assert result["error_description"].startswith("AADSTS65004: ")
+
+
+def test_user_consent_blocked_needs_admin_approval_aadsts90094(make_msal, browser, standins):
+    app = make_msal()
+
+    flow, query = sign_in(app, browser, standins, ADELE, "idBtn_Back")
+    result = app.acquire_token_by_auth_code_flow(flow, query)
+
+    assert result["error"] == "access_denied"
+    assert result["error_description"].startswith("AADSTS90094: ")
+
+
+def test_need_admin_approval_page_offers_no_accept(make_msal, browser, standins):
+    flow = make_msal().initiate_auth_code_flow(graph_scopes(standins), redirect_uri=REDIRECT_URI)
+    page = browser.press(browser.open(flow["auth_uri"]), "idSIButton9", login=ADELE)
+    assert "Need admin approval" in page.text
+    assert "idBtn_Accept" not in page.text
+
+
+def test_user_of_another_tenant_is_aadsts50020(directory, make_msal, browser, standins):
+    demo_app(directory).admin_consented = True
+    app = make_msal()
+
+    flow, query = sign_in(app, browser, standins, "guest@fabrikam.com")
+    result = app.acquire_token_by_auth_code_flow(flow, query)
+
+    assert result["error"] == "invalid_request"
+    assert result["error_description"].startswith("AADSTS50020: User account 'guest@fabrikam.com'")
+
+
+def test_a_code_is_redeemed_once_aadsts54005(directory, make_msal, browser, standins):
+    demo_app(directory).admin_consented = True
+    app = make_msal()
+    flow, query = sign_in(app, browser, standins)
+    assert "access_token" in app.acquire_token_by_auth_code_flow(dict(flow), query)
+
+    replayed = app.acquire_token_by_auth_code_flow(dict(flow), query)
+
+    assert replayed["error"] == "invalid_grant"
+    assert replayed["error_codes"] == [54005]
+
+
+def test_wrong_pkce_verifier_is_aadsts501481(directory, make_msal, browser, standins):
+    demo_app(directory).admin_consented = True
+    app = make_msal()
+    flow, query = sign_in(app, browser, standins)
+
+    result = app.acquire_token_by_auth_code_flow({**flow, "code_verifier": "x" * 43}, query)
+
+    assert result["error_codes"] == [501481]
+
+
+def test_refresh_works_until_sessions_are_revoked(directory, make_msal, browser, standins):
+    demo_app(directory).admin_consented = True
+    app = make_msal()
+    first = user_tokens(app, browser, standins)
+    [account] = app.get_accounts()
+    scopes = graph_scopes(standins)
+
+    refreshed = app.acquire_token_silent(scopes, account, force_refresh=True)
+    assert refreshed["access_token"] != first["access_token"]
+
+    assert directory.revoke_refresh_tokens(ADELE) == 2
+    failed = app.acquire_token_silent_with_error(scopes, account, force_refresh=True)
+    assert failed["error"] == "invalid_grant"
+    assert failed["error_codes"] == [50173]
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"redirect_uri": "https://elsewhere.test/callback"}, 50011),
+        ({"client_id": "00000000-0000-0000-0000-000000000001"}, 700016),
+    ],
+)
+def test_authorize_errors_before_the_redirect_stay_on_entras_page(
+    make_msal, browser, standins, change, code
+):
+    flow = make_msal().initiate_auth_code_flow(graph_scopes(standins), redirect_uri=REDIRECT_URI)
+    url, _, query = flow["auth_uri"].partition("?")
+    params = dict(p.split("=", 1) for p in query.split("&"))
+    params.update(change)
+
+    page = browser.session.get(url, params=params, allow_redirects=False)
+
+    assert page.status_code == 400
+    assert "Sorry, but we're having trouble signing you in." in page.text
+    assert f'<p id="error-code">AADSTS{code}</p>' in page.text
+
+
+def test_authorize_at_an_unknown_tenant_is_aadsts90002(browser, standins):
+    page = browser.open(f"{standins.identity.url}/nowhere.example/oauth2/v2.0/authorize")
+    assert '<p id="error-code">AADSTS90002</p>' in page.text
+
+
+# Admin consent
+
+
+def admin_consent_url(standins, **params):
+    query = {
+        "client_id": DEMO_CLIENT_ID,
+        "redirect_uri": REDIRECT_URI,
+        "state": "12345",
+        "scope": f"{standins.graph.url}/.default",
+        **params,
+    }
+    request = requests.Request(
+        "GET", f"{standins.identity.url}/contoso.edu/v2.0/adminconsent", params=query
+    )
+    return request.prepare().url
+
+
+def test_admin_consent_accept_grants_the_app_its_roles(directory, make_msal, browser, standins):
+    page = browser.open(admin_consent_url(standins))
+    assert "Accept for your organization" in page.text
+
+    query = callback(browser.press(page, "idBtn_Accept", login="admin@contoso.edu"))
+
+    assert query == {
+        "admin_consent": "True",
+        "tenant": CONTOSO_TENANT_ID,
+        "state": "12345",
+        "scope": f"{standins.graph.url}/.default",
+    }
+    assert demo_app(directory).admin_consented
+    assert claims_of(app_only_token(make_msal, standins)["access_token"])["roles"]
+
+
+def test_admin_consent_cancel_reports_aadsts65004(directory, browser, standins):
+    query = callback(browser.press(browser.open(admin_consent_url(standins)), "idBtn_Back"))
+
+    assert query["error"] == "access_denied"
+    assert query["error_description"].startswith("AADSTS65004: ")
+    assert query["admin_consent"] == "True"
+    assert query["state"] == "12345"
+    assert not demo_app(directory).admin_consented
+
+
+def test_admin_consent_without_scope_is_aadsts90014(browser, standins):
+    query = callback(browser.open(admin_consent_url(standins, scope="")))
+    assert query["error"] == "invalid_request"
+    assert query["error_description"].startswith("AADSTS90014: ")
+
+
+# Graph
+
+
+def test_app_token_lists_the_calendars_of_a_mailbox_in_the_policy(
+    directory, http, make_msal, standins
+):
+    demo_app(directory).admin_consented = True
+    token = app_only_token(make_msal, standins)["access_token"]
+
+    response = graph(http, standins, f"/users/{ADELE}/calendars", token)
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["@odata.context"].endswith("/calendars")
+    [calendar] = body["value"]
+    assert calendar["isDefaultCalendar"] is True
+    assert calendar["owner"] == {"name": "Adele Vance", "address": ADELE}
+    assert directory.counters["graph:list_calendars"] == 1
+
+
+def test_app_token_creates_a_calendar(directory, http, make_msal, standins):
+    demo_app(directory).admin_consented = True
+    token = app_only_token(make_msal, standins)["access_token"]
+    path = f"/users/{ADELE_ID}/calendars"
+
+    created = graph(http, standins, path, token, "POST", json={"name": "MyTimetable"})
+    again = graph(http, standins, path, token, "POST", json={"name": "MyTimetable"})
+
+    assert created.status_code == 201
+    assert created.json()["name"] == "MyTimetable"
+    assert again.status_code == 409
+    names = [c["name"] for c in graph(http, standins, path, token).json()["value"]]
+    assert names == ["Calendar", "MyTimetable"]
+
+
+@pytest.mark.parametrize(
+    ("consented", "mailbox", "status", "code", "message"),
+    [
+        (False, ADELE, 403, "ErrorAccessDenied", "Access is denied. Check credentials"),
+        (True, "alex.wilber@contoso.edu", 403, "ErrorAccessDenied", "[RAOP]"),
+        (True, "nobody@contoso.edu", 404, "ErrorInvalidUser", "'nobody@contoso.edu' is invalid"),
+        (True, "guest@fabrikam.com", 404, "ErrorInvalidUser", "is invalid"),
+        (True, "lee.gu@contoso.edu", 404, "MailboxNotEnabledForRESTAPI", "inactive"),
+    ],
+)
+def test_app_token_calendar_errors(
+    directory, http, make_msal, standins, consented, mailbox, status, code, message
+):
+    demo_app(directory).admin_consented = consented
+    token = app_only_token(make_msal, standins)["access_token"]
+
+    response = graph(http, standins, f"/users/{mailbox}/calendars", token)
+
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert message in error["message"]
+    assert set(error["innerError"]) == {"date", "request-id", "client-request-id"}
+
+
+def test_bad_tokens_are_401(directory, http, standins):
+    now = int(time.time())
+    claims = {"tid": CONTOSO_TENANT_ID, "iat": now, "exp": now + 600, "roles": ["Calendars.Read"]}
+    cases = {
+        None: "Access token is empty.",
+        "not-a-jwt": "CompactToken parsing failed",
+        directory.sign({**claims, "aud": "https://elsewhere.test"}): "Invalid audience.",
+        directory.sign({**claims, "aud": standins.graph.url, "exp": now - 600}): "expired",
+        directory.sign({**claims, "aud": standins.graph.url})[:-4] + "AAAA": "validation failure",
+    }
+    for token, message in cases.items():
+        response = graph(http, standins, f"/users/{ADELE}/calendars", token)
+        assert response.status_code == 401
+        error = response.json()["error"]
+        assert error["code"] == "InvalidAuthenticationToken"
+        assert message in error["message"], token
+
+
+def test_delegated_token_reads_me_and_my_calendars(directory, http, make_msal, browser, standins):
+    demo_app(directory).admin_consented = True
+    token = user_tokens(make_msal(), browser, standins)["access_token"]
+
+    me = graph(http, standins, "/me", token)
+    calendars = graph(http, standins, "/me/calendars", token)
+    other = graph(http, standins, "/users/megan.bowen@contoso.edu/calendars", token)
+
+    assert me.json()["userPrincipalName"] == ADELE
+    assert me.json()["id"] == ADELE_ID
+    assert calendars.status_code == 200
+    assert calendars.json()["value"][0]["name"] == "Calendar"
+    assert other.status_code == 403
+    assert other.json()["error"]["code"] == "ErrorAccessDenied"
+
+
+def test_delegated_token_without_calendar_scope_is_denied(
+    directory, http, make_msal, browser, standins
+):
+    demo_app(directory).delegated_permissions = {"User.Read", "offline_access"}
+    demo_app(directory).admin_consented = True
+    result = user_tokens(make_msal(), browser, standins, scopes=graph_scopes(standins, "User.Read"))
+
+    response = graph(http, standins, "/me/calendars", result["access_token"])
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "ErrorAccessDenied"
+
+
+def test_me_needs_a_delegated_token(directory, http, make_msal, standins):
+    demo_app(directory).admin_consented = True
+    token = app_only_token(make_msal, standins)["access_token"]
+    assert graph(http, standins, "/me", token).status_code == 400
+
+
+# Running by hand
+
+
+def test_command_line_serves_the_demo_until_terminated(tmp_path):
+    command = [sys.executable, "-m", "tests.standins", "--pki-dir", str(tmp_path)]
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            identity_line = process.stdout.readline()
+            assert identity_line.startswith("Identity stand-in: https://127.0.0.1:"), identity_line
+            authority = identity_line.split(": ", 1)[1].strip()
+            session = CASession(tmp_path / "bundle.pem")
+            with session:
+                response = session.get(f"{authority}/v2.0/.well-known/openid-configuration")
+            assert response.json()["issuer"].endswith(f"/{CONTOSO_TENANT_ID}/v2.0")
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.communicate(timeout=10)
+    assert process.returncode == 0
