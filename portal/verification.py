@@ -80,7 +80,9 @@ def _app_only_links(run: _Run, configuration: Configuration, require_roles: bool
         run.failed(TENANT, error)
         return None
     configuration.tenant_guid = tenant.guid
-    run.passed(TENANT, f"{configuration.tenant_id} is tenant {tenant.guid} ({tenant.issuer})")
+    entered = configuration.tenant_id
+    name = "" if entered.lower() == tenant.guid else f"{entered} is "
+    run.passed(TENANT, f"{name}tenant {tenant.guid}, issuer {tenant.issuer}")
     try:
         token = identity.client_credentials_token(
             where, configuration.tenant_id, configuration.client_id, configuration.certificate

@@ -128,6 +128,60 @@ def wizard(client):
     return Wizard(client)
 
 
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    """The test CA and the stand-ins' server certificate, made once per run."""
+    from tests.standins.tls import make_test_pki
+
+    return make_test_pki(tmp_path_factory.mktemp("pki"))
+
+
+class Standins:
+    """Microsoft's identity platform and Graph on 127.0.0.1, with the demo tenant."""
+
+    TENANT = "contoso.onmicrosoft.com"
+    TENANT_GUID = "9188040d-6c67-4c5b-b112-36a304b66dad"
+    CLIENT = "5b2f8c39-7a1e-4a53-9d0e-3c7f1a2b4c6d"
+
+    def __init__(self, pki):
+        from tests.standins.directory import Directory
+        from tests.standins.server import start_standins
+
+        self.pki = pki
+        self.directory = Directory()
+        self.identity, self.graph = start_standins(self.directory, pki)
+
+    def settings(self) -> dict:
+        """The portal settings that point it at the stand-ins."""
+        return {
+            "AUTHORITY_HOST": self.identity.url,
+            "GRAPH_ENDPOINT": self.graph.url,
+            "CA_BUNDLE": str(self.pki.bundle_path),
+        }
+
+    def seed(self, certificates: list[str], redirect_uris: list[str] = ()):
+        """Add the demo tenant; its app registration knows ``certificates``."""
+        from tests.standins.demo import seed_demo
+
+        seed_demo(
+            self.directory, certificates=list(certificates), redirect_uris=list(redirect_uris)
+        )
+        self.registration = self.directory.app(self.TENANT_GUID, self.CLIENT)
+        return self.registration
+
+    def stop(self):
+        self.identity.stop()
+        self.graph.stop()
+
+
+@pytest.fixture
+def standins(pki):
+    """Fresh stand-ins (and a fresh directory) for one test."""
+    world = Standins(pki)
+    yield world
+    world.stop()
+
+
 @pytest.fixture
 def invitation(app):
     """Invitation links for a managed and an on-premises institution, and the vendor cert."""

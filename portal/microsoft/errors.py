@@ -220,6 +220,7 @@ UNKNOWN = Advice(
 )
 
 _AADSTS = re.compile(r"AADSTS(\d+)")
+_AADSTS_PREFIX = re.compile(r"^AADSTS\d+:\s*")
 
 
 def advice_for(code: str | None) -> Advice:
@@ -286,5 +287,10 @@ def from_token_response(result: dict) -> MicrosoftError:
         else code_from_description(result.get("error_description"))
         or result.get("error", "unknown")
     )
-    message = (result.get("error_description") or result.get("error") or "").split("\r\n")[0]
-    return MicrosoftError(code, message)
+    return MicrosoftError(code, first_line(result.get("error_description") or result.get("error")))
+
+
+def first_line(description: str | None) -> str:
+    """Microsoft's message without its code prefix and trace lines (shown separately)."""
+    line = (description or "").split("\r\n")[0].strip()
+    return _AADSTS_PREFIX.sub("", line)

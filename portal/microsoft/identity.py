@@ -26,7 +26,7 @@ from .. import security
 from ..models import Certificate
 from . import http
 from .clouds import Cloud, overridden
-from .errors import MicrosoftError, code_from_description, from_token_response
+from .errors import MicrosoftError, code_from_description, first_line, from_token_response
 
 EXTENSION = "portal.microsoft.identity"
 DELEGATED_SCOPES = ("Calendars.ReadWrite", "User.Read")
@@ -256,7 +256,7 @@ def finish_admin_consent(args: dict, expected_state: str | None, expected_tenant
     """
     if args.get("error"):
         code = code_from_description(args.get("error_description")) or args["error"]
-        raise MicrosoftError(code, (args.get("error_description") or "").split("\r\n")[0])
+        raise MicrosoftError(code, first_line(args.get("error_description")))
     if not expected_state or args.get("state") != expected_state:
         raise MicrosoftError("state_mismatch", "The consent answer was not for this page.")
     if str(args.get("admin_consent", "")).lower() != "true":

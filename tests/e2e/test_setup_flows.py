@@ -11,9 +11,6 @@ from portal import certificates, invitations
 from portal.extensions import db
 from portal.models import Certificate, Configuration, Institution
 from tests.e2e.conftest import LiveServer
-from tests.standins.demo import seed_demo
-from tests.standins.directory import Directory
-from tests.standins.server import start_standins
 
 pytestmark = pytest.mark.e2e
 
@@ -26,14 +23,10 @@ OTHER_CLIENT = "0d9b8c7a-6f5e-4d3c-2b1a-000000000001"
 class World:
     """The portal, the stand-ins and the demo tenant of one test."""
 
-    def __init__(self, make_app, pki):
-        self.directory = Directory()
-        self.identity, self.graph = start_standins(self.directory, pki)
-        self.app = make_app(
-            AUTHORITY_HOST=self.identity.url,
-            GRAPH_ENDPOINT=self.graph.url,
-            CA_BUNDLE=str(pki.bundle_path),
-        )
+    def __init__(self, make_app, standins):
+        self.standins = standins
+        self.identity = standins.identity
+        self.app = make_app(**standins.settings())
         self.portal = LiveServer(self.app)
         self.app.config["EXTERNAL_URL"] = self.portal.url
         with self.app.app_context():
@@ -46,12 +39,9 @@ class World:
                 institution = invitations.create_institution(name, hosting, "a@x.edu", "test")
                 self.links[hosting] = invitations.issue_invitation(institution, "test")
             db.session.commit()
-        seed_demo(
-            self.directory,
-            certificates=[self.vendor_pem],
-            redirect_uris=[f"{self.portal.url}/connect/callback"],
+        self.registration = standins.seed(
+            [self.vendor_pem], [f"{self.portal.url}/connect/callback"]
         )
-        self.registration = self.directory.app(TENANT_GUID, CLIENT)
         self.portal.start()
 
     def upload_generated_certificate(self, institution: str) -> None:
@@ -63,24 +53,12 @@ class World:
             certificate = db.session.get(Certificate, config.certificate_id)
             self.registration.certificates.append(certificate.public_pem)
 
-    def stop(self):
-        self.portal.stop()
-        self.identity.stop()
-        self.graph.stop()
-
-
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory):
-    from tests.standins.tls import make_test_pki
-
-    return make_test_pki(tmp_path_factory.mktemp("pki"))
-
 
 @pytest.fixture
-def world(make_app, pki):
-    world = World(make_app, pki)
+def world(make_app, standins):
+    world = World(make_app, standins)
     yield world
-    world.stop()
+    world.portal.stop()
 
 
 def walk_to_tenant(page, link, method_label, *, generate=False):

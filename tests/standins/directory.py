@@ -40,7 +40,10 @@ class AppRegistration:
 
     ``admin_consented`` is the tenant-wide grant: app-only tokens then carry ``roles`` and
     nobody is asked to consent to the delegated permissions. ``policy_mailboxes`` (lower-case
-    UPNs) models an Exchange application access policy or RBAC scope; None means no limit.
+    UPNs) models a legacy Exchange application access policy (RestrictAccess); None means no
+    limit. ``rbac_mailboxes`` models RBAC for Applications: an "Application
+    Calendars.ReadWrite" role assignment scoped to those mailboxes, which grants calendar
+    access there without any ``roles`` in the token, and adds to a tenant-wide grant.
     """
 
     client_id: str
@@ -52,6 +55,7 @@ class AppRegistration:
     delegated_permissions: set[str] = field(default_factory=set)
     admin_consented: bool = False
     policy_mailboxes: set[str] | None = None
+    rbac_mailboxes: set[str] | None = None
     service_principal_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 

@@ -214,14 +214,16 @@ def _target(directory: Directory, caller: Caller, who: str | None) -> User | Non
 def _mailbox(directory: Directory, caller: Caller, who: str | None, needed: set[str]) -> User:
     """The mailbox the caller may act on, as Exchange decides."""
     owner = _target(directory, caller, who)
-    if not caller.permissions & needed:
+    registration = directory.app(caller.tenant_id, caller.client_id) if caller.app_only else None
+    rbac = registration.rbac_mailboxes if registration else None
+    rbac_grant = rbac is not None and owner is not None and owner.upn.lower() in rbac
+    if not caller.permissions & needed and not rbac_grant:
         raise GraphError(403, "ErrorAccessDenied", ACCESS_DENIED)
     if owner is None:
         raise GraphError(404, "ErrorInvalidUser", f"The requested user '{who or 'me'}' is invalid.")
     if not caller.app_only and owner.object_id != caller.object_id:
         raise GraphError(403, "ErrorAccessDenied", ACCESS_DENIED)
-    if caller.app_only:
-        registration = directory.app(caller.tenant_id, caller.client_id)
+    if caller.app_only and not rbac_grant:
         policy = registration.policy_mailboxes if registration else None
         if policy is not None and owner.upn.lower() not in policy:
             raise GraphError(403, "ErrorAccessDenied", POLICY_DENIED)

@@ -78,7 +78,7 @@ def test_token_response_is_keyed_by_its_first_numeric_code():
             "error_codes": [700027],
         }
     )
-    assert (error.code, error.message) == ("700027", "AADSTS700027: Client assertion failed.")
+    assert (error.code, error.message) == ("700027", "Client assertion failed.")
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,150 @@
+"""Live verification against the stand-ins, through the same settings production uses
+to point at another host: RBAC scopes, metadata caching, delegated sign-in answers."""
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from portal import certificates, invitations, verification
+from portal.extensions import db
+from portal.microsoft import identity
+from portal.microsoft.clouds import cloud
+from portal.models import Configuration
+
+ADELE, MEGAN, ALEX = "adele.vance@contoso.edu", "megan.bowen@contoso.edu", "alex.wilber@contoso.edu"
+
+
+@pytest.fixture
+def portal(make_app, standins):
+    """The portal pointed at the stand-ins, with a configuration of the demo tenant."""
+    app = make_app(**standins.settings())
+    with app.app_context():
+        certificate = certificates.create_vendor_certificate(365, "test")
+        institution = invitations.create_institution("Contoso", "managed", "a@x.edu", "test")
+        config = institution.configuration
+        config.method, config.certificate = "application", certificate
+        config.tenant_id, config.client_id = standins.TENANT, standins.CLIENT
+        config.test_mailbox = ADELE
+        db.session.commit()
+        app.config["configuration_id"] = config.id
+        standins.seed([certificate.public_pem], ["http://localhost/connect/callback"])
+    return app
+
+
+def verify(app, **changes):
+    with app.app_context():
+        config = db.session.get(Configuration, app.config["configuration_id"])
+        for name, value in changes.items():
+            setattr(config, name, value)
+        verification.run_application_checks(config, "test")
+        return config.verified_at is not None, [
+            (v.kind, v.outcome, v.error_code) for v in config.latest_run()
+        ]
+
+
+GROUP = {
+    "security_group_email": "mytimetable@contoso.edu",
+    "group_scope_method": "rbac",
+    "outside_mailbox": ALEX,
+}
+
+
+def test_rbac_scope_without_tenant_wide_consent_verifies(portal, standins):
+    standins.registration.policy_mailboxes = None
+    standins.registration.rbac_mailboxes = {ADELE, MEGAN}
+    verified, links = verify(portal, **GROUP)
+    assert verified, links
+    assert links[-1] == ("scope_enforced", "passed", None)
+
+
+def test_rbac_with_tenant_wide_consent_is_caught_before_the_scope_means_nothing(portal, standins):
+    standins.registration.policy_mailboxes = None
+    standins.registration.rbac_mailboxes = {ADELE, MEGAN}
+    standins.registration.admin_consented = True
+    verified, links = verify(portal, **GROUP)
+    assert not verified
+    assert links[-1] == ("permission_granted", "failed", "rbac_tenant_wide")
+
+
+def test_scope_not_enforced_is_reported(portal, standins):
+    standins.registration.admin_consented = True
+    standins.registration.policy_mailboxes = None  # the PowerShell was never run
+    verified, links = verify(portal, **{**GROUP, "group_scope_method": "access_policy"})
+    assert not verified
+    assert links[-1] == ("scope_enforced", "failed", "scope_not_enforced")
+
+
+def test_checks_after_a_fix_see_the_new_state_at_once(portal, standins):
+    """No cached token or cached 400 answer hides the administrator's fix."""
+    uploaded = list(standins.registration.certificates)
+    standins.registration.certificates.clear()
+    assert verify(portal)[1][-1] == ("certificate_accepted", "failed", "700027")
+    standins.registration.certificates.extend(uploaded)
+    assert verify(portal)[1][-1] == ("permission_granted", "failed", "no_roles")
+    standins.registration.admin_consented = True
+    assert verify(portal)[0]
+
+
+def test_sign_ins_share_one_msal_application_and_fetch_metadata_once(portal, standins):
+    with portal.test_request_context():
+        config = db.session.get(Configuration, portal.config["configuration_id"])
+        before = standins.directory.counters.get("openid-configuration", 0)
+        flows = [
+            identity.begin_sign_in(
+                cloud("worldwide"),
+                config.tenant_id,
+                config.client_id,
+                config.certificate,
+                "http://localhost/connect/callback",
+            )
+            for _ in range(5)
+        ]
+        assert standins.directory.counters["openid-configuration"] - before == 1
+        assert len({f["state"] for f in flows}) == 5
+        query = parse_qs(urlsplit(flows[0]["auth_uri"]).query)
+        assert query["code_challenge_method"] == ["S256"] and query["nonce"] and query["state"]
+        assert query["redirect_uri"] == ["http://localhost/connect/callback"]
+        assert urlsplit(flows[0]["auth_uri"]).netloc == urlsplit(standins.identity.url).netloc
+
+
+def test_admin_consent_answers_are_checked(portal, standins):
+    guid = standins.TENANT_GUID
+    good = {"admin_consent": "True", "tenant": guid, "state": "s1", "scope": "x/.default"}
+    assert identity.finish_admin_consent(good, "s1", guid) == guid
+    failures = [
+        ({**good, "state": "other"}, "state_mismatch"),
+        ({**good, "tenant": "00000000-0000-0000-0000-000000000000"}, "tenant_mismatch"),
+        (
+            {
+                "error": "access_denied",
+                "error_description": "AADSTS65004: User declined to consent to access the app.",
+                "admin_consent": "True",
+                "state": "s1",
+            },
+            "65004",
+        ),
+    ]
+    for args, code in failures:
+        with pytest.raises(identity.MicrosoftError) as caught:
+            identity.finish_admin_consent(args, "s1", guid)
+        assert caught.value.code == code
+
+
+def test_unreachable_microsoft_is_a_clear_failure_not_a_crash(make_app, standins):
+    app = make_app(
+        **{**standins.settings(), "AUTHORITY_HOST": "https://127.0.0.1:9", "HTTP_TIMEOUT": 2}
+    )
+    with app.app_context():
+        certificate = certificates.create_vendor_certificate(365, "test")
+        institution = invitations.create_institution("Contoso", "managed", "a@x.edu", "test")
+        config = institution.configuration
+        config.method, config.certificate = "application", certificate
+        config.tenant_id, config.client_id, config.test_mailbox = (
+            "contoso.edu",
+            standins.CLIENT,
+            ADELE,
+        )
+        verification.run_application_checks(config, "test")
+        assert [(v.kind, v.error_code) for v in config.latest_run()] == [
+            ("tenant_found", "unreachable")
+        ]
