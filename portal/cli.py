@@ -2,6 +2,7 @@
 
 import click
 from flask import Flask
+from flask.cli import AppGroup, with_appcontext
 from flask_migrate import upgrade
 
 from . import certificates, invitations
@@ -18,7 +19,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(demo)
 
 
-@click.group()
+@click.group(cls=AppGroup)
 def invite():
     """Institutions' invitation links to the setup wizard."""
 
@@ -53,7 +54,7 @@ def invite_reissue(slug: str):
     click.echo(f"Invitation for {institution.name}: {link}")
 
 
-@click.group("vendor-cert")
+@click.group("vendor-cert", cls=AppGroup)
 def vendor_cert():
     """The vendor certificate that managed-hosting institutions upload."""
 
@@ -90,6 +91,7 @@ DEMO_INSTITUTIONS = (
 
 
 @click.command()
+@with_appcontext
 def demo():
     """Migrate the database, add demo data once, and print fresh invitation links."""
     upgrade()

@@ -240,3 +240,21 @@ def test_declined_admin_consent_is_explained(world, page):
         page.get_by_text("Consent for the organisation was not granted (AADSTS65004)")
     ).to_be_visible()
     assert not world.registration.admin_consented
+
+
+def test_on_premises_delegated_verifies_by_sign_in_and_downloads_the_configuration(world, page):
+    world.registration.admin_consented = True
+    walk_to_tenant(page, world.links["on_premises"], "Delegated permissions", generate=True)
+    world.upload_generated_certificate("Example College")
+    enter_ids(page)
+    page.get_by_role("button", name="Sign in with Microsoft and check").click()
+    page.locator("input[name=login]").fill("megan.bowen@contoso.edu")
+    page.locator("#idSIButton9").click()
+    page.wait_for_url(re.compile(r"/setup/verify$"))
+    expect(page.get_by_text("Every check passed")).to_be_visible()
+    page.get_by_role("link", name="Continue").last.click()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the MyTimetable configuration").click()
+    text = Path(download.value.path()).read_text()
+    assert "office365.method=delegated" in text
+    assert "Calendars.ReadWrite" in text and "offline_access" in text
