@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives import serialization
 
 from .demo import seed_demo
 from .directory import Directory
-from .server import start_standins
+from .entra import create_entra_app
+from .server import StandinServer, start_standins
 from .tls import make_test_pki
 
 
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pki-dir", type=Path, required=True, help="where to write the test CA")
     parser.add_argument("--identity-port", type=int, default=0)
     parser.add_argument("--graph-port", type=int, default=0)
+    parser.add_argument("--entra-port", type=int, default=0, help="app registrations page")
     parser.add_argument(
         "--certificate",
         type=Path,
@@ -48,8 +50,10 @@ def main(argv: list[str] | None = None) -> None:
     identity, graph = start_standins(
         directory, pki, args.identity_port, args.graph_port, quiet=False
     )
+    entra = StandinServer(create_entra_app(directory), pki, args.entra_port, quiet=False).start()
     print(f"Identity stand-in: {identity.url}/{ids['tenant_domain']}", flush=True)
     print(f"Graph stand-in:    {graph.url}", flush=True)
+    print(f"App registrations: {entra.url}/ (upload certificates, grant consent)", flush=True)
     print(f"CA bundle:         {pki.bundle_path}", flush=True)
     print(f"Tenant ID {ids['tenant_id']}, client ID {ids['client_id']}", flush=True)
     print(f"Users: {', '.join(ids['users'])}", flush=True)
@@ -63,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         identity.stop()
         graph.stop()
+        entra.stop()
 
 
 def _certificates(path: Path) -> list[str]:

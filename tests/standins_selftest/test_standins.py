@@ -12,7 +12,14 @@ import requests
 
 from tests.standins.demo import CONTOSO_TENANT_ID, DEMO_CLIENT_ID
 from tests.standins.tls import SYSTEM_CA_BUNDLE
-from tests.standins_selftest.helpers import REDIRECT_URI, Browser, CASession, callback, form_post
+from tests.standins_selftest.helpers import (
+    REDIRECT_URI,
+    Browser,
+    CASession,
+    callback,
+    form_post,
+    make_credential,
+)
 
 # MSAL 1.39 recommends form_post; the portal keeps query mode for its SameSite=Lax cookie.
 pytestmark = pytest.mark.filterwarnings("ignore:response_mode='form_post' is recommended")
@@ -558,3 +565,23 @@ def test_command_line_serves_the_demo_until_terminated(tmp_path):
             process.send_signal(signal.SIGTERM)
             process.communicate(timeout=10)
     assert process.returncode == 0
+
+
+def test_entra_page_uploads_a_certificate_and_grants_consent():
+    """The hand-testing page changes the directory as Entra's portal would."""
+    from tests.standins.demo import seed_demo
+    from tests.standins.directory import Directory
+    from tests.standins.entra import create_entra_app
+
+    directory = Directory()
+    ids = seed_demo(directory)
+    client = create_entra_app(directory).test_client()
+    registration = directory.app(ids["tenant_id"], ids["client_id"])
+    cert_pem = make_credential("Uploaded by hand").cert_pem
+    base = f"/{ids['tenant_id']}/{ids['client_id']}"
+    assert client.post(f"{base}/certificates", data={"pem": cert_pem}).status_code == 302
+    assert registration.certificates == [cert_pem]
+    assert client.post(f"{base}/certificates", data={"pem": "nonsense"}).status_code == 400
+    client.post(f"{base}/consent", data={"grant": "1"})
+    assert registration.admin_consented
+    assert "Revoke admin consent" in client.get("/").text
