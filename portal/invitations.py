@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from .extensions import db
 from .models import Configuration, Hosting, Institution, Invitation, record, utcnow
@@ -76,7 +77,19 @@ def resolve(token: str | None) -> Invitation:
 
 def current(invitation_id: int | None) -> Invitation:
     """The invitation remembered in the session, checked again on every request."""
-    invitation = db.session.get(Invitation, invitation_id) if invitation_id else None
+    invitation = (
+        db.session.get(
+            Invitation,
+            invitation_id,
+            options=[
+                joinedload(Invitation.institution)
+                .joinedload(Institution.configuration)
+                .joinedload(Configuration.certificate)
+            ],
+        )
+        if invitation_id
+        else None
+    )
     if invitation is None:
         raise InvitationError("missing")
     if invitation.expired:

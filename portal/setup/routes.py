@@ -264,10 +264,7 @@ def register():
         form=form,
         cloud=cloud(configuration.cloud),
         redirect_uri=redirect_uri(),
-        scripts={
-            name: make(configuration, cloud(configuration.cloud))
-            for name, make in scripts.SCRIPTS.items()
-        },
+        scripts=scripts.all_scripts(configuration, cloud(configuration.cloud)),
     )
 
 
@@ -331,10 +328,7 @@ def verify():
         confirm=ConfirmForm(),
         chain=_chain(configuration),
         cloud=cloud(configuration.cloud),
-        scripts={
-            name: make(configuration, cloud(configuration.cloud))
-            for name, make in scripts.SCRIPTS.items()
-        },
+        scripts=scripts.all_scripts(configuration, cloud(configuration.cloud)),
     ), status
 
 

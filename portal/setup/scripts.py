@@ -75,3 +75,8 @@ Test-ApplicationAccessPolicy -Identity {v["outside"]} -AppId {v["app"]}
 
 
 SCRIPTS = {"rbac": rbac, "access-policy": access_policy}
+
+
+def all_scripts(configuration: Configuration, cloud) -> dict[str, str]:
+    """Both scripts for ``configuration``, by name."""
+    return {name: make(configuration, cloud) for name, make in SCRIPTS.items()}
