@@ -71,6 +71,7 @@ def open_invitation(token: str):
         return _invalid_invitation(error)
     session.clear()
     session["invitation_id"] = invitation.id
+    current_app.session_interface.regenerate(session)  # a new ID for a new privilege
     invitation.last_used_at = utcnow()
     db.session.commit()
     return redirect(url_for("setup.resume"))

@@ -42,3 +42,14 @@ def test_session_lives_in_redis_when_configured(make_app, redis_client, invitati
         assert db.session.query(ServerSession).count() == 0
     wizard.post("/setup/method", {"method": "delegated", "cloud": "worldwide"})
     assert wizard.client.get("/setup/", follow_redirects=True).request.path == "/setup/certificate"
+
+
+def test_opening_an_invitation_gives_the_browser_a_new_session_id(wizard, invitation):
+    wizard.client.get("/")
+    wizard.client.get("/setup/i/unknown")
+    wizard.open(invitation["managed"])
+    first = wizard.client.get_cookie("portal_session").value
+    wizard.open(invitation["on_premises"])
+    second = wizard.client.get_cookie("portal_session").value
+    assert first != second
+    assert "Example College" in wizard.client.get("/setup/method").text
