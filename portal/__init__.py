@@ -6,7 +6,7 @@ from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
 
 from . import config as settings
-from .extensions import csrf, db, migrate, sessions
+from .extensions import csrf, db, limiter, migrate, sessions
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,6 +40,7 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
+    limiter.init_app(app)
     if app.config["REDIS_URL"]:
         import redis
 
@@ -61,13 +62,15 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """The audiences' areas: the administrator's wizard and Microsoft's callback."""
+    """The audiences' areas: the wizard, Microsoft's callback, the support console."""
     from .connect import bp as connect_bp
     from .microsoft.errors import display_code
     from .setup import bp as setup_bp
+    from .support import bp as support_bp
 
     app.register_blueprint(setup_bp)
     app.register_blueprint(connect_bp)
+    app.register_blueprint(support_bp)
     app.add_template_filter(display_code, "microsoft_code")
 
     @app.get("/")

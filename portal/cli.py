@@ -5,7 +5,7 @@ from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 from flask_migrate import upgrade
 
-from . import certificates, invitations
+from . import certificates, invitations, staff
 from .extensions import db
 from .models import Certificate, Hosting, Institution
 
@@ -17,6 +17,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(invite)
     app.cli.add_command(vendor_cert)
     app.cli.add_command(demo)
+    app.cli.add_command(staff_group)
 
 
 @click.group(cls=AppGroup)
@@ -106,3 +107,28 @@ def demo():
         click.echo(f"  {name}: {link}")
     db.session.commit()
     click.echo("")
+
+
+@click.group("staff", cls=AppGroup)
+def staff_group():
+    """Support staff accounts for the console."""
+
+
+@staff_group.command("create")
+@click.argument("email")
+@click.option("--generate", is_flag=True, help="Make a strong password and print it once.")
+def staff_create(email: str, generate: bool):
+    """Add a staff member; asks for the password unless --generate is given."""
+    password = None
+    if not generate:
+        password = click.prompt(
+            "Password (at least 12 characters)", hide_input=True, confirmation_prompt=True
+        )
+    try:
+        member, generated = staff.create_staff(email, password)
+    except staff.StaffError as error:
+        raise click.ClickException(str(error)) from error
+    db.session.commit()
+    click.echo(f"Staff account {member.email} created.")
+    if generated:
+        click.echo(f"Password (shown once): {generated}")

@@ -69,6 +69,9 @@ def from_environment(instance_path: str, given: dict | None = None, environ=None
         "HTTP_TIMEOUT": float(env.get("PORTAL_HTTP_TIMEOUT", "10")),
         "INVITATION_DAYS": int(env.get("PORTAL_INVITATION_DAYS", "30")),
         "PROXY_HOPS": int(env.get("PORTAL_PROXY_HOPS", "0")),
+        "SMTP_URL": env.get("PORTAL_SMTP_URL") or None,
+        "MAIL_FROM": env.get("PORTAL_MAIL_FROM", "MyTimetable <no-reply@mytimetable.invalid>"),
+        "SIGNIN_LIMIT": env.get("PORTAL_SIGNIN_LIMIT", "10 per 15 minutes"),
     }
     config.update(given)
     return config
@@ -89,4 +92,6 @@ def defaults(config: dict) -> dict:
         "SESSION_REFRESH_EACH_REQUEST": False,
         "WTF_CSRF_TIME_LIMIT": None,
         "MAX_CONTENT_LENGTH": 1024 * 1024,
+        "RATELIMIT_STORAGE_URI": config.get("REDIS_URL") or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
     }

@@ -129,6 +129,10 @@ class Configuration(db.Model):
     step_reached: Mapped[int] = mapped_column(default=1)
     verified_at: Mapped[datetime | None]
     submitted_at: Mapped[datetime | None]
+    reviewed_at: Mapped[datetime | None]
+    reviewed_by: Mapped[str | None] = mapped_column(String(320))
+    review_message: Mapped[str | None] = mapped_column(Text)
+    review_step: Mapped[str | None] = mapped_column(String(20))
     exported_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -172,6 +176,32 @@ class AuditEvent(db.Model):
     action: Mapped[str] = mapped_column(String(60))
     detail: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StaffUser(db.Model):
+    """A MyTimetable support engineer who signs in to the console."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_sign_in_at: Mapped[datetime | None]
+
+
+class Notification(db.Model):
+    """An e-mail to an administrator: sent through SMTP when configured, else kept here."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    institution_id: Mapped[int | None] = mapped_column(ForeignKey("institution.id"))
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+    institution: Mapped[Institution | None] = relationship()
 
 
 class ServerSession(db.Model):

@@ -14,24 +14,8 @@ from wtforms import (
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
 from ..microsoft.clouds import CLOUDS
-
-GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.I)
-ADDRESS = re.compile(r"^[^@\s]{1,64}@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.I)
-
-
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
-
-
-def mailbox_address(message: str):
-    """A validator for a user principal name or e-mail address."""
-
-    def check(form, field):
-        if field.data and not ADDRESS.match(field.data):
-            raise ValidationError(message)
-
-    return check
+from ..validators import DOMAIN, GUID, mailbox_address
+from ..validators import strip as _strip
 
 
 class MethodForm(FlaskForm):
@@ -190,7 +174,3 @@ class ApplicationVerifyForm(FlaskForm):
             )
         if field.data and field.data.lower() == (self.test_mailbox.data or "").lower():
             raise ValidationError("Use a different mailbox from the test mailbox.")
-
-
-class ConfirmForm(FlaskForm):
-    """A form with only its CSRF token, for buttons that change something."""

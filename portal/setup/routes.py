@@ -17,7 +17,9 @@ from flask import (
 )
 
 from .. import certificates, export, invitations, security, verification
+from .. import review as reviews
 from ..extensions import db
+from ..forms import ConfirmForm
 from ..microsoft import identity
 from ..microsoft.clouds import cloud
 from ..microsoft.errors import MicrosoftError, advice_for
@@ -25,7 +27,6 @@ from ..models import Certificate, Method, Status, record, utcnow
 from . import bp, scripts
 from .forms import (
     ApplicationVerifyForm,
-    ConfirmForm,
     GenerateCertificateForm,
     MethodForm,
     PfxForm,
@@ -130,6 +131,8 @@ def resume():
     configuration = g.configuration
     if configuration.status in LOCKED:
         return redirect(url_for("setup.review"))
+    if configuration.status == Status.CHANGES_REQUESTED and configuration.review_step:
+        return redirect(url_for(STEP_BY_NAME[configuration.review_step].endpoint))
     return redirect(url_for(STEPS[configuration.step_reached - 1].endpoint))
 
 
@@ -427,15 +430,7 @@ def submit():
     if not configuration.verified_at:
         flash("Verify the connection first: every check must pass.", "error")
         return redirect(url_for("setup.verify"))
-    configuration.status = Status.SUBMITTED
-    configuration.submitted_at = utcnow()
-    record(
-        g.institution,
-        ADMIN,
-        "submitted",
-        f"{configuration.method}, tenant {configuration.tenant_id}",
-    )
-    db.session.commit()
+    reviews.submitted(configuration, ADMIN)
     flash("Submitted. MyTimetable support will review the configuration.", "success")
     return redirect(url_for("setup.review"))
 

@@ -1,0 +1,66 @@
+"""E-mails to administrators: kept in an outbox, and sent through SMTP when configured.
+
+The action that causes a message never waits for, or fails with, its delivery: the
+message is stored with the action's transaction, then sent from a background thread;
+the outbox shows what was sent, what failed and why.
+"""
+
+import smtplib
+import ssl
+import threading
+from email.message import EmailMessage
+from urllib.parse import unquote, urlsplit
+
+from flask import current_app
+
+from .extensions import db
+from .models import Institution, Notification, utcnow
+
+
+def queue(institution: Institution, subject: str, body: str) -> Notification:
+    """Add a message for the institution's administrator to the current transaction."""
+    notification = Notification(
+        institution=institution, recipient=institution.contact_email, subject=subject, body=body
+    )
+    db.session.add(notification)
+    return notification
+
+
+def deliver_later(notification_id: int) -> None:
+    """Send a committed message from a background thread, if SMTP is configured."""
+    if not current_app.config.get("SMTP_URL"):
+        return
+    app = current_app._get_current_object()
+    threading.Thread(target=_deliver, args=(app, notification_id), daemon=True).start()
+
+
+def _deliver(app, notification_id: int) -> None:
+    with app.app_context():
+        notification = db.session.get(Notification, notification_id)
+        try:
+            send(app.config["SMTP_URL"], app.config["MAIL_FROM"], notification)
+        except (OSError, smtplib.SMTPException) as error:
+            notification.error = f"{type(error).__name__}: {error}"[:2000]
+        else:
+            notification.sent_at, notification.error = utcnow(), None
+        db.session.commit()
+
+
+def send(url: str, sender: str, notification: Notification) -> None:
+    """Send one message to ``smtp://`` or ``smtps://user:password@host:port``."""
+    parts = urlsplit(url)
+    message = EmailMessage()
+    message["From"], message["To"] = sender, notification.recipient
+    message["Subject"] = notification.subject
+    message.set_content(notification.body)
+    secure = parts.scheme == "smtps"
+    port = parts.port or (465 if secure else 25)
+    context = ssl.create_default_context()
+    connect = smtplib.SMTP_SSL if secure else smtplib.SMTP
+    options = {"context": context} if secure else {}
+    with connect(parts.hostname, port, timeout=10, **options) as smtp:
+        if not secure and parts.query == "starttls":
+            smtp.starttls(context=context)
+        if parts.username:
+            smtp.login(unquote(parts.username), unquote(parts.password or ""))
+        smtp.send_message(message)

@@ -1,0 +1,282 @@
+"""The console's pages. Every page but sign-in requires a signed-in staff member."""
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from sqlalchemy import select
+
+from .. import invitations, review, staff, verification
+from ..extensions import db, limiter
+from ..forms import ConfirmForm
+from ..microsoft.clouds import CLOUDS
+from ..models import (
+    AuditEvent,
+    Configuration,
+    Institution,
+    Invitation,
+    Method,
+    Notification,
+    StaffUser,
+    Status,
+    record,
+    utcnow,
+)
+from . import bp
+from .forms import InstitutionForm, ReturnForm, SignInForm
+
+EXPIRY_WARNING_DAYS = 30
+
+
+def _signin_key() -> str:
+    """Failed sign-ins are counted per client address and e-mail address."""
+    return f"{request.remote_addr}|{request.form.get('email', '').strip().lower()}"
+
+
+@bp.before_request
+def require_staff():
+    """Send anyone who is not a signed-in staff member to the sign-in page."""
+    if request.endpoint in ("support.sign_in",):
+        return None
+    staff_id = session.get("staff_id")
+    member = db.session.get(StaffUser, staff_id) if staff_id else None
+    if member is None or not member.active:
+        return redirect(url_for("support.sign_in"))
+    g.staff = member
+    return None
+
+
+@bp.context_processor
+def console_context():
+    """The signed-in staff member and a confirm form for the console's buttons."""
+    return {"staff": getattr(g, "staff", None), "confirm": ConfirmForm(), "console": True}
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+@limiter.limit(
+    lambda: current_app.config["SIGNIN_LIMIT"],
+    key_func=_signin_key,
+    methods=["POST"],
+    deduct_when=lambda response: response.status_code == 401,
+    error_message="Too many failed sign-ins",
+)
+def sign_in():
+    """Staff sign-in; the session gets a new ID on success."""
+    form = SignInForm()
+    if form.validate_on_submit():
+        member = staff.authenticate(form.email.data, form.password.data)
+        if member is None:
+            form.password.errors.append("The e-mail address or password is not right.")
+            return render_template("support/sign_in.html", form=form), 401
+        session.clear()
+        session["staff_id"] = member.id
+        current_app.session_interface.regenerate(session)
+        return redirect(url_for("support.queue"))
+    return render_template("support/sign_in.html", form=form), 400 if form.errors else 200
+
+
+@bp.post("/sign-out")
+def sign_out():
+    """End the staff session."""
+    if ConfirmForm().validate_on_submit():
+        record(None, g.staff.email, "signed_out")
+        db.session.commit()
+    session.clear()
+    flash("You are signed out.", "success")
+    return redirect(url_for("support.sign_in"))
+
+
+@bp.get("/")
+def queue():
+    """Submitted configurations first, oldest first; filters, search and paging."""
+    args = request.args
+    filters = {
+        "status": args.get("status", "")
+        if args.get("status", "") in [s.value for s in Status]
+        else "",
+        "method": args.get("method", "")
+        if args.get("method", "") in [m.value for m in Method]
+        else "",
+        "hosting": args.get("hosting", "")
+        if args.get("hosting", "") in ("managed", "on_premises")
+        else "",
+        "search": args.get("q", "")[:200],
+    }
+    page = args.get("page", 1, type=int) or 1
+    result = review.queue(page=page, **filters)
+    return render_template("support/queue.html", result=result, filters=filters)
+
+
+def _configuration(configuration_id: int) -> Configuration:
+    configuration = db.session.get(Configuration, configuration_id)
+    if configuration is None:
+        abort(404)
+    return configuration
+
+
+@bp.get("/configurations/<int:configuration_id>")
+def configuration(configuration_id: int):
+    """Everything about one configuration: values, certificate, checks, audit trail."""
+    configuration = _configuration(configuration_id)
+    runs: dict[str, list] = {}
+    for link in reversed(configuration.verifications):
+        runs.setdefault(link.run_id, []).insert(0, link)
+    audit = db.session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.institution_id == configuration.institution_id)
+        .order_by(AuditEvent.id)
+    ).all()
+    return render_template(
+        "support/configuration.html",
+        configuration=configuration,
+        institution=configuration.institution,
+        certificate=configuration.certificate,
+        runs=list(runs.values()),
+        labels=verification.LABELS,
+        audit=audit,
+        return_form=ReturnForm(),
+        cloud=CLOUDS.get(configuration.cloud),
+        warning_days=EXPIRY_WARNING_DAYS,
+    )
+
+
+@bp.post("/configurations/<int:configuration_id>/verify")
+def verify(configuration_id: int):
+    """Run the wizard's checks again, as support."""
+    configuration = _configuration(configuration_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    if not (configuration.method and configuration.tenant_id and configuration.client_id):
+        flash("The administrator has not entered the tenant and application yet.", "error")
+    elif configuration.method == Method.APPLICATION:
+        if not configuration.test_mailbox:
+            flash("The administrator has not named a test mailbox yet.", "error")
+        else:
+            verification.run_application_checks(configuration, g.staff.email)
+            flash("The checks ran again: see the newest run below.", "info")
+    else:
+        verification.begin_delegated_checks(configuration, g.staff.email)
+        flash(
+            "Tenant, application and certificate were checked again. The sign-in link can "
+            "only be checked by an administrator of the tenant.",
+            "info",
+        )
+    return redirect(url_for("support.configuration", configuration_id=configuration.id))
+
+
+@bp.post("/configurations/<int:configuration_id>/approve")
+def approve(configuration_id: int):
+    """Make the configuration active."""
+    configuration = _configuration(configuration_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        review.approve(configuration, g.staff.email)
+    except review.ReviewError as error:
+        flash(str(error), "error")
+    else:
+        flash(f"Approved: {configuration.institution.name} is active.", "success")
+    return redirect(url_for("support.configuration", configuration_id=configuration.id))
+
+
+@bp.post("/configurations/<int:configuration_id>/return")
+def return_for_changes(configuration_id: int):
+    """Send the configuration back with a message."""
+    configuration = _configuration(configuration_id)
+    form = ReturnForm()
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            flash(errors[0], "error")
+        return redirect(url_for("support.configuration", configuration_id=configuration.id))
+    try:
+        review.return_for_changes(configuration, g.staff.email, form.message.data, form.step.data)
+    except review.ReviewError as error:
+        flash(str(error), "error")
+    else:
+        flash("Returned to the administrator with your message.", "success")
+    return redirect(url_for("support.configuration", configuration_id=configuration.id))
+
+
+@bp.route("/institutions", methods=["GET", "POST"])
+def institutions():
+    """Institutions with their invitations; a new institution and its first link."""
+    form = InstitutionForm()
+    if form.validate_on_submit():
+        institution = invitations.create_institution(
+            form.name.data, form.hosting.data, form.contact_email.data, g.staff.email
+        )
+        link = invitations.issue_invitation(institution, g.staff.email)
+        db.session.commit()
+        session["new_link"] = {"institution_id": institution.id, "url": link}
+        return redirect(url_for("support.institutions"))
+    rows = db.session.scalars(select(Institution).order_by(Institution.name)).all()
+    return render_template(
+        "support/institutions.html",
+        form=form,
+        institutions=rows,
+        new_link=session.pop("new_link", None),
+        now=utcnow(),
+    ), 400 if form.errors else 200
+
+
+@bp.post("/institutions/<int:institution_id>/invitations")
+def reissue(institution_id: int):
+    """A new invitation link for the institution (older ones keep working until revoked)."""
+    institution = db.session.get(Institution, institution_id) or abort(404)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    link = invitations.issue_invitation(institution, g.staff.email)
+    db.session.commit()
+    session["new_link"] = {"institution_id": institution.id, "url": link}
+    return redirect(url_for("support.institutions"))
+
+
+@bp.post("/invitations/<int:invitation_id>/revoke")
+def revoke(invitation_id: int):
+    """Stop an invitation link from opening the wizard."""
+    invitation = db.session.get(Invitation, invitation_id) or abort(404)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    if invitation.revoked_at is None:
+        invitation.revoked_at = utcnow()
+        record(
+            invitation.institution, g.staff.email, "invitation_revoked", f"link #{invitation.id}"
+        )
+        db.session.commit()
+        flash(f"The link for {invitation.institution.name} no longer works.", "success")
+    return redirect(url_for("support.institutions"))
+
+
+@bp.get("/outbox")
+def outbox():
+    """Messages to administrators: sent, failed, or kept here without SMTP."""
+    messages = db.session.scalars(
+        select(Notification).order_by(Notification.id.desc()).limit(200)
+    ).all()
+    return render_template(
+        "support/outbox.html", messages=messages, smtp=bool(current_app.config.get("SMTP_URL"))
+    )
+
+
+@bp.get("/export.<any(csv, json):fmt>")
+def export(fmt: str):
+    """All configurations as CSV or JSON, without secrets."""
+    record(None, g.staff.email, "exported_configurations", fmt)
+    db.session.commit()
+    body, mimetype = (
+        (review.export_csv(), "text/csv")
+        if fmt == "csv"
+        else (review.export_json(), "application/json")
+    )
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="configurations.{fmt}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,78 @@
+"""E-mail to administrators: through SMTP when configured; never blocking the action."""
+
+import socket
+import time
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Sink
+
+from portal import invitations, review
+from portal.extensions import db
+from portal.models import Configuration, Notification, utcnow
+
+
+class Inbox(Sink):
+    """An SMTP server on 127.0.0.1 that keeps what it receives."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server():
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, inbox
+    controller.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def submit(app) -> int:
+    with app.app_context():
+        institution = invitations.create_institution("Example", "managed", "it@example.edu", "t")
+        config = institution.configuration
+        config.method, config.verified_at = "application", utcnow()
+        db.session.commit()
+        review.submitted(config, "administrator")
+        return config.id
+
+
+def wait_for(app, check, seconds=5):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        with app.app_context():
+            notification = db.session.query(Notification).one()
+            if check(notification):
+                return notification
+        time.sleep(0.05)
+    raise AssertionError("the message was not handled in time")
+
+
+def test_message_goes_out_through_smtp(make_app, smtp_server):
+    controller, inbox = smtp_server
+    app = make_app(SMTP_URL=f"smtp://127.0.0.1:{controller.port}")
+    submit(app)
+    notification = wait_for(app, lambda n: n.sent_at is not None)
+    assert notification.error is None
+    assert inbox.messages[0].rcpt_tos == ["it@example.edu"]
+    assert b"submitted" in inbox.messages[0].content
+
+
+def test_unreachable_smtp_server_does_not_break_the_action(make_app):
+    app = make_app(SMTP_URL=f"smtp://127.0.0.1:{free_port()}")
+    config_id = submit(app)
+    notification = wait_for(app, lambda n: n.error is not None)
+    assert "ConnectionRefusedError" in notification.error and notification.sent_at is None
+    with app.app_context():
+        assert db.session.get(Configuration, config_id).status == "submitted"

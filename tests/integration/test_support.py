@@ -1,0 +1,284 @@
+"""The support console: sign-in, the queue, review actions, invitations, exports, outbox."""
+
+import json
+import re
+import time
+
+import pytest
+
+from portal.extensions import db
+from portal.models import AuditEvent, Configuration, Institution, Invitation, Notification, utcnow
+from tests.conftest import CSRF, Wizard
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def staff_member(app, runner):
+    result = runner.invoke(
+        args=["staff", "create", "Support@MyTimetable.example"], input=f"{PASSWORD}\n{PASSWORD}\n"
+    )
+    assert result.exit_code == 0, result.output
+    return "support@mytimetable.example"
+
+
+class Console:
+    """A staff member's browser on the console."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def token(self, path="/support/sign-in"):
+        return CSRF.search(self.client.get(path).text).group(1)
+
+    def sign_in(self, email, password=PASSWORD):
+        return self.client.post(
+            "/support/sign-in",
+            data={"csrf_token": self.token(), "email": email, "password": password},
+        )
+
+    def post(self, path, data=None):
+        token = self.token("/support/")
+        return self.client.post(path, data={"csrf_token": token, **(data or {})})
+
+
+@pytest.fixture
+def console(app, staff_member):
+    console = Console(app.test_client())
+    assert console.sign_in(staff_member).status_code == 302
+    return console
+
+
+def submitted_configuration(app, wizard, link, tenant="contoso.onmicrosoft.com") -> int:
+    """Walk the wizard and submit, with the verification marked as passed."""
+    wizard.open(link)
+    wizard.to_tenant()
+    wizard.enter_tenant(tenant, "5b2f8c39-7a1e-4a53-9d0e-3c7f1a2b4c6d")
+    with app.app_context():
+        config = (
+            db.session.query(Configuration)
+            .join(Institution)
+            .filter_by(name="Example University")
+            .one()
+        )
+        config.verified_at, config.step_reached, config.test_mailbox = utcnow(), 6, "a@contoso.edu"
+        db.session.commit()
+        config_id = config.id
+    assert wizard.post("/setup/submit").status_code == 302
+    return config_id
+
+
+def test_staff_create_can_generate_a_password_shown_once(app, runner):
+    result = runner.invoke(args=["staff", "create", "ops@mytimetable.example", "--generate"])
+    password = re.search(r"Password \(shown once\): (\S+)", result.output).group(1)
+    assert (
+        Console(app.test_client()).sign_in("ops@mytimetable.example", password).status_code == 302
+    )
+    assert (
+        runner.invoke(args=["staff", "create", "ops@mytimetable.example", "--generate"]).exit_code
+        == 1
+    )
+
+
+def test_passwords_are_stored_as_scrypt_hashes(app, staff_member):
+    from portal.models import StaffUser
+
+    with app.app_context():
+        assert db.session.query(StaffUser).one().password_hash.startswith("scrypt:")
+
+
+def test_sign_in_renews_the_session_id_and_failures_are_recorded(app, staff_member):
+    console = Console(app.test_client())
+    console.client.get("/support/sign-in")
+    before = console.client.get_cookie("portal_session").value
+    failed = console.sign_in(staff_member, "wrong password!")
+    assert failed.status_code == 401 and "is not right" in failed.text
+    assert console.sign_in(staff_member).location.endswith("/support/")
+    assert console.client.get_cookie("portal_session").value != before
+    with app.app_context():
+        actions = [(e.actor, e.action) for e in db.session.query(AuditEvent)]
+    assert (staff_member, "sign_in_failed") in actions and (staff_member, "signed_in") in actions
+
+
+def support_routes(app):
+    """Every console URL, with 1 for each ID, and the method it answers."""
+    for rule in app.url_map.iter_rules():
+        if not rule.endpoint.startswith("support.") or rule.endpoint == "support.sign_in":
+            continue
+        path = re.sub(r"<int:\w+>", "1", rule.rule).replace("<any(csv, json):fmt>", "csv")
+        yield path, "POST" if "POST" in rule.methods and "GET" not in rule.methods else "GET"
+
+
+def test_every_console_page_needs_a_staff_member_even_with_an_invitation(app, wizard, invitation):
+    wizard.open(invitation["managed"])
+    routes = list(support_routes(app))
+    assert len(routes) >= 10
+    for path, method in routes:
+        response = wizard.client.open(path, method=method, data={"csrf_token": wizard.csrf()})
+        assert response.status_code == 302 and response.location.endswith("/support/sign-in"), path
+
+
+def test_every_route_with_an_id_gives_404_for_an_unknown_one(app, console):
+    for path, method in support_routes(app):
+        if "/1" not in path:
+            continue
+        response = console.client.open(
+            path.replace("/1", "/999999"),
+            method=method,
+            data={"csrf_token": console.token("/support/")},
+        )
+        assert response.status_code == 404, path
+
+
+def test_wizard_urls_carry_no_ids_so_an_administrator_sees_only_their_institution(app):
+    wizard_rules = [r.rule for r in app.url_map.iter_rules() if r.endpoint.startswith("setup.")]
+    assert all("<int:" not in rule for rule in wizard_rules)
+
+
+def test_queue_lists_submitted_first_oldest_first_with_filters_and_search(
+    app, console, wizard, invitation
+):
+    submitted_configuration(app, wizard, invitation["managed"])
+    page = console.client.get("/support/")
+    rows = re.findall(r'<td><a href="/support/configurations/\d+">([^<]+)</a>', page.text)
+    assert rows[0] == "Example University"
+    assert "Example College" in rows
+    assert "Example College" not in console.client.get("/support/?status=submitted").text
+    assert "Example University" in console.client.get("/support/?q=CONTOSO").text
+    assert "Example University" not in console.client.get("/support/?hosting=on_premises").text
+    assert "Example University" in console.client.get("/support/?q=5b2f8c39").text
+    assert console.client.get("/support/?status=bogus&page=-4&method=x").status_code == 200
+
+
+def test_return_then_resubmit_then_approve_keeps_the_history(app, console, wizard, invitation):
+    config_id = submitted_configuration(app, wizard, invitation["managed"])
+    detail = f"/support/configurations/{config_id}"
+    returned = console.post(
+        f"{detail}/return", {"message": "Use your tenant's GUID, please.", "step": "tenant"}
+    )
+    assert returned.status_code == 302
+
+    page = Wizard(app.test_client()).open(invitation["managed"])
+    assert page.request.path == "/setup/tenant"
+    assert "Use your tenant&#39;s GUID, please." in page.text
+
+    wizard.enter_tenant(
+        "9188040d-6c67-4c5b-b112-36a304b66dad", "5b2f8c39-7a1e-4a53-9d0e-3c7f1a2b4c6d"
+    )
+    with app.app_context():
+        config = db.session.get(Configuration, config_id)
+        assert config.status == "changes_requested" and config.verified_at is None
+        config.verified_at, config.step_reached = utcnow(), 6
+        db.session.commit()
+    wizard.post("/setup/submit")
+    assert console.post(f"{detail}/approve").status_code == 302
+
+    with app.app_context():
+        config = db.session.get(Configuration, config_id)
+        assert config.status == "approved" and config.reviewed_by == "support@mytimetable.example"
+        actions = [
+            e.action
+            for e in db.session.query(AuditEvent)
+            .filter_by(institution_id=config.institution_id)
+            .order_by(AuditEvent.id)
+        ]
+        subjects = [n.subject for n in db.session.query(Notification).order_by(Notification.id)]
+    assert [a for a in actions if a in ("submitted", "returned", "approved")] == [
+        "submitted",
+        "returned",
+        "submitted",
+        "approved",
+    ]
+    assert len(subjects) == 4 and "is active" in subjects[-1]
+    assert "Approved" in console.client.get(detail).text
+
+
+def test_unverified_or_unsubmitted_configurations_cannot_be_approved(
+    app, console, wizard, invitation
+):
+    config_id = submitted_configuration(app, wizard, invitation["managed"])
+    with app.app_context():
+        db.session.get(Configuration, config_id).verified_at = None
+        db.session.commit()
+    page = console.client.get(f"/support/configurations/{config_id}")
+    assert "disabled" in page.text
+    console.post(f"/support/configurations/{config_id}/approve")
+    assert (
+        "Run the checks again first"
+        in console.client.get(f"/support/configurations/{config_id}").text
+    )
+    empty = console.post(
+        f"/support/configurations/{config_id}/return", {"message": "", "step": "tenant"}
+    )
+    assert empty.status_code == 302
+    with app.app_context():
+        assert db.session.get(Configuration, config_id).status == "submitted"
+
+
+def test_institution_and_invitations_from_the_console(app, console):
+    bad = console.post(
+        "/support/institutions", {"name": "", "hosting": "x", "contact_email": "nope"}
+    )
+    assert bad.status_code == 400 and "Enter the institution" in bad.text
+    made = console.post(
+        "/support/institutions",
+        {"name": "Fabrikam College", "hosting": "on_premises", "contact_email": "it@fabrikam.edu"},
+    )
+    page = console.client.get(made.location)
+    link = re.search(r'data-copy="(http://localhost/setup/i/[^"]+)"', page.text).group(1)
+    assert "It is shown only now" in page.text
+    assert "/setup/i/" not in console.client.get("/support/institutions").text
+    assert Wizard(app.test_client()).open(link).request.path == "/setup/method"
+
+    with app.app_context():
+        invitation_id = db.session.query(Invitation).one().id
+        institution_id = db.session.query(Institution).one().id
+    console.post(f"/support/invitations/{invitation_id}/revoke")
+    assert app.test_client().get(link.replace("http://localhost", "")).status_code == 410
+    reissued = console.client.get(
+        console.post(f"/support/institutions/{institution_id}/invitations").location
+    )
+    assert re.search(r'data-copy="http://localhost/setup/i/', reissued.text)
+    with app.app_context():
+        actions = [e.action for e in db.session.query(AuditEvent).order_by(AuditEvent.id)]
+    assert actions[-4:] == [
+        "institution_created",
+        "invitation_issued",
+        "invitation_revoked",
+        "invitation_issued",
+    ]
+
+
+def test_exports_hold_no_secret(app, console, wizard, invitation):
+    submitted_configuration(app, wizard, invitation["managed"])
+    csv_text = console.client.get("/support/export.csv").text
+    data = json.loads(console.client.get("/support/export.json").text)
+    assert csv_text.startswith("institution,hosting,status")
+    assert {c["institution"] for c in data["configurations"]} == {
+        "Example University",
+        "Example College",
+    }
+    for text in (csv_text, json.dumps(data)):
+        assert "PRIVATE" not in text and "scrypt" not in text and "gAAAA" not in text
+
+
+def test_outbox_shows_messages_kept_without_smtp(app, console, wizard, invitation):
+    submitted_configuration(app, wizard, invitation["managed"])
+    page = console.client.get("/support/outbox")
+    assert "No SMTP server is configured" in page.text and "submitted" in page.text
+
+
+def test_twenty_wrong_passwords_are_refused_and_the_right_one_works_after_the_window(
+    make_app, runner
+):
+    app = make_app(SIGNIN_LIMIT="5 per 2 seconds")
+    app.test_cli_runner().invoke(
+        args=["staff", "create", "s@mytimetable.example"], input=f"{PASSWORD}\n{PASSWORD}\n"
+    )
+    console = Console(app.test_client())
+    codes = [console.sign_in("s@mytimetable.example", f"wrong {n}").status_code for n in range(20)]
+    assert codes[:5] == [401] * 5 and set(codes[5:]) == {429}
+    assert console.sign_in("s@mytimetable.example").status_code == 429  # still inside the window
+    other = Console(app.test_client())
+    time.sleep(2.1)
+    assert other.sign_in("s@mytimetable.example").status_code == 302

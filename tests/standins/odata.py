@@ -1,0 +1,107 @@
+"""Graph's error type and the OData query options the Graph stand-in understands.
+
+``$top`` with ``@odata.nextLink`` paging (``$skip`` for Outlook, ``$skiptoken`` for the
+directory, as Graph does), ``$select``, and OData string literals. A query the stand-in does
+not implement is answered 501 ``NotImplemented`` rather than guessed at, so that a test
+which needs it fails loudly instead of passing against behaviour Graph does not have.
+"""
+
+import base64
+import re
+from urllib.parse import quote, urlencode
+
+from flask import request
+
+STRING_LITERAL = r"'((?:[^']|'')*)'"
+
+
+class GraphError(Exception):
+    """A Graph error response; ``headers`` are added to it (``Retry-After``)."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
+        super().__init__(f"{status} {code}: {message}")
+        self.status, self.code, self.message = status, code, message
+        self.headers = dict(headers or {})
+
+
+def not_implemented(what: str) -> GraphError:
+    """The answer to a query Graph supports and the stand-in does not."""
+    return GraphError(501, "NotImplemented", f"The Graph stand-in does not implement {what}.")
+
+
+def literal(text: str) -> str:
+    """The value of the body of an OData string literal (``''`` stands for ``'``)."""
+    return text.replace("''", "'")
+
+
+def top(default: int, maximum: int, code: str = "BadRequest") -> int:
+    """The page size asked for with ``$top``, or ``default``."""
+    raw = request.args.get("$top")
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        message = f"Invalid page size specified: '{raw}'. Must be between 1 and {maximum} inclusive."
+        raise GraphError(400, code, message)
+    return int(raw)
+
+
+def select() -> list[str] | None:
+    """The property names listed in ``$select``, or None without one."""
+    raw = request.args.get("$select")
+    if raw is None:
+        return None
+    return [name.strip() for name in raw.split(",") if name.strip()]
+
+
+def pick(resource: dict, names: list[str] | None, always: tuple[str, ...] = ()) -> dict:
+    """The resource cut down to the ``$select``ed properties (names are case-insensitive)
+    and the ``always`` ones; the whole resource without a ``$select``."""
+    if names is None:
+        return resource
+    wanted = {name.lower() for name in names} | {name.lower() for name in always}
+    return {key: value for key, value in resource.items() if key.lower() in wanted}
+
+
+def offset(name: str) -> int:
+    """Where the page starts: ``$skip`` is a plain number, ``$skiptoken`` an opaque token."""
+    raw = request.args.get(name)
+    if raw is None:
+        return 0
+    if name == "$skip":
+        if not raw.isdigit():
+            raise GraphError(400, "BadRequest", f"Invalid value '{raw}' for $skip.")
+        return int(raw)
+    try:
+        return int(base64.urlsafe_b64decode(raw.encode() + b"==").decode().removeprefix("skip:"))
+    except ValueError:
+        raise GraphError(400, "Request_UnsupportedQuery", "Invalid skip token.") from None
+
+
+def page(items: list, size: int, name: str) -> tuple[list, str | None]:
+    """One page of ``items`` and the ``@odata.nextLink`` to the next one, if any."""
+    start = offset(name)
+    end = start + size
+    if end >= len(items):
+        return items[start:], None
+    token = str(end) if name == "$skip" else skiptoken(end)
+    query = [(key, value) for key, value in request.args.items(multi=True) if key != name]
+    query.append((name, token))
+    link = f"{request.host_url.rstrip('/')}{request.path}?"
+    return items[start:end], link + urlencode(query, quote_via=quote, safe="$'(),:/")
+
+
+def skiptoken(position: int) -> str:
+    """An opaque ``$skiptoken`` for a position in a directory collection."""
+    return base64.urlsafe_b64encode(f"skip:{position}".encode()).decode().rstrip("=")
+
+
+def equals_filter(prop: str) -> str | None:
+    """The value of ``$filter=<prop> eq '<value>'``; None without a ``$filter``. Any other
+    ``$filter`` is answered 501."""
+    raw = request.args.get("$filter")
+    if raw is None:
+        return None
+    match = re.fullmatch(rf"\s*{prop}\s+eq\s+{STRING_LITERAL}\s*", raw, re.IGNORECASE)
+    if match is None:
+        raise not_implemented(f"$filter={raw} here (only {prop} eq '...')")
+    return literal(match[1])
