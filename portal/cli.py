@@ -1,7 +1,7 @@
 """``flask ...`` commands for support staff and for running the portal on one machine."""
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from flask_migrate import upgrade
 
@@ -85,6 +85,7 @@ def vendor_cert_export(path: str):
         file.write(certificate.public_pem)
 
 
+DEMO_STAFF = "support@mytimetable.example"
 DEMO_INSTITUTIONS = (
     ("Example University", Hosting.MANAGED),
     ("Example College (on-premises)", Hosting.ON_PREMISES),
@@ -105,8 +106,10 @@ def demo():
             institution = invitations.create_institution(name, hosting, "admin@example.edu", ACTOR)
         link = invitations.issue_invitation(institution, ACTOR)
         click.echo(f"  {name}: {link}")
+    password = staff.reset_demo_password(DEMO_STAFF)
     db.session.commit()
-    click.echo("")
+    console = f"{current_app.config['EXTERNAL_URL']}/support/"
+    click.echo(f"\nSupport console: {console}\n  {DEMO_STAFF} / {password}\n")
 
 
 @click.group("staff", cls=AppGroup)

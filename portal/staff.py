@@ -52,3 +52,13 @@ def authenticate(email: str, password: str) -> StaffUser | None:
     record(None, staff.email, "signed_in")
     db.session.commit()
     return staff
+
+
+def reset_demo_password(email: str) -> str:
+    """Demo data only: (re)make the demo staff account with a fresh password."""
+    password = secrets.token_urlsafe(12)
+    member = find(email)
+    if member is None:
+        member, _ = create_staff(email, password)
+    member.password_hash = generate_password_hash(password, method="scrypt")
+    return password

@@ -7,79 +7,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from portal import certificates, invitations
 from portal.extensions import db
-from portal.models import Certificate, Configuration, Institution
-from tests.e2e.conftest import LiveServer
+from portal.models import Configuration, Institution
+from tests.e2e.conftest import CLIENT, OTHER_CLIENT, TENANT_GUID, enter_ids, walk_to_tenant
 
 pytestmark = pytest.mark.e2e
-
-TENANT = "contoso.onmicrosoft.com"
-TENANT_GUID = "9188040d-6c67-4c5b-b112-36a304b66dad"
-CLIENT = "5b2f8c39-7a1e-4a53-9d0e-3c7f1a2b4c6d"
-OTHER_CLIENT = "0d9b8c7a-6f5e-4d3c-2b1a-000000000001"
-
-
-class World:
-    """The portal, the stand-ins and the demo tenant of one test."""
-
-    def __init__(self, make_app, standins):
-        self.standins = standins
-        self.identity = standins.identity
-        self.app = make_app(**standins.settings())
-        self.portal = LiveServer(self.app)
-        self.app.config["EXTERNAL_URL"] = self.portal.url
-        with self.app.app_context():
-            self.vendor_pem = certificates.create_vendor_certificate(365, "test").public_pem
-            self.links = {}
-            for name, hosting in (
-                ("Example University", "managed"),
-                ("Example College", "on_premises"),
-            ):
-                institution = invitations.create_institution(name, hosting, "a@x.edu", "test")
-                self.links[hosting] = invitations.issue_invitation(institution, "test")
-            db.session.commit()
-        self.registration = standins.seed(
-            [self.vendor_pem], [f"{self.portal.url}/connect/callback"]
-        )
-        self.portal.start()
-
-    def upload_generated_certificate(self, institution: str) -> None:
-        """Do what the administrator does in Entra: upload the generated certificate."""
-        with self.app.app_context():
-            config = (
-                db.session.query(Configuration).join(Institution).filter_by(name=institution).one()
-            )
-            certificate = db.session.get(Certificate, config.certificate_id)
-            self.registration.certificates.append(certificate.public_pem)
-
-
-@pytest.fixture
-def world(make_app, standins):
-    world = World(make_app, standins)
-    yield world
-    world.portal.stop()
-
-
-def walk_to_tenant(page, link, method_label, *, generate=False):
-    page.goto(link)
-    page.get_by_label(method_label).check()
-    page.get_by_role("button", name="Save and continue").click()
-    if generate:
-        page.get_by_role("button", name="Make the certificate").click()
-    page.get_by_role("button", name="Continue").click()
-    page.get_by_role("button", name=re.compile("I have registered the app")).click()
-    expect(page.get_by_role("heading", name="Tenant and application")).to_be_visible()
-
-
-def enter_ids(page, tenant=TENANT, client=CLIENT, group=""):
-    page.get_by_label("Tenant ID").fill(tenant)
-    page.get_by_label("Application (client) ID").fill(client)
-    if group:
-        page.get_by_label("Mail-enabled security group (optional)").fill(group)
-        page.get_by_label("Application access policy (legacy)").check()
-    page.get_by_role("button", name="Save and continue").click()
-    expect(page.get_by_role("heading", name="Verify the connection")).to_be_visible()
 
 
 def test_managed_application_with_security_group_verifies_and_submits(world, page, screenshot):

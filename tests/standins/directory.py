@@ -1,13 +1,16 @@
 """The state of a fake Microsoft cloud, shared by the identity and Graph stand-ins.
 
-Tenants, app registrations, users and their mailboxes, the tokens and codes issued, and
-how many requests each endpoint served. Tests arrange a scenario by changing this state
-(``app.admin_consented = True``, ``directory.revoke_refresh_tokens(upn)``) and read it
-back afterwards. The handlers run in server threads, so access goes through one lock.
+Tenants, app registrations, users, groups and their mailboxes (calendars and events), the
+tokens and codes issued, and how many requests each endpoint served. Tests arrange a
+scenario by changing this state (``app.admin_consented = True``,
+``directory.revoke_refresh_tokens(upn)``, ``directory.throttle(upn, times=2)``) and read it
+back afterwards (``directory.events(upn)``, ``directory.max_concurrency[upn]``). The
+handlers run in server threads, so access goes through one lock.
 """
 
 import base64
 import collections
+import copy
 import datetime
 import hashlib
 import secrets
@@ -72,6 +75,41 @@ class User:
 
 
 @dataclass
+class Group:
+    """A group of a tenant. ``members`` are the object IDs of its direct members: users, or
+    other groups (nested, which ``transitiveMembers`` expands). A mail-enabled security
+    group is what an Exchange application access policy or management scope names."""
+
+    id: str
+    tenant_id: str
+    display_name: str
+    mail: str | None = None
+    mail_enabled: bool = False
+    security_enabled: bool = True
+    members: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """One throttled answer waiting for the next request to a mailbox."""
+
+    status: int
+    retry_after: float
+    code: str
+    message: str
+
+
+THROTTLE_DEFAULTS = {
+    429: ("ApplicationThrottled", "Application is over its MailboxConcurrency limit."),
+    503: (
+        "ServiceUnavailable",
+        "The service is temporarily unavailable. Retry the request after the time in the "
+        "Retry-After header.",
+    ),
+}
+
+
+@dataclass
 class AuthorizationCode:
     """What an authorization code stands for, remembered from the authorize request."""
 
@@ -119,13 +157,21 @@ def new_calendar(name: str, owner: User, is_default: bool = False) -> dict:
 
 
 class Directory:
-    """Tenants, apps, users, mailboxes, issued grants and a signing key, behind one lock.
+    """Tenants, apps, users, groups, mailboxes, issued grants and a signing key, behind one lock.
 
     ``signing_key`` may be given (an RSA private key) so that a test suite makes one key
     for many directories; otherwise each directory makes its own. ``counters`` counts the
     requests served: ``openid-configuration``, ``keys``, ``token`` and ``token:<grant type>``,
-    ``authorize``, ``adminconsent``, ``logout``; ``graph`` for every Graph request and
-    ``graph:user``, ``graph:list_calendars``, ``graph:create_calendar`` per operation.
+    ``authorize``, ``adminconsent``, ``logout``; ``graph`` for every Graph request (each
+    request inside a ``$batch`` too) and ``graph:<view>`` per operation (``graph:user``,
+    ``graph:list_calendars``, ``graph:create_event``, ``graph:batch``, ...).
+
+    Mailbox load, keyed by lower-case UPN: ``max_concurrency`` is the most requests seen at
+    once on a mailbox (the requests of one ``$batch`` that do not depend on each other count
+    as concurrent, as Graph runs them in parallel). Setting ``mailbox_concurrency_limit``
+    (Exchange's is 4) answers the requests over it 429 ``ApplicationThrottled``, as Graph
+    does; ``mailbox_latency`` (seconds) makes each mailbox request take that long, so that
+    concurrent clients overlap measurably.
     """
 
     def __init__(
@@ -143,7 +189,14 @@ class Directory:
         self.users: dict[str, User] = {}
         self._codes: dict[str, AuthorizationCode] = {}
         self._refresh_tokens: dict[str, RefreshToken] = {}
+        self.groups: dict[str, Group] = {}
         self._calendars: dict[str, list[dict]] = {}
+        self._events: dict[str, list[dict]] = {}
+        self._throttles: dict[str, collections.deque[Throttle]] = {}
+        self._in_flight: collections.Counter[str] = collections.Counter()
+        self.max_concurrency: collections.Counter[str] = collections.Counter()
+        self.mailbox_concurrency_limit: int | None = None
+        self.mailbox_latency = 0.0
         self.signing_key = signing_key or rsa.generate_private_key(
             public_exponent=65537, key_size=2048
         )
@@ -172,6 +225,13 @@ class Directory:
         with self.lock:
             self.users[user.object_id.lower()] = user
         return user
+
+    def add_group(self, group: Group | None = None, /, **fields) -> Group:
+        """Add a group, given as a ``Group`` or as its fields."""
+        group = group or Group(**fields)
+        with self.lock:
+            self.groups[group.id.lower()] = group
+        return group
 
     # Looking things up
 
@@ -203,6 +263,36 @@ class Directory:
                 if user.upn.lower() == upn.lower():
                     return user
         return None
+
+    def user_by_id_or_upn(self, key: str) -> User | None:
+        """The user with this object ID or user principal name."""
+        return self.user(key) or self.user_by_upn(key)
+
+    def group(self, object_id: str) -> Group | None:
+        """The group with this object ID."""
+        with self.lock:
+            return self.groups.get(object_id.lower())
+
+    def tenant_groups(self, tenant_id: str) -> list[Group]:
+        """The groups of a tenant, in the order they were added."""
+        with self.lock:
+            return [g for g in self.groups.values() if g.tenant_id.lower() == tenant_id.lower()]
+
+    def members(self, group: Group, transitive: bool = False) -> list[User | Group]:
+        """The group's members (users and nested groups); ``transitive`` adds the members of
+        nested groups, each object once."""
+        found: dict[str, User | Group] = {}
+        pending = list(group.members)
+        with self.lock:
+            while pending:
+                key = pending.pop(0).lower()
+                member = self.users.get(key) or self.groups.get(key)
+                if member is None or key in found or key == group.id.lower():
+                    continue
+                found[key] = member
+                if transitive and isinstance(member, Group):
+                    pending.extend(member.members)
+        return list(found.values())
 
     def count(self, name: str) -> None:
         """Count one request served by the endpoint called ``name``."""
@@ -293,6 +383,154 @@ class Directory:
             self._calendars[user.object_id].append(calendar)
             return dict(calendar)
 
+    def calendar(self, user: User, calendar_id: str) -> dict | None:
+        """One of the user's calendars, by id."""
+        with self.lock:
+            for calendar in self.calendars(user):
+                if calendar["id"] == calendar_id:
+                    return calendar
+        return None
+
+    def delete_calendar(self, user: User, calendar_id: str) -> bool:
+        """Delete a calendar and its events; False if the user has no such calendar."""
+        with self.lock:
+            if self.calendar(user, calendar_id) is None:
+                return False
+            calendars = self._calendars[user.object_id]
+            calendars[:] = [c for c in calendars if c["id"] != calendar_id]
+            stored = self._events.get(user.object_id, [])
+            stored[:] = [r for r in stored if r["calendar_id"] != calendar_id]
+            return True
+
+    # Events
+
+    def add_event(self, user: User, calendar_id: str, event: dict) -> tuple[dict, bool] | None:
+        """Store an event in one of the user's calendars and give it its id, iCalUId,
+        changeKey and timestamps: (the event, True). If an event of this mailbox already has
+        the event's ``transactionId``, that event instead: (it, False). None if the user has
+        no such calendar."""
+        with self.lock:
+            if self.calendar(user, calendar_id) is None:
+                return None
+            stored = self._events.setdefault(user.object_id, [])
+            transaction_id = event.get("transactionId")
+            for record in stored:
+                if transaction_id and record["event"].get("transactionId") == transaction_id:
+                    return copy.deepcopy(record["event"]), False
+            now = _graph_timestamp()
+            event = {
+                **copy.deepcopy(event),
+                "id": _outlook_id(),
+                "createdDateTime": now,
+                "lastModifiedDateTime": now,
+                "changeKey": _change_key(),
+                "iCalUId": "040000008200E00074C5B7101A82E00800000000" + secrets.token_hex(36).upper(),
+            }
+            stored.append({"calendar_id": calendar_id, "event": event})
+            return copy.deepcopy(event), True
+
+    def event(self, user: User, event_id: str, calendar_id: str | None = None) -> dict | None:
+        """One of the user's events, by id (and in that calendar, if one is given)."""
+        with self.lock:
+            record = self._event_record(user, event_id, calendar_id)
+            return copy.deepcopy(record["event"]) if record else None
+
+    def update_event(
+        self, user: User, event_id: str, change, calendar_id: str | None = None
+    ) -> dict | None:
+        """Replace an event by ``change(event)`` (which may raise to refuse the change) with a
+        new changeKey and lastModifiedDateTime; None if there is no such event."""
+        with self.lock:
+            record = self._event_record(user, event_id, calendar_id)
+            if record is None:
+                return None
+            changed = change(copy.deepcopy(record["event"]))
+            changed["lastModifiedDateTime"] = _graph_timestamp()
+            changed["changeKey"] = _change_key()
+            record["event"] = changed
+            return copy.deepcopy(changed)
+
+    def delete_event(self, user: User, event_id: str, calendar_id: str | None = None) -> bool:
+        """Delete one of the user's events; False if there is no such event."""
+        with self.lock:
+            record = self._event_record(user, event_id, calendar_id)
+            if record is None:
+                return False
+            self._events[user.object_id].remove(record)
+            return True
+
+    def calendar_events(self, user: User, calendar_id: str) -> list[dict]:
+        """The events of one of the user's calendars, oldest first."""
+        with self.lock:
+            stored = self._events.get(user.object_id, [])
+            return [copy.deepcopy(r["event"]) for r in stored if r["calendar_id"] == calendar_id]
+
+    def events(self, user_upn_or_id: str, calendar_id: str | None = None) -> list[dict]:
+        """For tests: the events of a mailbox (of one calendar, if given), oldest first, as
+        stored: ``start``/``end`` in the zones they were written in, and
+        ``singleValueExtendedProperties`` always included."""
+        user = self.user_by_id_or_upn(user_upn_or_id)
+        if user is None:
+            raise LookupError(f"no user {user_upn_or_id!r} in the directory")
+        with self.lock:
+            stored = self._events.get(user.object_id, [])
+            return [
+                copy.deepcopy(r["event"])
+                for r in stored
+                if calendar_id is None or r["calendar_id"] == calendar_id
+            ]
+
+    def _event_record(self, user: User, event_id: str, calendar_id: str | None) -> dict | None:
+        for record in self._events.get(user.object_id, []):
+            if record["event"]["id"] == event_id and calendar_id in (None, record["calendar_id"]):
+                return record
+        return None
+
+    # Throttling and load
+
+    def throttle(
+        self,
+        mailbox: str,
+        times: int = 1,
+        retry_after: float = 1,
+        status: int = 429,
+        code: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Answer the next ``times`` requests to this mailbox (UPN or object ID; top-level or
+        inside a ``$batch``) with ``status`` (429, or 503 ``ServiceUnavailable``) and a
+        ``Retry-After`` of ``retry_after`` seconds. Calls add up."""
+        if status not in THROTTLE_DEFAULTS:
+            raise ValueError("Graph throttles with 429 or 503")
+        default_code, default_message = THROTTLE_DEFAULTS[status]
+        answer = Throttle(status, retry_after, code or default_code, message or default_message)
+        with self.lock:
+            queue = self._throttles.setdefault(self._mailbox_key(mailbox), collections.deque())
+            queue.extend([answer] * times)
+
+    def take_throttle(self, user: User) -> Throttle | None:
+        """The throttled answer due for this request to the user's mailbox, if any."""
+        with self.lock:
+            queue = self._throttles.get(user.upn.lower())
+            return queue.popleft() if queue else None
+
+    def enter_mailbox(self, user: User) -> int:
+        """Count one more request running on the user's mailbox; how many run now."""
+        key = user.upn.lower()
+        with self.lock:
+            self._in_flight[key] += 1
+            self.max_concurrency[key] = max(self.max_concurrency[key], self._in_flight[key])
+            return self._in_flight[key]
+
+    def leave_mailbox(self, user: User) -> None:
+        """Count one request on the user's mailbox as finished."""
+        with self.lock:
+            self._in_flight[user.upn.lower()] -= 1
+
+    def _mailbox_key(self, mailbox: str) -> str:
+        user = self.user_by_id_or_upn(mailbox)
+        return (user.upn if user else mailbox).lower()
+
     # Signing
 
     def sign(self, claims: dict) -> str:
@@ -327,6 +565,21 @@ class Directory:
                 }
             ]
         }
+
+
+def _outlook_id() -> str:
+    """An Exchange item id as Graph shows it (URL-safe base64)."""
+    return "AAMkA" + base64.urlsafe_b64encode(secrets.token_bytes(105)).decode() + "AAA="
+
+
+def _change_key() -> str:
+    return base64.b64encode(secrets.token_bytes(22)).decode()
+
+
+def _graph_timestamp() -> str:
+    """Now, as Exchange writes timestamps: UTC with seven fractional digits."""
+    now = datetime.datetime.now(datetime.UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond:06d}0Z"
 
 
 def _self_signed(key: rsa.RSAPrivateKey) -> x509.Certificate:

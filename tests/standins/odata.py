@@ -40,7 +40,9 @@ def top(default: int, maximum: int, code: str = "BadRequest") -> int:
     if raw is None:
         return default
     if not raw.isdigit() or not 1 <= int(raw) <= maximum:
-        message = f"Invalid page size specified: '{raw}'. Must be between 1 and {maximum} inclusive."
+        message = (
+            f"Invalid page size specified: '{raw}'. Must be between 1 and {maximum} inclusive."
+        )
         raise GraphError(400, code, message)
     return int(raw)
 

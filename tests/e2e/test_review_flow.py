@@ -1,0 +1,79 @@
+"""An administrator submits, support returns it, the administrator fixes and resubmits,
+support approves: in two browsers, with the audit trail checked at the end."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from portal import staff
+from portal.extensions import db
+from tests.e2e.conftest import TENANT_GUID, enter_ids, walk_to_tenant
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def support_page(browser, world):
+    with world.app.app_context():
+        staff.create_staff("support@mytimetable.example", PASSWORD)
+        db.session.commit()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(f"{world.portal.url}/support/")
+    page.get_by_label("E-mail address").fill("support@mytimetable.example")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Configurations")).to_be_visible()
+    yield page
+    context.close()
+
+
+def verify_and_submit(page):
+    page.get_by_label("Test mailbox").fill("adele.vance@contoso.edu")
+    page.get_by_role("button", name=re.compile("Run the checks|Check again")).click()
+    expect(page.get_by_text("Every check passed")).to_be_visible()
+    page.get_by_role("link", name="Continue").last.click()
+    page.get_by_role("button", name="Submit").click()
+    expect(page.get_by_role("heading", name="Submitted – thank you")).to_be_visible()
+
+
+def test_submit_return_fix_resubmit_approve(world, page, support_page, screenshot):
+    world.registration.admin_consented = True
+    walk_to_tenant(page, world.links["managed"], "Application permissions")
+    enter_ids(page)
+    verify_and_submit(page)
+
+    support = support_page
+    support.reload()
+    support.get_by_role("link", name="Example University").click()
+    expect(support.get_by_text("Passed").first).to_be_visible()
+    support.get_by_label("Message to the administrator").fill(
+        "Please enter the Directory (tenant) ID as a GUID instead of the domain."
+    )
+    support.get_by_label("Reopen the wizard at").select_option("tenant")
+    support.get_by_role("button", name="Return to the administrator").click()
+    expect(support.get_by_text("Returned to the administrator")).to_be_visible()
+
+    page.goto(world.links["managed"])
+    expect(page).to_have_url(re.compile(r"/setup/tenant$"))
+    expect(page.locator(".review-message")).to_contain_text("as a GUID instead of the domain")
+    screenshot("returned-for-changes")
+    enter_ids(page, tenant=TENANT_GUID)
+    verify_and_submit(page)
+
+    support.get_by_role("link", name="Queue", exact=True).click()
+    screenshot("support-queue", of=support)
+    support.get_by_role("link", name="Example University").click()
+    support.get_by_role("button", name="Approve").click()
+    expect(support.get_by_text("Approved:")).to_be_visible()
+    trail = support.locator("ol.audit li strong").all_inner_texts()
+    steps = [t for t in trail if t in ("submitted", "returned", "approved")]
+    assert steps == ["submitted", "returned", "submitted", "approved"]
+    screenshot("support-configuration", of=support)
+
+    page.goto(world.links["managed"])
+    expect(page.get_by_role("heading", name="The connection is active")).to_be_visible()
+
