@@ -7,7 +7,9 @@ from .models import Certificate, Configuration, Institution, record
 MAX_VALIDITY_DAYS = 731  # two years, leap day included
 
 
-def _store(source: str, public_pem: str, key_pem: bytes, current: bool = False) -> Certificate:
+def _store(
+    source: str, public_pem: str, key_pem: bytes, current: bool = False, upcoming: bool = False
+) -> Certificate:
     info = security.describe(public_pem)
     certificate = Certificate(
         source=source,
@@ -19,20 +21,32 @@ def _store(source: str, public_pem: str, key_pem: bytes, current: bool = False) 
         not_before=info.not_before,
         not_after=info.not_after,
         current=current,
+        upcoming=upcoming,
     )
     db.session.add(certificate)
     return certificate
 
 
-def create_vendor_certificate(days: int = 730, actor: str = "cli") -> Certificate:
-    """Make the vendor certificate for managed hosting and make it the current one."""
-    for old in db.session.query(Certificate).filter_by(source="vendor", current=True):
-        old.current = False
+def create_vendor_certificate(
+    days: int = 730, actor: str = "cli", upcoming: bool = False
+) -> Certificate:
+    """Make a vendor certificate for managed hosting: the current one, or (``upcoming``)
+    the one a rotation rolls out while the current one stays in use."""
+    if not upcoming:
+        for old in db.session.query(Certificate).filter_by(source="vendor", current=True):
+            old.current = False
     public_pem, key_pem = security.generate_certificate(
         "MyTimetable Office 365 connector", "MyTimetable", min(days, MAX_VALIDITY_DAYS)
     )
-    certificate = _store("vendor", public_pem, key_pem, current=True)
-    record(None, actor, "vendor_certificate_created", f"valid for {days} days")
+    certificate = _store("vendor", public_pem, key_pem, current=not upcoming, upcoming=upcoming)
+    db.session.flush()
+    record(
+        None,
+        actor,
+        "vendor_certificate_created",
+        f"{'upcoming, ' if upcoming else ''}SHA-1 {certificate.sha1_thumbprint}, "
+        f"valid for {days} days",
+    )
     return certificate
 
 

@@ -93,6 +93,18 @@ class Certificate(db.Model):
     not_after: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     current: Mapped[bool] = mapped_column(default=False)
+    # A vendor certificate made to replace the current one: institutions add it to their
+    # app registration and switch to it once it verifies.
+    upcoming: Mapped[bool] = mapped_column(default=False)
+
+    @classmethod
+    def upcoming_vendor(cls) -> "Certificate | None":
+        """The vendor certificate being rolled out, if a rotation is under way."""
+        return db.session.scalar(
+            select(cls)
+            .where(cls.source == "vendor", cls.upcoming.is_(True))
+            .order_by(cls.created_at.desc())
+        )
 
     @classmethod
     def current_vendor(cls) -> "Certificate | None":
@@ -143,12 +155,12 @@ class Configuration(db.Model):
         back_populates="configuration", order_by="Verification.id"
     )
 
-    def latest_run(self) -> list["Verification"]:
+    def latest_run(self, purpose: str = "configuration") -> list["Verification"]:
         """The links of the most recent verification run, in chain order."""
-        if not self.verifications:
+        links = [v for v in self.verifications if v.purpose == purpose]
+        if not links:
             return []
-        run_id = self.verifications[-1].run_id
-        return [v for v in self.verifications if v.run_id == run_id]
+        return [v for v in links if v.run_id == links[-1].run_id]
 
 
 class Verification(db.Model):
@@ -157,6 +169,8 @@ class Verification(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     configuration_id: Mapped[int] = mapped_column(ForeignKey("configuration.id"))
     run_id: Mapped[str] = mapped_column(String(36), index=True)
+    # "configuration": the wizard's chain; "rotation": a new certificate's check.
+    purpose: Mapped[str] = mapped_column(String(20), default="configuration")
     kind: Mapped[str] = mapped_column(String(40))
     outcome: Mapped[str] = mapped_column(String(10))  # passed, failed, skipped
     error_code: Mapped[str | None] = mapped_column(String(60))

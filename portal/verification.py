@@ -44,9 +44,12 @@ LABELS = {link.kind: link.label for chain in CHAINS.values() for link in chain}
 class _Run:
     """Records the links of one run; ``fail`` stops the chain."""
 
-    def __init__(self, configuration: Configuration, run_id: str | None = None):
+    def __init__(
+        self, configuration: Configuration, run_id: str | None = None, purpose="configuration"
+    ):
         self.configuration = configuration
         self.run_id = run_id or str(uuid.uuid4())
+        self.purpose = purpose
 
     def passed(self, link: Link, evidence: str) -> None:
         self._add(link, "passed", None, "", evidence)
@@ -62,6 +65,7 @@ class _Run:
             Verification(
                 configuration=self.configuration,
                 run_id=self.run_id,
+                purpose=self.purpose,
                 kind=link.kind,
                 outcome=outcome,
                 error_code=code,
@@ -71,9 +75,10 @@ class _Run:
         )
 
 
-def _app_only_links(run: _Run, configuration: Configuration, require_roles: bool):
+def _app_only_links(run: _Run, configuration: Configuration, require_roles: bool, certificate=None):
     """Tenant, application and certificate links; return the token, or None if broken."""
     where = cloud(configuration.cloud)
+    certificate = certificate or configuration.certificate
     try:
         tenant = identity.discover_tenant(where, configuration.tenant_id)
     except MicrosoftError as error:
@@ -85,7 +90,7 @@ def _app_only_links(run: _Run, configuration: Configuration, require_roles: bool
     run.passed(TENANT, f"{name}tenant {tenant.guid}, issuer {tenant.issuer}")
     try:
         token = identity.client_credentials_token(
-            where, configuration.tenant_id, configuration.client_id, configuration.certificate
+            where, configuration.tenant_id, configuration.client_id, certificate
         )
     except MicrosoftError as error:
         if error.code in CERTIFICATE_CODES:
@@ -97,7 +102,7 @@ def _app_only_links(run: _Run, configuration: Configuration, require_roles: bool
     run.passed(APPLICATION, f"Application {configuration.client_id} is registered.")
     run.passed(
         CERTIFICATE,
-        f"Signed in with certificate {configuration.certificate.sha1_thumbprint} "
+        f"Signed in with certificate {certificate.sha1_thumbprint} "
         f"(SHA-1 thumbprint); app-only token issued.",
     )
     configuration.service_principal_id = token.service_principal_id
@@ -246,6 +251,22 @@ def _finish(run: _Run, actor: str) -> None:
     outcome = "passed" if complete else f"failed at {LABELS[broken.kind]}" if broken else "failed"
     record(configuration.institution, actor, "verification_run", outcome)
     db.session.commit()
+
+
+def check_certificate(configuration: Configuration, certificate, actor: str) -> bool:
+    """Whether Microsoft accepts ``certificate`` for the configuration's app, checked
+    without touching the configuration's own verification."""
+    run = _Run(configuration, purpose="rotation")
+    accepted = _app_only_links(run, configuration, require_roles=False, certificate=certificate)
+    outcome = "accepted" if accepted else "not accepted yet"
+    record(
+        configuration.institution,
+        actor,
+        "certificate_checked",
+        f"new certificate {certificate.sha1_thumbprint}: {outcome}",
+    )
+    db.session.commit()
+    return accepted is not None
 
 
 def invalidate(configuration: Configuration) -> None:

@@ -92,16 +92,16 @@ class Wizard:
         self.client = client
         self.token = None
 
-    def csrf(self) -> str:
-        """The session's CSRF token, read once from the page the wizard resumes at."""
+    def csrf(self, page: str = "/setup/") -> str:
+        """The session's CSRF token, read once from a page with a form."""
         if self.token is None:
-            page = self.client.get("/setup/", follow_redirects=True)
-            self.token = CSRF.search(page.text).group(1)
+            text = self.client.get(page, follow_redirects=True).text
+            self.token = CSRF.search(text).group(1)
         return self.token
 
-    def post(self, path: str, data: dict | None = None, follow: bool = False):
+    def post(self, path: str, data: dict | None = None, follow: bool = False, page="/setup/"):
         return self.client.post(
-            path, data={"csrf_token": self.csrf(), **(data or {})}, follow_redirects=follow
+            path, data={"csrf_token": self.csrf(page), **(data or {})}, follow_redirects=follow
         )
 
     def open(self, link: str):

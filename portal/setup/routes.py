@@ -18,6 +18,7 @@ from flask import (
 
 from .. import certificates, export, invitations, security, verification
 from .. import review as reviews
+from .. import rotation as rotations
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..microsoft import identity
@@ -75,6 +76,9 @@ def open_invitation(token: str):
     current_app.session_interface.regenerate(session)  # a new ID for a new privilege
     invitation.last_used_at = utcnow()
     db.session.commit()
+    # Links in e-mails may name one page of the wizard; nothing else is followed.
+    if request.args.get("to") == "rotation":
+        return redirect(url_for("setup.rotation"))
     return redirect(url_for("setup.resume"))
 
 
@@ -416,7 +420,49 @@ def review():
         cloud=cloud(configuration.cloud),
         redirect_uri=redirect_uri(),
         key_file=certificates.key_file_name(g.institution),
+        rotation=rotations.needs_action(configuration) if g.institution.managed else None,
     )
+
+
+@bp.route("/rotation", methods=["GET", "POST"])
+def rotation():
+    """Managed hosting: add MyTimetable's new certificate beside the old one, then check it."""
+    configuration = g.configuration
+    new = rotations.needs_action(configuration) if g.institution.managed else None
+    switched = configuration.certificate is not None and configuration.certificate.upcoming
+    if new is None and not switched:
+        abort(404)
+    if request.method == "POST":
+        if not ConfirmForm().validate_on_submit():
+            abort(400)
+        if rotations.check(configuration, ADMIN):
+            flash("Microsoft accepts the new certificate: MyTimetable now uses it.", "success")
+        else:
+            flash("Microsoft does not accept the new certificate yet: see below.", "error")
+        return redirect(url_for("setup.rotation"))
+    return render_template(
+        "setup/rotation.html",
+        form=ConfirmForm(),
+        new=new or configuration.certificate,
+        old=None if switched else configuration.certificate,
+        switched=switched,
+        checks=configuration.latest_run("rotation"),
+        labels=verification.LABELS,
+        cloud=cloud(configuration.cloud),
+    )
+
+
+@bp.get("/rotation.<any(cer, pem):fmt>")
+def download_new_certificate(fmt: str):
+    """The new vendor certificate's public part."""
+    new = rotations.needs_action(g.configuration) if g.institution.managed else None
+    if new is None:
+        abort(404)
+    if fmt == "cer":
+        return _download(
+            security.der_certificate(new.public_pem), "application/pkix-cert", "mytimetable-new.cer"
+        )
+    return _download(new.public_pem, "application/x-pem-file", "mytimetable-new.pem")
 
 
 @bp.post("/submit")

@@ -14,12 +14,13 @@ from flask import (
 )
 from sqlalchemy import select
 
-from .. import invitations, review, staff, verification
+from .. import invitations, review, rotation, staff, verification
 from ..extensions import db, limiter
 from ..forms import ConfirmForm
 from ..microsoft.clouds import CLOUDS
 from ..models import (
     AuditEvent,
+    Certificate,
     Configuration,
     Institution,
     Invitation,
@@ -253,6 +254,42 @@ def revoke(invitation_id: int):
         db.session.commit()
         flash(f"The link for {invitation.institution.name} no longer works.", "success")
     return redirect(url_for("support.institutions"))
+
+
+@bp.get("/certificates")
+def certificates():
+    """The vendor certificate, its expiry, and the progress of a rotation."""
+    return render_template(
+        "support/certificates.html",
+        current=Certificate.current_vendor(),
+        upcoming=Certificate.upcoming_vendor(),
+        progress=rotation.progress(),
+        warning_days=EXPIRY_WARNING_DAYS * 2,
+    )
+
+
+@bp.post("/certificates/rotation/<any(start, check, finish):action>")
+def rotate(action: str):
+    """Start a rotation, check every institution again, or finish it."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        if action == "start":
+            new = rotation.start(g.staff.email)
+            flash(
+                f"Rotation started with {new.sha1_thumbprint}; administrators were told.", "success"
+            )
+        elif action == "check":
+            switched, waiting = rotation.check_all(g.staff.email)
+            flash(
+                f"Checked: {switched} switched to the new certificate, {waiting} not yet.", "info"
+            )
+        else:
+            new = rotation.finish(g.staff.email)
+            flash(f"{new.sha1_thumbprint} is now the current vendor certificate.", "success")
+    except rotation.RotationError as error:
+        flash(str(error), "error")
+    return redirect(url_for("support.certificates"))
 
 
 @bp.get("/outbox")

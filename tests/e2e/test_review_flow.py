@@ -76,4 +76,3 @@ def test_submit_return_fix_resubmit_approve(world, page, support_page, screensho
 
     page.goto(world.links["managed"])
     expect(page.get_by_role("heading", name="The connection is active")).to_be_visible()
-

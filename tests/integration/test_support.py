@@ -105,7 +105,8 @@ def support_routes(app):
     for rule in app.url_map.iter_rules():
         if not rule.endpoint.startswith("support.") or rule.endpoint == "support.sign_in":
             continue
-        path = re.sub(r"<int:\w+>", "1", rule.rule).replace("<any(csv, json):fmt>", "csv")
+        path = re.sub(r"<int:\w+>", "1", rule.rule)
+        path = re.sub(r"<any\((\w+)[^>]*>", r"\1", path)
         yield path, "POST" if "POST" in rule.methods and "GET" not in rule.methods else "GET"
 
 

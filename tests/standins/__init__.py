@@ -15,7 +15,7 @@ be driven end to end without a Microsoft tenant::
 """
 
 from .demo import seed_demo
-from .directory import AppRegistration, Directory, Tenant, User
+from .directory import AppRegistration, Directory, Group, Tenant, User
 from .graph import create_graph_app
 from .identity import create_identity_app
 from .server import StandinServer, start_standins
@@ -24,6 +24,7 @@ from .tls import TestPKI, make_test_pki
 __all__ = [
     "AppRegistration",
     "Directory",
+    "Group",
     "StandinServer",
     "Tenant",
     "TestPKI",

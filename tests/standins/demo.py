@@ -4,11 +4,13 @@ The names follow Microsoft's own demo tenants. The ids are fixed, so a person tr
 portal by hand can type them and a test can name them.
 """
 
-from .directory import AppRegistration, Directory, Tenant, User
+from .directory import AppRegistration, Directory, Group, Tenant, User
 
 CONTOSO_TENANT_ID = "9188040d-6c67-4c5b-b112-36a304b66dad"
 FABRIKAM_TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 DEMO_CLIENT_ID = "5b2f8c39-7a1e-4a53-9d0e-3c7f1a2b4c6d"
+DEMO_GROUP_ID = "0b5d3f7e-2c4a-4e6b-8d1f-9a3c5e7b1d2f"
+DEMO_GROUP_MAIL = "mytimetable@contoso.edu"
 
 # (object ID, UPN, display name, has a mailbox, inside the app's access policy)
 CONTOSO_PEOPLE = [
@@ -31,7 +33,9 @@ def seed_demo(
     The app has Calendars.ReadWrite (application) and Calendars.ReadWrite, User.Read and
     offline_access (delegated) configured, no consent yet, and an access policy that covers
     Adele, Megan and Lee (who has no mailbox) but not Alex or the admin. ``certificates`` are
-    the PEM certificates uploaded to it. Returns the ids, keyed by name.
+    the PEM certificates uploaded to it. The mail-enabled security group
+    mytimetable@contoso.edu holds the same people as the access policy. Returns the ids,
+    keyed by name.
     """
     directory.add_tenant(
         Tenant(
@@ -66,6 +70,18 @@ def seed_demo(
             policy_mailboxes={upn for _, upn, _, _, inside in CONTOSO_PEOPLE if inside},
         )
     )
+    inside_policy = [object_id for object_id, _, _, _, inside in CONTOSO_PEOPLE if inside]
+    directory.add_group(
+        Group(
+            id=DEMO_GROUP_ID,
+            tenant_id=CONTOSO_TENANT_ID,
+            display_name="MyTimetable",
+            mail=DEMO_GROUP_MAIL,
+            mail_enabled=True,
+            security_enabled=True,
+            members=inside_policy,
+        )
+    )
     return {
         "tenant_id": CONTOSO_TENANT_ID,
         "tenant_domain": "contoso.onmicrosoft.com",
@@ -74,4 +90,5 @@ def seed_demo(
         "other_tenant_domain": "fabrikam.onmicrosoft.com",
         "guest_upn": guest_upn,
         "users": users,
+        "group_id": DEMO_GROUP_ID,
     }

@@ -424,7 +424,8 @@ class Directory:
                 "createdDateTime": now,
                 "lastModifiedDateTime": now,
                 "changeKey": _change_key(),
-                "iCalUId": "040000008200E00074C5B7101A82E00800000000" + secrets.token_hex(36).upper(),
+                "iCalUId": "040000008200E00074C5B7101A82E00800000000"
+                + secrets.token_hex(36).upper(),
             }
             stored.append({"calendar_id": calendar_id, "event": event})
             return copy.deepcopy(event), True

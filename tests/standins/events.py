@@ -141,7 +141,12 @@ ENUMS = {
     "showAs": ("free", "tentative", "busy", "oof", "workingElsewhere", "unknown"),
     "importance": ("low", "normal", "high"),
     "sensitivity": ("normal", "personal", "private", "confidential"),
-    "onlineMeetingProvider": ("unknown", "teamsForBusiness", "skypeForBusiness", "skypeForConsumer"),
+    "onlineMeetingProvider": (
+        "unknown",
+        "teamsForBusiness",
+        "skypeForBusiness",
+        "skypeForConsumer",
+    ),
 }
 STORED_AS_GIVEN = {"attendees", "recurrence"}
 WRITABLE = (
@@ -230,7 +235,7 @@ def new_event(body, owner_name: str, owner_address: str) -> dict:
     return event
 
 
-def update_event(event: dict, body) -> dict:
+def patch_event(event: dict, body) -> dict:
     """The event after a PATCH with ``body`` (a new copy; server fields are left as they
     were)."""
     updated = copy.deepcopy(event)
@@ -261,7 +266,9 @@ def render_event(
     if expand:
         wanted = {_property_key(property_id) for property_id in expand}
         found = [
-            dict(p) for p in event["singleValueExtendedProperties"] if _property_key(p["id"]) in wanted
+            dict(p)
+            for p in event["singleValueExtendedProperties"]
+            if _property_key(p["id"]) in wanted
         ]
         if found:
             rendered["singleValueExtendedProperties"] = found
@@ -293,7 +300,9 @@ def expanded_properties(raw: str | None) -> list[str] | None:
         condition = condition[1:-1]
     if not re.fullmatch(rf"\s*{clause}(?:\s+or\s+{clause})*\s*", condition, re.IGNORECASE):
         raise GraphError(
-            400, "ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid nodes."
+            400,
+            "ErrorInvalidUrlQueryFilter",
+            "The query filter contains one or more invalid nodes.",
         )
     ids = [literal(value) for value in re.findall(clause, condition, re.IGNORECASE)]
     for property_id in ids:
@@ -517,7 +526,9 @@ def _check_times(event: dict) -> None:
 
 
 def _validation_failure() -> GraphError:
-    return GraphError(400, "ErrorPropertyValidationFailure", "At least one property failed validation.")
+    return GraphError(
+        400, "ErrorPropertyValidationFailure", "At least one property failed validation."
+    )
 
 
 # Times and extended properties

@@ -7,10 +7,11 @@ which needs it fails loudly instead of passing against behaviour Graph does not 
 """
 
 import base64
+import datetime
 import re
 from urllib.parse import quote, urlencode
 
-from flask import request
+from flask import g, request
 
 STRING_LITERAL = r"'((?:[^']|'')*)'"
 
@@ -22,6 +23,33 @@ class GraphError(Exception):
         super().__init__(f"{status} {code}: {message}")
         self.status, self.code, self.message = status, code, message
         self.headers = dict(headers or {})
+
+
+def error_body(code: str, message: str) -> dict:
+    """Graph's error body, ``{"error": {"code", "message", "innerError"}}``."""
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "innerError": {
+                "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+                "request-id": g.get("request_id", ""),
+                "client-request-id": client_request_id(),
+            },
+        }
+    }
+
+
+def client_request_id() -> str:
+    """The caller's ``client-request-id``, or the request's own id as Graph echoes it."""
+    return request.headers.get("client-request-id") or g.get("request_id", "")
+
+
+def only(*options: str) -> None:
+    """Answer 501 to a request with a ``$`` query option other than these."""
+    for name in request.args:
+        if name.startswith("$") and name.lower() not in options:
+            raise not_implemented(f"{name} here")
 
 
 def not_implemented(what: str) -> GraphError:

@@ -12,8 +12,15 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.standins import Directory, make_test_pki, seed_demo, start_standins
-from tests.standins.demo import DEMO_CLIENT_ID
-from tests.standins_selftest.helpers import REDIRECT_URI, Browser, CASession, make_credential
+from tests.standins.demo import CONTOSO_TENANT_ID, DEMO_CLIENT_ID
+from tests.standins_selftest.helpers import (
+    REDIRECT_URI,
+    Browser,
+    CASession,
+    GraphClient,
+    access_token,
+    make_credential,
+)
 
 
 @pytest.fixture(scope="session")
@@ -90,5 +97,28 @@ def make_msal(standins, http, credential):
             instance_discovery=False,
             http_client=http_client or http,
         )
+
+    return make
+
+
+@pytest.fixture
+def graph_client(directory, standins, http):
+    """Graph clients for the demo app in Contoso: ``graph_client("Calendars.ReadWrite")`` is
+    app-only with those roles; ``graph_client(user=upn)`` is delegated for that user (with
+    ``scopes``, by default Calendars.ReadWrite and User.Read)."""
+
+    def make(*roles: str, user: str | None = None, scopes=("Calendars.ReadWrite", "User.Read")):
+        if user is None:
+            principal = directory.app(CONTOSO_TENANT_ID, DEMO_CLIENT_ID).service_principal_id
+            claims = {"idtyp": "app", "oid": principal}
+            if roles:  # as Entra, which leaves the claim out when nothing was consented
+                claims["roles"] = list(roles)
+        else:
+            person = directory.user_by_upn(user)
+            claims = {"idtyp": "user", "oid": person.object_id, "scp": " ".join(scopes)}
+        token = access_token(
+            directory, standins.graph.url, CONTOSO_TENANT_ID, DEMO_CLIENT_ID, **claims
+        )
+        return GraphClient(http, standins.graph.url, token)
 
     return make

@@ -1,7 +1,10 @@
 """Helpers for the stand-ins' self-test: an app's certificate credential, a requests
-session that trusts the test CA, and a browser stand-in that walks Entra's pages."""
+session that trusts the test CA, a browser stand-in that walks Entra's pages, and a plain
+Graph client with a token signed as the identity stand-in signs them."""
 
 import datetime
+import secrets
+import time
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urljoin, urlsplit
@@ -129,3 +132,57 @@ def form_post(response: requests.Response) -> dict:
     form = _Form(response.text)
     assert form.action == REDIRECT_URI, form.action
     return form.fields
+
+
+def access_token(directory, audience: str, tenant_id: str, client_id: str, **claims) -> str:
+    """An access token with the claims the identity stand-in puts in its tokens
+    (``TokenIssuer._access_token``): add ``roles`` for an app-only token, or ``scp`` and
+    ``oid`` for a delegated one."""
+    now = int(time.time())
+    issuer = f"https://sts.windows.net/{tenant_id}/"
+    return directory.sign(
+        {
+            "aud": audience,
+            "iss": issuer,
+            "iat": now,
+            "nbf": now,
+            "exp": now + 3600,
+            "appid": client_id,
+            "appidacr": "2",
+            "azp": client_id,
+            "idp": issuer,
+            "tid": tenant_id,
+            "uti": secrets.token_urlsafe(16),
+            "ver": "1.0",
+            **claims,
+        }
+    )
+
+
+class GraphClient:
+    """Plain requests to the Graph stand-in with one bearer token; ``path`` is relative to
+    ``/v1.0``, or a whole URL such as an ``@odata.nextLink``."""
+
+    def __init__(self, session: requests.Session, base_url: str, token: str | None):
+        self.session, self.base_url, self.token = session, base_url, token
+
+    def request(self, method: str, path: str, **kwargs) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        headers.update(kwargs.pop("headers", {}))
+        url = path if path.startswith("https://") else f"{self.base_url}/v1.0{path}"
+        return self.session.request(method, url, headers=headers, **kwargs)
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, json=None, **kwargs) -> requests.Response:
+        return self.request("POST", path, json=json, **kwargs)
+
+    def patch(self, path: str, json=None, **kwargs) -> requests.Response:
+        return self.request("PATCH", path, json=json, **kwargs)
+
+    def delete(self, path: str, **kwargs) -> requests.Response:
+        return self.request("DELETE", path, **kwargs)
+
+    def batch(self, *requests_: dict) -> requests.Response:
+        return self.post("/$batch", json={"requests": list(requests_)})

@@ -1,0 +1,148 @@
+"""Rotating the vendor certificate across every managed institution.
+
+Each institution's administrator must add the new certificate to their own app
+registration before the old one expires. The portal makes the new certificate, tells
+each administrator (with a fresh invitation link to a one-page step), checks the new
+certificate against each tenant, and switches a configuration to it only once Microsoft
+accepts it there; the others keep the old certificate, which still works until it expires.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from . import certificates, invitations, notifications, verification
+from .extensions import db
+from .models import Certificate, Configuration, Hosting, Institution, record
+
+
+class RotationError(Exception):
+    """The rotation cannot do what was asked; the message says why."""
+
+
+@dataclass
+class Progress:
+    """One institution's part in the rotation."""
+
+    configuration: Configuration
+    switched: bool
+    checked_at: datetime | None
+    accepted: bool | None
+    days_left: int | None
+
+
+def participants() -> list[Configuration]:
+    """Managed configurations that sign in with a vendor certificate."""
+    return list(
+        db.session.scalars(
+            select(Configuration)
+            .join(Institution)
+            .join(Certificate, Configuration.certificate_id == Certificate.id)
+            .where(Institution.hosting == Hosting.MANAGED, Certificate.source == "vendor")
+            .order_by(Institution.name)
+        )
+    )
+
+
+def start(actor: str, days: int = 730) -> Certificate:
+    """Make the next vendor certificate and ask every managed institution to add it."""
+    if Certificate.upcoming_vendor() is not None:
+        raise RotationError("A rotation is already under way.")
+    new = certificates.create_vendor_certificate(days, actor, upcoming=True)
+    for configuration in participants():
+        if configuration.certificate_id == new.id:
+            continue
+        link = invitations.issue_invitation(configuration.institution, actor)
+        old = configuration.certificate
+        notifications.queue(
+            configuration.institution,
+            "MyTimetable: add the new certificate to your app registration",
+            f"MyTimetable's certificate {old.sha1_thumbprint} expires on "
+            f"{old.not_after:%d %B %Y}. Before then, add the new certificate "
+            f"{new.sha1_thumbprint} to the MyTimetable app registration in Microsoft Entra "
+            f"ID, beside the old one, and let the portal check it:\n\n{link}?to=rotation\n\n"
+            "Nothing changes for your users; the old certificate keeps working until you "
+            "have added the new one.",
+        )
+        record(configuration.institution, actor, "rotation_requested", new.sha1_thumbprint)
+    db.session.commit()
+    return new
+
+
+def check(configuration: Configuration, actor: str) -> bool:
+    """Check the new certificate for one configuration; switch to it if it is accepted."""
+    new = Certificate.upcoming_vendor()
+    if new is None:
+        raise RotationError("No rotation is under way.")
+    if configuration.certificate_id == new.id:
+        return True
+    if not verification.check_certificate(configuration, new, actor):
+        return False
+    old = configuration.certificate
+    configuration.certificate = new
+    record(
+        configuration.institution,
+        actor,
+        "certificate_switched",
+        f"from {old.sha1_thumbprint} to {new.sha1_thumbprint}",
+    )
+    db.session.commit()
+    return True
+
+
+def check_all(actor: str) -> tuple[int, int]:
+    """Check every institution not yet switched; return (switched now, still waiting)."""
+    new = Certificate.upcoming_vendor()
+    if new is None:
+        raise RotationError("No rotation is under way.")
+    switched = waiting = 0
+    for configuration in participants():
+        if configuration.certificate_id == new.id or not configuration.client_id:
+            continue
+        if check(configuration, actor):
+            switched += 1
+        else:
+            waiting += 1
+    return switched, waiting
+
+
+def progress() -> list[Progress]:
+    """Each participating institution: switched or not, last check, days left on the old."""
+    new = Certificate.upcoming_vendor()
+    rows = []
+    for configuration in participants():
+        checks = configuration.latest_run("rotation")
+        rows.append(
+            Progress(
+                configuration=configuration,
+                switched=new is not None and configuration.certificate_id == new.id,
+                checked_at=checks[-1].created_at if checks else None,
+                accepted=(all(v.outcome == "passed" for v in checks) if checks else None),
+                days_left=configuration.certificate.days_left(),
+            )
+        )
+    return rows
+
+
+def finish(actor: str) -> Certificate:
+    """Make the new certificate the one new institutions get; the rest keep theirs."""
+    new = Certificate.upcoming_vendor()
+    if new is None:
+        raise RotationError("No rotation is under way.")
+    for old in db.session.scalars(select(Certificate).filter_by(source="vendor", current=True)):
+        old.current = False
+    new.current, new.upcoming = True, False
+    record(None, actor, "rotation_finished", f"current vendor certificate {new.sha1_thumbprint}")
+    db.session.commit()
+    return new
+
+
+def needs_action(configuration: Configuration) -> Certificate | None:
+    """The new certificate, if this configuration still has to add it."""
+    new = Certificate.upcoming_vendor()
+    if new is None or configuration.certificate is None:
+        return None
+    if configuration.certificate.source != "vendor" or configuration.certificate_id == new.id:
+        return None
+    return new

@@ -1,0 +1,109 @@
+"""Rotating the vendor certificate: each institution switches once Microsoft accepts the
+new certificate in its tenant; the rest keep the old one, which still works."""
+
+import re
+
+import pytest
+
+from portal import certificates, invitations, rotation, staff
+from portal.extensions import db
+from portal.models import Certificate, Configuration, Notification, utcnow
+from tests.conftest import Wizard
+from tests.integration.test_support import PASSWORD, Console
+
+
+@pytest.fixture
+def rollout(make_app, standins):
+    """An approved managed configuration of the demo tenant on the current vendor cert."""
+    app = make_app(**standins.settings())
+    with app.app_context():
+        old = certificates.create_vendor_certificate(365, "test")
+        institution = invitations.create_institution("Contoso", "managed", "it@contoso.edu", "t")
+        config = institution.configuration
+        config.method, config.certificate, config.status = "application", old, "approved"
+        config.tenant_id, config.client_id = standins.TENANT, standins.CLIENT
+        config.test_mailbox, config.verified_at, config.step_reached = (
+            "adele.vance@contoso.edu",
+            utcnow(),
+            6,
+        )
+        staff.create_staff("support@mytimetable.example", PASSWORD)
+        db.session.commit()
+        app.config["test.configuration_id"] = config.id
+        standins.seed([old.public_pem])
+    return app
+
+
+def configuration(app) -> Configuration:
+    config = db.session.get(Configuration, app.config["test.configuration_id"])
+    _ = config.certificate
+    return config
+
+
+def test_rotation_switches_only_once_the_new_certificate_is_accepted(rollout, standins):
+    app = rollout
+    console = Console(app.test_client())
+    console.sign_in("support@mytimetable.example")
+    assert console.post("/support/certificates/rotation/start").status_code == 302
+
+    with app.app_context():
+        new = Certificate.upcoming_vendor()
+        message = db.session.query(Notification).one()
+        link = re.search(r"(http://localhost/setup/i/\S+\?to=rotation)", message.body).group(1)
+        assert new.sha1_thumbprint in message.body and message.recipient == "it@contoso.edu"
+        new_pem, new_id = new.public_pem, new.id
+
+    admin = Wizard(app.test_client())
+    page = admin.open(link)
+    assert page.request.path == "/setup/rotation" and "Add MyTimetable" in page.text
+    assert admin.client.get("/setup/rotation.cer").status_code == 200
+
+    failed = admin.client.get(admin.post("/setup/rotation", page="/setup/rotation").location)
+    assert (
+        "does not accept the new certificate yet" in failed.text and "AADSTS700027" in failed.text
+    )
+    with app.app_context():
+        config = configuration(app)
+        assert config.certificate_id != new_id and config.verified_at is not None
+        assert [v.kind for v in config.latest_run()] == []  # the wizard's chain is untouched
+
+    standins.registration.certificates.append(new_pem)  # the administrator uploads it
+    switched = admin.client.get(admin.post("/setup/rotation", page="/setup/rotation").location)
+    assert "MyTimetable uses the new certificate" in switched.text
+    with app.app_context():
+        assert configuration(app).certificate_id == new_id
+
+    table = console.client.get("/support/certificates").text
+    assert "<strong>Yes</strong>" in table
+    console.post("/support/certificates/rotation/finish")
+    with app.app_context():
+        assert Certificate.current_vendor().id == new_id and Certificate.upcoming_vendor() is None
+
+
+def test_support_checks_every_institution_at_once(rollout, standins):
+    app = rollout
+    with app.app_context():
+        new = rotation.start("support")
+        assert rotation.check_all("support") == (0, 1)
+        standins.registration.certificates.append(new.public_pem)
+        assert rotation.check_all("support") == (1, 0)
+        assert configuration(app).certificate_id == new.id
+        rows = rotation.progress()
+        assert rows[0].switched and rows[0].accepted
+
+
+def test_a_second_rotation_cannot_start_while_one_is_under_way(rollout):
+    with rollout.app_context():
+        rotation.start("support")
+        with pytest.raises(rotation.RotationError):
+            rotation.start("support")
+
+
+def test_rotation_page_is_404_without_a_rotation(rollout):
+    with rollout.app_context():
+        links = invitations.issue_invitation(configuration(rollout).institution, "t")
+        db.session.commit()
+    admin = Wizard(rollout.test_client())
+    admin.open(links)
+    assert admin.client.get("/setup/rotation").status_code == 404
+    assert admin.client.get("/setup/rotation.cer").status_code == 404

@@ -1,0 +1,185 @@
+"""JSON batching for the Graph stand-in: ``POST /v1.0/$batch``.
+
+At most 20 requests with ids unique regardless of case; a request with a body needs a
+``Content-Type`` header, and a write needs a body, or the whole batch is refused, as on
+Graph. Each request runs through the stand-in's own handlers with the batch's bearer token
+and is answered with its own ``status``, ``headers`` and ``body``, in the order asked.
+``dependsOn`` sequences requests; one whose dependency failed is answered 424 without
+running.
+
+Graph runs the requests that do not depend on each other in parallel, and each of them
+counts against a mailbox's limit of four concurrent requests. The stand-in runs them one
+after another but has each keep its mailbox slot until its whole wave has run, so that
+``Directory.max_concurrency`` and ``mailbox_concurrency_limit`` see them as concurrent.
+"""
+
+import base64
+import json
+import time
+from dataclasses import dataclass
+
+from flask import Flask
+from werkzeug.test import Client
+
+from .directory import Directory
+from .odata import GraphError, error_body
+
+MAX_REQUESTS = 20
+METHODS = {"GET", "POST", "PATCH", "PUT", "DELETE"}
+WRITES = {"POST", "PATCH", "PUT"}
+# The WSGI environ key under which a batch wave collects the mailbox slots its requests hold.
+MAILBOX_SLOTS = "standins.batch_mailbox_slots"
+ANSWERED_HEADERS = ("Location", "Retry-After", "Preference-Applied", "Content-Type")
+INVALID_PAYLOAD = "Invalid batch payload format."
+
+
+@dataclass
+class Step:
+    """One request of a batch."""
+
+    id: str
+    method: str
+    url: str
+    headers: dict
+    body: object
+    depends_on: list[str]
+
+
+def run_batch(app: Flask, directory: Directory, payload, authorization: str, base_url: str) -> dict:
+    """The batch response for a batch request body; raises ``GraphError`` (400) for a batch
+    Graph would refuse as a whole."""
+    steps = parse_batch(payload)
+    answers: dict[str, dict] = {}
+    for wave in _waves(steps):
+        slots: list = []
+        try:
+            for step in wave:
+                if any(answers[d.lower()]["status"] >= 400 for d in step.depends_on):
+                    answers[step.id.lower()] = _failed_dependency(step)
+                else:
+                    answers[step.id.lower()] = _run(app, step, authorization, base_url, slots)
+            if slots and directory.mailbox_latency:
+                time.sleep(directory.mailbox_latency)
+        finally:
+            for owner in slots:
+                directory.leave_mailbox(owner)
+    return {"responses": [answers[step.id.lower()] for step in steps]}
+
+
+def parse_batch(payload) -> list[Step]:
+    """The steps of a batch request body, checked as Graph checks them."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("requests"), list):
+        raise GraphError(400, "BadRequest", INVALID_PAYLOAD)
+    if len(payload["requests"]) > MAX_REQUESTS:
+        message = f"Number of requests in the batch exceeds the limit of {MAX_REQUESTS}."
+        raise GraphError(400, "BadRequest", message)
+    steps: list[Step] = []
+    for item in payload["requests"]:
+        step = _step(item)
+        if any(step.id.lower() == seen.id.lower() for seen in steps):
+            raise GraphError(
+                400, "BadRequest", f"Request Id {step.id} has to be unique in a batch."
+            )
+        has_type = any(name.lower() == "content-type" for name in step.headers)
+        if (step.body is not None and not has_type) or (
+            step.method in WRITES and step.body is None
+        ):
+            message = f"Write request id : {step.id} does not contain Content-Type header or body."
+            raise GraphError(400, "BadRequest", message)
+        steps.append(step)
+    ids = {step.id.lower() for step in steps}
+    for step in steps:
+        for dependency in step.depends_on:
+            if dependency.lower() not in ids:
+                message = (
+                    f"Request {step.id} depends on request {dependency}, which is not in the batch."
+                )
+                raise GraphError(400, "BadRequest", message)
+    return steps
+
+
+def _step(item) -> Step:
+    if not isinstance(item, dict):
+        raise GraphError(400, "BadRequest", INVALID_PAYLOAD)
+    fields = (item.get("id"), item.get("method"), item.get("url"))
+    headers = item.get("headers") or {}
+    depends_on = item.get("dependsOn") or []
+    well_formed = (
+        all(isinstance(value, str) and value for value in fields)
+        and str(item["method"]).upper() in METHODS
+        and isinstance(headers, dict)
+        and all(isinstance(v, str) for v in headers.values())
+        and isinstance(depends_on, list)
+        and all(isinstance(d, str) for d in depends_on)
+    )
+    if not well_formed:
+        raise GraphError(400, "BadRequest", INVALID_PAYLOAD)
+    return Step(
+        item["id"], item["method"].upper(), item["url"], headers, item.get("body"), depends_on
+    )
+
+
+def _waves(steps: list[Step]) -> list[list[Step]]:
+    """The steps grouped by how many dependencies deep they are: each wave runs after the
+    one before, its own steps in parallel."""
+    by_id = {step.id.lower(): step for step in steps}
+    depth: dict[str, int] = {}
+
+    def measure(step: Step, path: tuple[str, ...]) -> int:
+        key = step.id.lower()
+        if key in path:
+            raise GraphError(400, "BadRequest", f"Request {step.id} depends on itself.")
+        if key not in depth:
+            depth[key] = 1 + max(
+                (measure(by_id[d.lower()], (*path, key)) for d in step.depends_on), default=-1
+            )
+        return depth[key]
+
+    waves: list[list[Step]] = []
+    for step in steps:
+        level = measure(step, ())
+        waves.extend([] for _ in range(level + 1 - len(waves)))
+        waves[level].append(step)
+    return waves
+
+
+def _run(app: Flask, step: Step, authorization: str, base_url: str, slots: list) -> dict:
+    """Run one step through the app's own handlers, in a fresh application context so that
+    it has its own ``g``."""
+    headers = {**step.headers, "Authorization": authorization}
+    data = None
+    if isinstance(step.body, str):
+        data = base64.urlsafe_b64decode(step.body + "=" * (-len(step.body) % 4))
+    elif step.body is not None:
+        data = json.dumps(step.body)
+    with app.app_context():
+        response = Client(app).open(
+            "/v1.0/" + step.url.lstrip("/"),
+            base_url=base_url,
+            method=step.method,
+            headers=headers,
+            data=data,
+            environ_base={MAILBOX_SLOTS: slots},
+        )
+    answer = {
+        "id": step.id,
+        "status": response.status_code,
+        "headers": {
+            name: response.headers[name] for name in ANSWERED_HEADERS if name in response.headers
+        },
+    }
+    raw = response.get_data()
+    if raw:
+        answer["body"] = response.get_json(silent=True) or raw.decode(errors="replace")
+    else:
+        answer["headers"].pop("Content-Type", None)
+    return answer
+
+
+def _failed_dependency(step: Step) -> dict:
+    return {
+        "id": step.id,
+        "status": 424,
+        "headers": {"Content-Type": "application/json"},
+        "body": error_body("FailedDependency", "A request this request depends on failed."),
+    }
