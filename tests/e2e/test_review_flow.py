@@ -2,8 +2,11 @@
 support approves: in two browsers, with the audit trail checked at the end."""
 
 import re
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from playwright.sync_api import expect
 
 from portal import staff
@@ -76,3 +79,37 @@ def test_submit_return_fix_resubmit_approve(world, page, support_page, screensho
 
     page.goto(world.links["managed"])
     expect(page.get_by_role("heading", name="The connection is active")).to_be_visible()
+
+
+def test_certificate_rotation_round_trip(world, page, support_page, screenshot):
+    world.registration.admin_consented = True
+    walk_to_tenant(page, world.links["managed"], "Application permissions")
+    enter_ids(page)
+    verify_and_submit(page)
+
+    support = support_page
+    support.get_by_role("link", name="Certificates").click()
+    support.get_by_role("button", name="Start a rotation").click()
+    expect(support.get_by_text("Rotation started")).to_be_visible()
+    support.get_by_role("link", name="Outbox").click()
+    body = support.locator(".message-body").first.inner_text()
+    link = re.search(r"(http://\S+\?to=rotation)", body).group(1)
+
+    page.goto(link)
+    expect(page.get_by_role("heading", name="Add MyTimetable's new certificate")).to_be_visible()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download new certificate (.cer)").click()
+    page.get_by_role("button", name="Check the new certificate").click()
+    expect(page.get_by_text("does not accept the new certificate yet")).to_be_visible()
+    screenshot("rotation-step")
+
+    der = Path(download.value.path()).read_bytes()
+    world.registration.certificates.append(
+        x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM).decode()
+    )
+    page.get_by_role("button", name="Check the new certificate").click()
+    expect(page.get_by_role("heading", name="MyTimetable uses the new certificate")).to_be_visible()
+
+    support.get_by_role("link", name="Certificates").click()
+    expect(support.locator("table strong", has_text="Yes")).to_be_visible()
+    screenshot("support-certificates", of=support)

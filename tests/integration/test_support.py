@@ -283,3 +283,17 @@ def test_twenty_wrong_passwords_are_refused_and_the_right_one_works_after_the_wi
     other = Console(app.test_client())
     time.sleep(2.1)
     assert other.sign_in("s@mytimetable.example").status_code == 302
+
+
+def test_queue_pages_through_many_configurations(app, console):
+    from portal import invitations
+
+    with app.app_context():
+        for n in range(30):
+            invitations.create_institution(f"School {n:02}", "managed", "a@x.edu", "t")
+        db.session.commit()
+    first = console.client.get("/support/")
+    assert "Page 1 of 2" in first.text and first.text.count("/support/configurations/") == 25
+    second = console.client.get("/support/?page=2")
+    assert second.text.count("/support/configurations/") == 5
+    assert console.client.get("/support/?page=99").status_code == 200
