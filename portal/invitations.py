@@ -22,6 +22,7 @@ class InvitationError(Exception):
 
 def invitation_url(token: str) -> str:
     """The link an administrator opens, on the portal's external URL."""
+    # Built by hand: invitations are also made on the command line, outside a request.
     return f"{current_app.config['EXTERNAL_URL']}/setup/i/{token}"
 
 

@@ -4,7 +4,7 @@ verification evidence, the audit trail, and server-side sessions."""
 import enum
 from datetime import UTC, datetime
 
-from sqlalchemy import ForeignKey, LargeBinary, String, Text, select
+from sqlalchemy import ForeignKey, LargeBinary, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -190,6 +190,42 @@ class AuditEvent(db.Model):
     action: Mapped[str] = mapped_column(String(60))
     detail: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Connection(db.Model):
+    """One end user's (or, with application permissions, one mailbox's) synchronisation."""
+
+    __table_args__ = (UniqueConstraint("configuration_id", "user_object_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    configuration_id: Mapped[int] = mapped_column(ForeignKey("configuration.id"), index=True)
+    user_object_id: Mapped[str] = mapped_column(String(36))
+    upn: Mapped[str] = mapped_column(String(320))
+    display_name: Mapped[str] = mapped_column(String(300), default="")
+    token_cache_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    calendar_id: Mapped[str | None] = mapped_column(String(500))
+    calendar_name: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(30), default="connected")
+    last_sync_at: Mapped[datetime | None]
+    last_sync_outcome: Mapped[str | None] = mapped_column(String(30))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    event_count: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    configuration: Mapped[Configuration] = relationship()
+
+
+class SyncJob(db.Model):
+    """A synchronisation asked for (first sync, Sync now), waiting for or done by a worker."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(40))
+    queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(30))
 
 
 class StaffUser(db.Model):

@@ -1,13 +1,197 @@
-"""Microsoft's answers to sign-ins and consent requests started by the portal."""
+"""End users connect their Outlook calendar; Microsoft's answers come back here too."""
 
-from flask import flash, redirect, render_template, request, session, url_for
+import secrets
 
-from .. import verification
+from flask import abort, flash, g, redirect, render_template, request, session, url_for
+
+from .. import connections, verification
 from ..extensions import db
+from ..forms import ConfirmForm
+from ..microsoft import identity
+from ..microsoft.clouds import cloud
 from ..microsoft.errors import MicrosoftError, advice_for
-from ..microsoft.identity import finish_admin_consent
-from ..models import Configuration, record
+from ..models import Configuration, Connection, Institution, Method, Status, record
+from ..sync import jobs
+from ..urls import external, redirect_uri
+from ..validators import ADDRESS
 from . import bp
+from .forms import DisconnectForm
+
+ADMIN = "administrator (invitation link)"
+APPROVAL_CODES = {"90094", "90093", "65001"}
+
+
+@bp.url_value_preprocessor
+def load_institution(endpoint, values):
+    """Pages under /connect/<slug> belong to an approved, managed configuration."""
+    slug = (values or {}).get("slug")
+    if slug is None:
+        return
+    institution = db.session.query(Institution).filter_by(slug=slug).one_or_none()
+    if institution is None or institution.configuration is None:
+        abort(404)
+    g.institution, g.configuration = institution, institution.configuration
+
+
+@bp.context_processor
+def connect_context():
+    return {"institution": getattr(g, "institution", None), "end_user": True}
+
+
+def _available() -> bool:
+    configuration: Configuration = g.configuration
+    return g.institution.managed and configuration.status == Status.APPROVED
+
+
+def _current_connection() -> Connection | None:
+    connection_id = session.get("connection_id")
+    connection = db.session.get(Connection, connection_id) if connection_id else None
+    if connection is None or connection.configuration_id != g.configuration.id:
+        return None
+    return connection
+
+
+@bp.get("/<slug>")
+def start(slug: str):
+    """What will happen, which permissions and why; then sign in with Microsoft."""
+    if not _available():
+        return render_template("connect/unavailable.html"), 404
+    if g.configuration.method == Method.APPLICATION:
+        return render_template("connect/automatic.html")
+    hint = request.args.get("login_hint", "")[:320]
+    return render_template(
+        "connect/start.html",
+        form=ConfirmForm(),
+        login_hint=hint if ADDRESS.match(hint) else "",
+        connection=_current_connection(),
+    )
+
+
+@bp.post("/<slug>/sign-in")
+def sign_in(slug: str):
+    """Start the authorization code flow (PKCE, state, nonce) at Microsoft."""
+    if not _available() or g.configuration.method != Method.DELEGATED:
+        abort(404)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    hint = request.form.get("login_hint", "")[:320]
+    configuration = g.configuration
+    try:
+        flow = identity.begin_sign_in(
+            cloud(configuration.cloud),
+            configuration.tenant_id,
+            configuration.client_id,
+            configuration.certificate,
+            redirect_uri(),
+            login_hint=hint if ADDRESS.match(hint) else None,
+        )
+    except MicrosoftError as error:
+        return _problem(error), 502
+    session["sign_in"] = {"purpose": "connect", "flow": flow, "configuration_id": configuration.id}
+    return redirect(flow["auth_uri"])
+
+
+@bp.get("/<slug>/status")
+def status(slug: str):
+    """Connected as whom, the calendar, the last sync; Sync now and Disconnect."""
+    connection = _current_connection()
+    if connection is None:
+        return redirect(url_for("connect.start", slug=slug))
+    return render_template(
+        "connect/status.html",
+        connection=connection,
+        waiting=jobs.waiting(connection),
+        form=ConfirmForm(),
+        disconnect_form=DisconnectForm(),
+    )
+
+
+@bp.post("/<slug>/sync")
+def sync_now(slug: str):
+    """Ask for a synchronisation now."""
+    connection = _current_connection()
+    if connection is None or not ConfirmForm().validate_on_submit():
+        abort(404 if connection is None else 400)
+    try:
+        connections.sync_now(connection)
+    except MicrosoftError as error:
+        if error.code == "unreachable":
+            flash("Microsoft could not be reached. Try again in a few minutes.", "error")
+        else:
+            flash("Your Microsoft sign-in has expired: connect again to continue.", "error")
+    else:
+        flash("Synchronisation requested: your calendar updates in a few minutes.", "success")
+    return redirect(url_for("connect.status", slug=slug))
+
+
+@bp.post("/<slug>/disconnect")
+def disconnect(slug: str):
+    """Forget the user's tokens, optionally removing the MyTimetable calendar."""
+    connection = _current_connection()
+    form = DisconnectForm()
+    if connection is None or not form.validate_on_submit():
+        abort(404 if connection is None else 400)
+    removed = connections.disconnect(connection, form.remove_calendar.data)
+    session.pop("connection_id", None)
+    return render_template(
+        "connect/disconnected.html",
+        removed=removed,
+        asked_removal=form.remove_calendar.data,
+        cloud=cloud(g.configuration.cloud),
+    )
+
+
+@bp.route("/<slug>/organisation-consent", methods=["GET", "POST"])
+def organisation_consent(slug: str):
+    """For the institution's administrator: grant consent once for every user."""
+    if not _available() or g.configuration.method != Method.DELEGATED:
+        abort(404)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        state = secrets.token_urlsafe(24)
+        session["admin_consent"] = {
+            "state": state,
+            "configuration_id": g.configuration.id,
+            "purpose": "connect",
+        }
+        configuration = g.configuration
+        return redirect(
+            identity.admin_consent_url(
+                cloud(configuration.cloud),
+                configuration.tenant_id,
+                configuration.client_id,
+                redirect_uri(),
+                state,
+            )
+        )
+    return render_template("connect/organisation_consent.html", form=form)
+
+
+def _problem(error: MicrosoftError, configuration: Configuration | None = None):
+    """The page for a sign-in that did not complete: what happened, what to do next."""
+    configuration = configuration or g.configuration
+    code = error.code
+    kind = (
+        "declined"
+        if code == "65004" or (code == "access_denied")
+        else "approval"
+        if code in APPROVAL_CODES
+        else "other_tenant"
+        if code in ("50020", "tenant_mismatch")
+        else "stale"
+        if code == "state_mismatch"
+        else "error"
+    )
+    institution = configuration.institution
+    return render_template(
+        "connect/problem.html",
+        kind=kind,
+        error=error,
+        advice=error.advice,
+        institution=institution,
+        connect_url=url_for("connect.start", slug=institution.slug),
+        consent_url=external("connect.organisation_consent", slug=institution.slug),
+    )
 
 
 @bp.get("/callback")
@@ -22,69 +206,91 @@ def callback():
     if consent and state and state == consent.get("state"):
         session.pop("admin_consent")
         return _admin_consent(consent)
-    sign_in = session.get("sign_in")
+    sign_in = session.pop("sign_in", None)
     if sign_in and sign_in.get("purpose") == "verify":
-        session.pop("sign_in")
         return _verification_sign_in(sign_in)
-    advice = advice_for("state_mismatch")
-    return render_template("connect/stale.html", advice=advice), 400
+    if sign_in and sign_in.get("purpose") == "connect":
+        return _connect_sign_in(sign_in)
+    return render_template("connect/stale.html", advice=advice_for("state_mismatch")), 400
 
 
-def _configuration(configuration_id: int) -> Configuration | None:
+def _configuration(configuration_id: int, needs_invitation: bool) -> Configuration | None:
     configuration = db.session.get(Configuration, configuration_id)
-    if configuration is None or session.get("invitation_id") is None:
+    if configuration is None or (needs_invitation and session.get("invitation_id") is None):
         return None
     return configuration
 
 
+def _connect_sign_in(sign_in: dict):
+    configuration = _configuration(sign_in["configuration_id"], needs_invitation=False)
+    if configuration is None or configuration.status != Status.APPROVED:
+        return render_template("connect/stale.html", advice=advice_for("state_mismatch")), 400
+    g.institution = configuration.institution
+    where = cloud(configuration.cloud)
+    try:
+        signed_in = identity.finish_sign_in(
+            where,
+            configuration.tenant_id,
+            configuration.client_id,
+            configuration.certificate,
+            sign_in.get("flow"),
+            request.args.to_dict(),
+        )
+        connection = connections.connect(configuration, signed_in)
+    except MicrosoftError as error:
+        status = 502 if error.code == "unreachable" else 400
+        return _problem(error, configuration), status
+    session["connection_id"] = connection.id
+    return redirect(url_for("connect.status", slug=configuration.institution.slug))
+
+
 def _verification_sign_in(sign_in: dict):
-    configuration = _configuration(sign_in["configuration_id"])
+    configuration = _configuration(sign_in["configuration_id"], needs_invitation=True)
     if configuration is None:
         return render_template("connect/stale.html", advice=advice_for("state_mismatch")), 400
     verification.finish_delegated_checks(
-        configuration,
-        sign_in["run_id"],
-        sign_in.get("flow"),
-        request.args.to_dict(),
-        "administrator (invitation link)",
+        configuration, sign_in["run_id"], sign_in.get("flow"), request.args.to_dict(), ADMIN
     )
     return redirect(url_for("setup.verify"))
 
 
 def _admin_consent(consent: dict):
-    configuration = _configuration(consent["configuration_id"])
+    purpose = consent.get("purpose", "setup")
+    configuration = _configuration(consent["configuration_id"], needs_invitation=purpose == "setup")
     if configuration is None:
         return render_template("connect/stale.html", advice=advice_for("state_mismatch")), 400
+    actor = ADMIN if purpose == "setup" else "administrator (organisation consent page)"
     try:
-        tenant = finish_admin_consent(
+        tenant = identity.finish_admin_consent(
             request.args.to_dict(),
             consent["state"],
             configuration.tenant_guid or configuration.tenant_id,
         )
     except MicrosoftError as error:
-        record(
-            configuration.institution,
-            "administrator (invitation link)",
-            "admin_consent_failed",
-            error.code,
-        )
+        record(configuration.institution, actor, "admin_consent_failed", error.code)
         db.session.commit()
+        message = (
+            f"Consent for the organisation was not granted ({error.display_code or error.code}): "
+            f"{error.advice.cause} {error.advice.action}"
+        )
+        if purpose == "setup":
+            flash(message, "error")
+            return redirect(url_for("setup.verify"))
+        return render_template(
+            "connect/consent_result.html",
+            ok=False,
+            message=message,
+            institution=configuration.institution,
+        ), 400
+    record(configuration.institution, actor, "admin_consent_granted", tenant)
+    db.session.commit()
+    if purpose == "setup":
         flash(
-            f"Consent for the organisation was not granted ({error.display_code}): "
-            f"{error.advice.cause} {error.advice.action}",
-            "error",
+            "Consent was granted for the whole organisation: users will not be asked. "
+            "Now sign in to check the connection.",
+            "success",
         )
         return redirect(url_for("setup.verify"))
-    record(
-        configuration.institution,
-        "administrator (invitation link)",
-        "admin_consent_granted",
-        tenant,
+    return render_template(
+        "connect/consent_result.html", ok=True, message="", institution=configuration.institution
     )
-    db.session.commit()
-    flash(
-        "Consent was granted for the whole organisation: users will not be asked. "
-        "Now sign in to check the connection.",
-        "success",
-    )
-    return redirect(url_for("setup.verify"))

@@ -32,16 +32,22 @@ def _raise_for_error(response: requests.Response) -> None:
     raise MicrosoftError(code, message, status=response.status_code)
 
 
-def _get(cloud: Cloud, access_token: str, path: str) -> dict:
+def _send(cloud: Cloud, access_token: str, method: str, path: str, body=None) -> dict:
     try:
-        response = http.session().get(
+        response = http.session().request(
+            method,
             f"{cloud.graph_endpoint}/v1.0{path}",
             headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+            json=body,
         )
     except requests.RequestException as exc:
         raise MicrosoftError("unreachable", str(exc)) from exc
     _raise_for_error(response)
-    return response.json()
+    return response.json() if response.content else {}
+
+
+def _get(cloud: Cloud, access_token: str, path: str) -> dict:
+    return _send(cloud, access_token, "GET", path)
 
 
 def _mailbox_path(mailbox: str | None) -> str:
@@ -53,12 +59,47 @@ def list_calendars(cloud: Cloud, access_token: str, mailbox: str | None = None) 
     body = _get(
         cloud, access_token, f"{_mailbox_path(mailbox)}/calendars?$select=id,name,owner,canEdit"
     )
-    return [
-        Calendar(
-            id=c.get("id", ""),
-            name=c.get("name", ""),
-            owner=(c.get("owner") or {}).get("address", ""),
-            can_edit=bool(c.get("canEdit")),
+    return [_calendar(c) for c in body.get("value", [])]
+
+
+def _calendar(c: dict) -> Calendar:
+    return Calendar(
+        id=c.get("id", ""),
+        name=c.get("name", ""),
+        owner=(c.get("owner") or {}).get("address", ""),
+        can_edit=bool(c.get("canEdit")),
+    )
+
+
+def ensure_calendar(
+    cloud: Cloud, access_token: str, name: str, mailbox: str | None = None
+) -> tuple[Calendar, bool]:
+    """The mailbox's calendar called ``name``, made if missing; (calendar, made now)."""
+    escaped = name.replace("'", "''")
+    found = _get(
+        cloud,
+        access_token,
+        f"{_mailbox_path(mailbox)}/calendars?$filter=name eq '{quote(escaped)}'"
+        "&$select=id,name,owner,canEdit",
+    ).get("value", [])
+    for calendar in found:
+        if calendar.get("name") == name:
+            return _calendar(calendar), False
+    made = _send(cloud, access_token, "POST", f"{_mailbox_path(mailbox)}/calendars", {"name": name})
+    return _calendar(made), True
+
+
+def delete_calendar(
+    cloud: Cloud, access_token: str, calendar_id: str, mailbox: str | None = None
+) -> None:
+    """Remove a calendar and its events; one already gone counts as removed."""
+    try:
+        _send(
+            cloud,
+            access_token,
+            "DELETE",
+            f"{_mailbox_path(mailbox)}/calendars/{quote(calendar_id, safe='')}",
         )
-        for c in body.get("value", [])
-    ]
+    except MicrosoftError as error:
+        if error.code not in ("ErrorItemNotFound", "ResourceNotFound"):
+            raise

@@ -1,19 +1,17 @@
 """Sign-in and tokens through Microsoft's identity platform: the only module importing msal.
 
-Two kinds of MSAL application are used:
-
-- For sign-ins (the authorization code flow), one ``ConfidentialClientApplication`` per
-  (cloud, tenant, client, certificate) and process, kept in the Flask application's
-  extensions, so the tenant's OpenID metadata is fetched once, not per request.
-- For live verification, a fresh one per run: MSAL serves client-credentials tokens from
-  its cache and remembers HTTP 400 answers for a minute, and an administrator who has
-  just uploaded the certificate or granted consent must see the answer of now.
+- Sign-ins and end users' tokens use a ``ConfidentialClientApplication`` made for the
+  request with that user's own token cache (a cache holds one person's tokens and lives,
+  encrypted, in the database). All of them share one MSAL ``http_cache`` per process, so a
+  tenant's OpenID metadata is fetched once per process, not per request.
+- Live verification makes a fresh one with fresh caches: MSAL serves client-credentials
+  tokens from its cache and remembers HTTP 400 answers for a minute, and an administrator
+  who has just uploaded the certificate or granted consent must see the answer of now.
 """
 
 import base64
 import json
 import re
-import threading
 import warnings
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
@@ -33,15 +31,9 @@ DELEGATED_SCOPES = ("Calendars.ReadWrite", "User.Read")
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 
 
-@dataclass
-class _Registry:
-    apps: dict = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
 def init_app(app) -> None:
-    """Give the application its cache of MSAL applications."""
-    app.extensions[EXTENSION] = _Registry()
+    """Give the application the HTTP cache its MSAL applications share."""
+    app.extensions[EXTENSION] = {}
 
 
 def authority(cloud: Cloud, tenant: str) -> str:
@@ -56,7 +48,14 @@ def _credential(certificate: Certificate) -> dict:
     }
 
 
-def _build(cloud: Cloud, tenant: str, client_id: str, certificate: Certificate):
+def _build(
+    cloud: Cloud,
+    tenant: str,
+    client_id: str,
+    certificate: Certificate,
+    token_cache: msal.SerializableTokenCache | None = None,
+    shared: bool = False,
+):
     try:
         return msal.ConfidentialClientApplication(
             client_id,
@@ -64,6 +63,8 @@ def _build(cloud: Cloud, tenant: str, client_id: str, certificate: Certificate):
             authority=authority(cloud, tenant),
             http_client=http.session(),
             instance_discovery=False if overridden() else None,
+            token_cache=token_cache,
+            http_cache=current_app.extensions[EXTENSION] if shared else None,
         )
     except ValueError as exc:
         # MSAL reads the tenant's metadata in its constructor and raises ValueError
@@ -73,14 +74,15 @@ def _build(cloud: Cloud, tenant: str, client_id: str, certificate: Certificate):
         raise MicrosoftError("unreachable", str(exc)) from exc
 
 
-def _application(cloud: Cloud, tenant: str, client_id: str, certificate: Certificate):
-    registry: _Registry = current_app.extensions[EXTENSION]
-    key = (cloud.authority_host, tenant.lower(), client_id.lower(), certificate.sha256_thumbprint)
-    with registry.lock:
-        app = registry.apps.get(key)
-        if app is None:
-            app = registry.apps[key] = _build(cloud, tenant, client_id, certificate)
-        return app
+def _application(
+    cloud: Cloud,
+    tenant: str,
+    client_id: str,
+    certificate: Certificate,
+    token_cache: msal.SerializableTokenCache | None = None,
+):
+    """An application for one request and one user, on the process's shared HTTP cache."""
+    return _build(cloud, tenant, client_id, certificate, token_cache, shared=True)
 
 
 @dataclass(frozen=True)
@@ -193,13 +195,16 @@ def begin_sign_in(
 
 @dataclass(frozen=True)
 class SignIn:
-    """A completed sign-in: who, in which tenant, and what was granted."""
+    """A completed sign-in: who, in which tenant, what was granted, and the user's token
+    cache (serialized MSAL cache holding the refresh token: encrypt it before storing)."""
 
     access_token: str
     scopes: tuple[str, ...]
     object_id: str
     username: str
+    display_name: str
     tenant_guid: str
+    token_cache: str = field(repr=False)
 
 
 def finish_sign_in(
@@ -213,7 +218,8 @@ def finish_sign_in(
     """Redeem the callback of a flow from ``begin_sign_in``; raise ``MicrosoftError``."""
     if not flow:
         raise MicrosoftError("state_mismatch", "No sign-in was started in this browser.")
-    app = _application(cloud, tenant, client_id, certificate)
+    cache = msal.SerializableTokenCache()
+    app = _application(cloud, tenant, client_id, certificate, cache)
     try:
         result = app.acquire_token_by_auth_code_flow(flow, dict(callback_args))
     except ValueError as exc:  # state mismatch, or neither code nor error
@@ -231,8 +237,43 @@ def finish_sign_in(
         scopes=scopes,
         object_id=claims.get("oid", ""),
         username=claims.get("preferred_username", ""),
+        display_name=claims.get("name", ""),
         tenant_guid=(claims.get("tid") or "").lower(),
+        token_cache=cache.serialize(),
     )
+
+
+@dataclass(frozen=True)
+class UserToken:
+    """An access token for a signed-in user, and the cache if MSAL changed it."""
+
+    access_token: str
+    token_cache: str | None = field(repr=False)
+
+
+def user_token(
+    cloud: Cloud, tenant: str, client_id: str, certificate: Certificate, token_cache: str
+) -> UserToken:
+    """A delegated Graph token from the user's cache, refreshed silently when needed.
+
+    Raises ``MicrosoftError`` when the refresh token no longer works (revoked consent,
+    password reset, 90 days unused): the user must sign in again.
+    """
+    cache = msal.SerializableTokenCache()
+    cache.deserialize(token_cache)
+    app = _application(cloud, tenant, client_id, certificate, cache)
+    accounts = app.get_accounts()
+    if not accounts:
+        raise MicrosoftError("invalid_grant", "No sign-in is stored for this user.")
+    try:
+        result = app.acquire_token_silent_with_error(list(DELEGATED_SCOPES), accounts[0])
+    except requests.RequestException as exc:
+        raise MicrosoftError("unreachable", str(exc)) from exc
+    if not result:
+        raise MicrosoftError("invalid_grant", "The stored sign-in has no usable token.")
+    if "access_token" not in result:
+        raise from_token_response(result)
+    return UserToken(result["access_token"], cache.serialize() if cache.has_state_changed else None)
 
 
 def admin_consent_url(cloud: Cloud, tenant: str, client_id: str, redirect_uri: str, state: str):

@@ -25,6 +25,7 @@ from ..microsoft import identity
 from ..microsoft.clouds import cloud
 from ..microsoft.errors import MicrosoftError, advice_for
 from ..models import Certificate, Method, Status, record, utcnow
+from ..urls import redirect_uri
 from . import bp, scripts
 from .forms import (
     ApplicationVerifyForm,
@@ -57,11 +58,6 @@ STEPS = (
 )
 STEP_BY_NAME = {s.endpoint.split(".")[1]: s for s in STEPS}
 LOCKED = (Status.SUBMITTED, Status.APPROVED)
-
-
-def redirect_uri() -> str:
-    """The redirect URI registered in Entra, shared by the administrator and end users."""
-    return current_app.config["EXTERNAL_URL"] + url_for("connect.callback")
 
 
 @bp.get("/i/<token>")

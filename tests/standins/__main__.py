@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"CA bundle:         {pki.bundle_path}", flush=True)
     print(f"Tenant ID {ids['tenant_id']}, client ID {ids['client_id']}", flush=True)
     print(f"Users: {', '.join(ids['users'])}", flush=True)
+    print(f"Group: mytimetable@contoso.edu ({ids['group_id']})", flush=True)
 
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())

@@ -170,7 +170,8 @@ def _run(app: Flask, step: Step, authorization: str, base_url: str, slots: list)
     }
     raw = response.get_data()
     if raw:
-        answer["body"] = response.get_json(silent=True) or raw.decode(errors="replace")
+        body = response.get_json(silent=True)
+        answer["body"] = body if body is not None else raw.decode(errors="replace")
     else:
         answer["headers"].pop("Content-Type", None)
     return answer

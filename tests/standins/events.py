@@ -282,7 +282,7 @@ def render_event(
 def expanded_properties(raw: str | None) -> list[str] | None:
     """The extended property ids an ``$expand=singleValueExtendedProperties($filter=id eq
     '...' [or id eq '...'])`` asks for. A bare ``$expand=singleValueExtendedProperties``
-    returns none of them, as on Graph."""
+    returns none of them, as Graph is reported to do."""
     if raw is None:
         return None
     match = re.fullmatch(
@@ -408,7 +408,7 @@ def _apply(event: dict, body: dict, creating: bool) -> None:
             _set_extended_properties(event, value)
         else:
             event[name] = copy.deepcopy(value)
-    if "type" in event and event.get("recurrence"):
+    if event.get("recurrence"):
         event["type"] = "seriesMaster"
     _check_times(event)
 

@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import jwt
 from flask import Flask, Response, g, jsonify, request
+from werkzeug.routing import BaseConverter
 
 from .batch import MAILBOX_SLOTS, run_batch
 from .directory import Directory, Group, User
@@ -83,9 +84,24 @@ class Caller:
     permissions: set[str]
 
 
+class UserSegment(BaseConverter):
+    """The two ways a Graph path names a user, ``me`` or ``users/{id | userPrincipalName}``:
+    None for ``me``, else the id or UPN."""
+
+    regex = r"me|users/[^/]+"
+    part_isolating = False
+
+    def to_python(self, value: str) -> str | None:
+        return None if value == "me" else value.removeprefix("users/")
+
+    def to_url(self, value: str | None) -> str:
+        return "me" if value is None else f"users/{quote(value, safe='@')}"
+
+
 def create_graph_app(directory: Directory) -> Flask:
     """The Graph stand-in as a Flask application over ``directory``."""
     app = Flask(__name__)
+    app.url_map.converters["user"] = UserSegment
 
     @app.before_request
     def count_and_trace():
@@ -140,8 +156,7 @@ def create_graph_app(directory: Directory) -> Flask:
 
     # Users and groups (Entra ID)
 
-    @app.get("/v1.0/me", defaults={"who": None})
-    @app.get("/v1.0/users/<who>")
+    @app.get("/v1.0/<user:who>")
     def user(who: str | None):
         caller = _caller(directory)
         target = _user_object(directory, caller, who)
@@ -191,8 +206,7 @@ def create_graph_app(directory: Directory) -> Flask:
 
     # Calendars (Exchange)
 
-    @app.get("/v1.0/me/calendars", defaults={"who": None})
-    @app.get("/v1.0/users/<who>/calendars")
+    @app.get("/v1.0/<user:who>/calendars")
     def list_calendars(who: str | None):
         caller = _caller(directory)
         owner = _mailbox(directory, caller, who, READ_CALENDARS)
@@ -208,8 +222,7 @@ def create_graph_app(directory: Directory) -> Flask:
             }
         )
 
-    @app.post("/v1.0/me/calendars", defaults={"who": None})
-    @app.post("/v1.0/users/<who>/calendars")
+    @app.post("/v1.0/<user:who>/calendars")
     def create_calendar(who: str | None):
         caller = _caller(directory)
         owner = _mailbox(directory, caller, who, WRITE_CALENDARS)
@@ -229,8 +242,7 @@ def create_graph_app(directory: Directory) -> Flask:
         context = f"{_user_context(who, caller)}/calendars/$entity"
         return jsonify({"@odata.context": context, **calendar}), 201
 
-    @app.get("/v1.0/me/calendars/<calendar_id>", defaults={"who": None})
-    @app.get("/v1.0/users/<who>/calendars/<calendar_id>")
+    @app.get("/v1.0/<user:who>/calendars/<calendar_id>")
     def get_calendar(who: str | None, calendar_id: str):
         caller = _caller(directory)
         owner = _mailbox(directory, caller, who, READ_CALENDARS)
@@ -241,8 +253,7 @@ def create_graph_app(directory: Directory) -> Flask:
         context = f"{_user_context(who, caller)}/calendars/$entity"
         return jsonify({"@odata.context": context, **pick(calendar, select(), ("id",))})
 
-    @app.delete("/v1.0/me/calendars/<calendar_id>", defaults={"who": None})
-    @app.delete("/v1.0/users/<who>/calendars/<calendar_id>")
+    @app.delete("/v1.0/<user:who>/calendars/<calendar_id>")
     def delete_calendar(who: str | None, calendar_id: str):
         caller = _caller(directory)
         owner = _mailbox(directory, caller, who, WRITE_CALENDARS)
@@ -258,10 +269,8 @@ def create_graph_app(directory: Directory) -> Flask:
 
     # Events (Exchange)
 
-    @app.post("/v1.0/me/events", defaults={"who": None, "calendar_id": None})
-    @app.post("/v1.0/users/<who>/events", defaults={"calendar_id": None})
-    @app.post("/v1.0/me/calendars/<calendar_id>/events", defaults={"who": None})
-    @app.post("/v1.0/users/<who>/calendars/<calendar_id>/events")
+    @app.post("/v1.0/<user:who>/events", defaults={"calendar_id": None})
+    @app.post("/v1.0/<user:who>/calendars/<calendar_id>/events")
     def create_event(who: str | None, calendar_id: str | None):
         caller = _caller(directory)
         owner = _mailbox(directory, caller, who, WRITE_CALENDARS)
@@ -275,10 +284,8 @@ def create_graph_app(directory: Directory) -> Flask:
         context = f"{_user_context(who, caller)}/calendars('{key}')/events/$entity"
         return jsonify({"@odata.context": context, **render_event(created[0], time_zone)}), 201
 
-    @app.get("/v1.0/me/events", defaults={"who": None, "calendar_id": None})
-    @app.get("/v1.0/users/<who>/events", defaults={"calendar_id": None})
-    @app.get("/v1.0/me/calendars/<calendar_id>/events", defaults={"who": None})
-    @app.get("/v1.0/users/<who>/calendars/<calendar_id>/events")
+    @app.get("/v1.0/<user:who>/events", defaults={"calendar_id": None})
+    @app.get("/v1.0/<user:who>/calendars/<calendar_id>/events")
     def list_events(who: str | None, calendar_id: str | None):
         caller = _caller(directory)
         owner = _mailbox(directory, caller, who, READ_CALENDARS)
@@ -298,10 +305,8 @@ def create_graph_app(directory: Directory) -> Flask:
         context = f"{_user_context(who, caller)}/calendars('{key}')/events"
         return jsonify(_collection(context, value, next_link))
 
-    @app.get("/v1.0/me/events/<event_id>", defaults={"who": None, "calendar_id": None})
-    @app.get("/v1.0/users/<who>/events/<event_id>", defaults={"calendar_id": None})
-    @app.get("/v1.0/me/calendars/<calendar_id>/events/<event_id>", defaults={"who": None})
-    @app.get("/v1.0/users/<who>/calendars/<calendar_id>/events/<event_id>")
+    @app.get("/v1.0/<user:who>/events/<event_id>", defaults={"calendar_id": None})
+    @app.get("/v1.0/<user:who>/calendars/<calendar_id>/events/<event_id>")
     def get_event(who: str | None, calendar_id: str | None, event_id: str):
         caller = _caller(directory)
         owner = _mailbox(directory, caller, who, READ_CALENDARS)
@@ -316,10 +321,8 @@ def create_graph_app(directory: Directory) -> Flask:
             {"@odata.context": context, **render_event(event, time_zone, expand, select())}
         )
 
-    @app.patch("/v1.0/me/events/<event_id>", defaults={"who": None, "calendar_id": None})
-    @app.patch("/v1.0/users/<who>/events/<event_id>", defaults={"calendar_id": None})
-    @app.patch("/v1.0/me/calendars/<calendar_id>/events/<event_id>", defaults={"who": None})
-    @app.patch("/v1.0/users/<who>/calendars/<calendar_id>/events/<event_id>")
+    @app.patch("/v1.0/<user:who>/events/<event_id>", defaults={"calendar_id": None})
+    @app.patch("/v1.0/<user:who>/calendars/<calendar_id>/events/<event_id>")
     def update_event(who: str | None, calendar_id: str | None, event_id: str):
         caller = _caller(directory)
         owner = _mailbox(directory, caller, who, WRITE_CALENDARS)
@@ -333,10 +336,8 @@ def create_graph_app(directory: Directory) -> Flask:
         context = f"{_user_context(who, caller)}/events/$entity"
         return jsonify({"@odata.context": context, **render_event(event, time_zone)})
 
-    @app.delete("/v1.0/me/events/<event_id>", defaults={"who": None, "calendar_id": None})
-    @app.delete("/v1.0/users/<who>/events/<event_id>", defaults={"calendar_id": None})
-    @app.delete("/v1.0/me/calendars/<calendar_id>/events/<event_id>", defaults={"who": None})
-    @app.delete("/v1.0/users/<who>/calendars/<calendar_id>/events/<event_id>")
+    @app.delete("/v1.0/<user:who>/events/<event_id>", defaults={"calendar_id": None})
+    @app.delete("/v1.0/<user:who>/calendars/<calendar_id>/events/<event_id>")
     def delete_event(who: str | None, calendar_id: str | None, event_id: str):
         caller = _caller(directory)
         owner = _mailbox(directory, caller, who, WRITE_CALENDARS)

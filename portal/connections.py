@@ -1,0 +1,119 @@
+"""End users' connections: the stored sign-in, the MyTimetable calendar, the sync's state.
+
+The MSAL token cache (refresh token included) is kept encrypted in the database, never
+in the cookie; when it stops working the connection asks its user to reconnect, and
+nothing else is deleted.
+"""
+
+from sqlalchemy import select
+
+from . import security
+from .extensions import db
+from .microsoft import graph, identity
+from .microsoft.clouds import cloud
+from .microsoft.errors import MicrosoftError
+from .models import Configuration, Connection, record, utcnow
+from .sync import jobs
+
+CALENDAR_NAME = "MyTimetable"
+CONNECTED, NEEDS_RECONNECT, DISCONNECTED = "connected", "needs_reconnect", "disconnected"
+
+
+def _where(configuration: Configuration):
+    return (
+        cloud(configuration.cloud),
+        configuration.tenant_id,
+        configuration.client_id,
+        configuration.certificate,
+    )
+
+
+def connect(configuration: Configuration, sign_in: identity.SignIn) -> Connection:
+    """Store a user's sign-in, make or reuse their MyTimetable calendar, queue a sync."""
+    expected = configuration.tenant_guid
+    if expected and sign_in.tenant_guid != expected:
+        raise MicrosoftError(
+            "tenant_mismatch", f"{sign_in.username} belongs to tenant {sign_in.tenant_guid}."
+        )
+    calendar, _ = graph.ensure_calendar(
+        cloud(configuration.cloud), sign_in.access_token, CALENDAR_NAME
+    )
+    connection = db.session.scalar(
+        select(Connection).filter_by(
+            configuration_id=configuration.id, user_object_id=sign_in.object_id
+        )
+    )
+    if connection is None:
+        connection = Connection(configuration=configuration, user_object_id=sign_in.object_id)
+        db.session.add(connection)
+    connection.upn = sign_in.username
+    connection.display_name = sign_in.display_name
+    connection.token_cache_encrypted = security.encrypt(sign_in.token_cache.encode())
+    connection.calendar_id, connection.calendar_name = calendar.id, calendar.name
+    connection.status, connection.last_error = CONNECTED, None
+    db.session.flush()
+    jobs.enqueue(connection, "first sync" if connection.last_sync_at is None else "reconnected")
+    record(configuration.institution, sign_in.username, "user_connected", calendar.name)
+    db.session.commit()
+    return connection
+
+
+def access_token(connection: Connection) -> str:
+    """A Graph token for the connection's user; marks it as needing to reconnect if the
+    stored sign-in no longer works."""
+    if connection.token_cache_encrypted is None:
+        raise MicrosoftError("invalid_grant", "This connection was disconnected.")
+    cache = security.decrypt(connection.token_cache_encrypted).decode()
+    try:
+        token = identity.user_token(*_where(connection.configuration), cache)
+    except MicrosoftError as error:
+        if error.code != "unreachable":
+            connection.status, connection.last_error = (
+                NEEDS_RECONNECT,
+                error.display_code or error.code,
+            )
+            db.session.commit()
+        raise
+    if token.token_cache is not None:
+        connection.token_cache_encrypted = security.encrypt(token.token_cache.encode())
+        db.session.commit()
+    return token.access_token
+
+
+def sync_now(connection: Connection) -> None:
+    """Ask for a synchronisation now (checking first that the sign-in still works)."""
+    access_token(connection)
+    jobs.enqueue(connection, "sync now")
+    db.session.commit()
+
+
+def disconnect(connection: Connection, remove_calendar: bool) -> bool:
+    """Forget the user's tokens; optionally remove the MyTimetable calendar first.
+
+    Returns whether the calendar was removed (it cannot be once the sign-in stopped
+    working; the user then removes it in Outlook).
+    """
+    removed = False
+    if remove_calendar and connection.calendar_id and connection.status == CONNECTED:
+        try:
+            graph.delete_calendar(
+                cloud(connection.configuration.cloud),
+                access_token(connection),
+                connection.calendar_id,
+            )
+            removed = True
+        except MicrosoftError:
+            removed = False
+    connection.token_cache_encrypted = None
+    connection.status = DISCONNECTED
+    if removed:
+        connection.calendar_id = connection.calendar_name = None
+    record(
+        connection.configuration.institution,
+        connection.upn,
+        "user_disconnected",
+        "calendar removed" if removed else "calendar kept",
+    )
+    connection.updated_at = utcnow()
+    db.session.commit()
+    return removed

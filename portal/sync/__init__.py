@@ -1,0 +1,1 @@
+"""Timetable feed to Outlook calendar: jobs now; feed, plan and engine follow."""
