@@ -1,0 +1,261 @@
+"""End users connect through Microsoft's sign-in (the stand-in), as a browser would."""
+
+import re
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from portal import certificates, invitations
+from portal.extensions import db
+from portal.models import Connection, SyncJob, utcnow
+from tests.standins_selftest.helpers import Browser, CASession
+
+SLUG = "contoso-university"
+ADELE, MEGAN = "adele.vance@contoso.edu", "megan.bowen@contoso.edu"
+
+
+@pytest.fixture
+def portal(make_app, standins):
+    """An approved delegated configuration of the demo tenant, with the stand-ins."""
+    app = make_app(**standins.settings())
+    with app.app_context():
+        vendor = certificates.create_vendor_certificate(365, "test")
+        institution = invitations.create_institution(
+            "Contoso University", "managed", "it@contoso.edu", "t"
+        )
+        config = institution.configuration
+        config.method, config.certificate, config.status = "delegated", vendor, "approved"
+        config.tenant_id, config.client_id = standins.TENANT, standins.CLIENT
+        config.tenant_guid, config.verified_at = standins.TENANT_GUID, utcnow()
+        db.session.commit()
+        standins.seed([vendor.public_pem], ["http://localhost/connect/callback"])
+    return app
+
+
+class EndUser:
+    """One person's browser: the portal's test client plus Microsoft's pages."""
+
+    def __init__(self, app, standins):
+        self.client = app.test_client()
+        self.microsoft = Browser(CASession(standins.pki.bundle_path))
+
+    def start(self, hint=""):
+        page = self.client.get(f"/connect/{SLUG}" + (f"?login_hint={hint}" if hint else ""))
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
+        response = self.client.post(
+            f"/connect/{SLUG}/sign-in", data={"csrf_token": token, "login_hint": hint}
+        )
+        assert response.status_code == 302
+        return response.location
+
+    def connect(self, login, *buttons, hint=""):
+        auth_uri = self.start(hint)
+        page = self.microsoft.press(self.microsoft.open(auth_uri), "idSIButton9", login=login)
+        for button in buttons:
+            page = self.microsoft.press(page, button)
+        assert page.status_code == 302, page.text
+        return self.client.get(
+            urlsplit(page.headers["Location"]).path + "?" + urlsplit(page.headers["Location"]).query
+        )
+
+
+def test_connect_stores_an_encrypted_sign_in_makes_the_calendar_and_queues_a_sync(portal, standins):
+    standins.registration.admin_consented = True
+    user = EndUser(portal, standins)
+    response = user.connect(ADELE)
+    assert response.status_code == 302 and response.location.endswith(f"/connect/{SLUG}/status")
+    status = user.client.get(response.location)
+    assert (
+        "Adele Vance" in status.text
+        and "MyTimetable" in status.text
+        and "first sync" in status.text
+    )
+    with portal.app_context():
+        connection = db.session.query(Connection).one()
+        assert connection.upn == ADELE and connection.status == "connected"
+        assert b"refresh_token" not in connection.token_cache_encrypted
+        assert db.session.query(SyncJob).filter_by(connection_id=connection.id).count() == 1
+    names = [c["name"] for c in standins.directory.calendars(standins.directory.user_by_upn(ADELE))]
+    assert names.count("MyTimetable") == 1
+
+    again = EndUser(portal, standins).connect(ADELE)  # reconnecting reuses the calendar
+    assert again.status_code == 302
+    names = [c["name"] for c in standins.directory.calendars(standins.directory.user_by_upn(ADELE))]
+    assert names.count("MyTimetable") == 1
+    with portal.app_context():
+        assert db.session.query(Connection).count() == 1
+
+
+def test_the_database_file_holds_no_token_in_clear_text(portal, standins, tmp_path):
+    standins.registration.admin_consented = True
+    issued = []
+    original = standins.directory.sign
+
+    def recording_sign(claims):
+        token = original(claims)
+        issued.append(token)
+        return token
+
+    standins.directory.sign = recording_sign
+    EndUser(portal, standins).connect(ADELE)
+    with portal.app_context():
+        db.engine.dispose()
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("portal.db*"))
+    refresh_tokens = list(standins.directory._refresh_tokens)
+    assert issued and refresh_tokens
+    for token in issued + refresh_tokens:
+        assert token.encode() not in raw
+        assert token.split(".")[-1].encode() not in raw
+
+
+def test_login_hint_is_passed_to_microsoft(portal, standins):
+    auth_uri = EndUser(portal, standins).start(hint=MEGAN)
+    assert dict(parse_qsl(urlsplit(auth_uri).query))["login_hint"] == MEGAN
+
+
+@pytest.mark.parametrize(
+    ("setup", "login", "buttons", "words", "status"),
+    [
+        ("user_consent", ADELE, ("idBtn_Back",), "You did not give permission", 400),
+        (
+            "default_policy",
+            ADELE,
+            ("idBtn_Back",),
+            "An administrator must approve MyTimetable first",
+            400,
+        ),
+        ("consented", "guest@fabrikam.com", (), "That account is not from Contoso University", 400),
+    ],
+)
+def test_every_unhappy_answer_gets_a_clear_page(
+    portal, standins, setup, login, buttons, words, status
+):
+    tenant = standins.directory.find_tenant(standins.TENANT)
+    tenant.user_consent_allowed = setup == "user_consent"
+    standins.registration.admin_consented = setup == "consented"
+    response = EndUser(portal, standins).connect(login, *buttons)
+    assert response.status_code == status
+    assert words in response.text
+    with portal.app_context():
+        assert db.session.query(Connection).count() == 0
+
+
+def test_admin_approval_page_gives_the_text_to_forward(portal, standins):
+    response = EndUser(portal, standins).connect(ADELE, "idBtn_Back")
+    assert "AADSTS90094" in response.text
+    assert f"http://localhost/connect/{SLUG}/organisation-consent" in response.text
+
+
+def test_user_consent_when_the_tenant_allows_it(portal, standins):
+    standins.directory.find_tenant(standins.TENANT).user_consent_allowed = True
+    response = EndUser(portal, standins).connect(ADELE, "idBtn_Accept")
+    assert response.location.endswith("/status")
+
+
+@pytest.mark.parametrize("query", ["?code=x&state=forged", "?state=&error=access_denied", ""])
+def test_stale_forged_or_replayed_callbacks_restart_from_the_connect_page(portal, standins, query):
+    user = EndUser(portal, standins)
+    user.start()
+    response = user.client.get(f"/connect/callback{query}")
+    assert response.status_code == 400
+    assert "Please start again" in response.text or "could not be completed" in response.text
+
+
+def test_replayed_code_is_refused(portal, standins):
+    standins.registration.admin_consented = True
+    user = EndUser(portal, standins)
+    auth_uri = user.start()
+    page = user.microsoft.press(user.microsoft.open(auth_uri), "idSIButton9", login=ADELE)
+    location = page.headers["Location"]
+    path = urlsplit(location).path + "?" + urlsplit(location).query
+    assert user.client.get(path).status_code == 302
+    replay = user.client.get(path)
+    assert replay.status_code == 400
+
+
+def test_sync_now_and_disconnect_removing_the_calendar(portal, standins):
+    standins.registration.admin_consented = True
+    user = EndUser(portal, standins)
+    status_url = user.connect(ADELE).location
+    page = user.client.get(status_url)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
+    synced = user.client.post(
+        f"/connect/{SLUG}/sync", data={"csrf_token": token}, follow_redirects=True
+    )
+    assert "Synchronisation requested" in synced.text
+    gone = user.client.post(
+        f"/connect/{SLUG}/disconnect", data={"csrf_token": token, "remove_calendar": "y"}
+    )
+    assert "Disconnected" in gone.text and "was removed from Outlook" in gone.text
+    assert "My Apps" in gone.text
+    names = [c["name"] for c in standins.directory.calendars(standins.directory.user_by_upn(ADELE))]
+    assert "MyTimetable" not in names
+    with portal.app_context():
+        connection = db.session.query(Connection).one()
+        assert connection.token_cache_encrypted is None and connection.status == "disconnected"
+    assert user.client.get(status_url).status_code == 302
+
+
+def test_two_users_at_once_never_see_each_other(portal, standins):
+    standins.registration.admin_consented = True
+    adele, megan = EndUser(portal, standins), EndUser(portal, standins)
+    adele_uri, megan_uri = adele.start(), megan.start()
+    adele_page = adele.microsoft.press(adele.microsoft.open(adele_uri), "idSIButton9", login=ADELE)
+    megan_page = megan.microsoft.press(megan.microsoft.open(megan_uri), "idSIButton9", login=MEGAN)
+    for user, page, name in (
+        (megan, megan_page, "Megan Bowen"),
+        (adele, adele_page, "Adele Vance"),
+    ):
+        location = urlsplit(page.headers["Location"])
+        status = user.client.get(f"{location.path}?{location.query}", follow_redirects=True)
+        assert name in status.text
+    assert "Megan" not in adele.client.get(f"/connect/{SLUG}/status").text
+    assert "Adele" not in megan.client.get(f"/connect/{SLUG}/status").text
+    # A callback carried into the other browser is refused: its state is not in that session.
+    swapped = urlsplit(adele_page.headers["Location"])
+    assert megan.client.get(f"{swapped.path}?{swapped.query}").status_code == 400
+
+
+def test_connect_page_is_not_offered_before_approval(portal):
+    with portal.app_context():
+        db.session.query(Connection).delete()
+        from portal.models import Configuration
+
+        db.session.query(Configuration).one().status = "submitted"
+        db.session.commit()
+    assert portal.test_client().get(f"/connect/{SLUG}").status_code == 404
+    assert portal.test_client().get("/connect/no-such-school").status_code == 404
+
+
+def test_revoked_sign_in_asks_to_reconnect_and_reconnecting_restores_it(
+    portal, standins, monkeypatch
+):
+    import tests.standins.identity as entra
+
+    monkeypatch.setattr(entra, "TOKEN_LIFETIME", 60)  # MSAL refreshes tokens this short-lived
+    standins.registration.admin_consented = True
+    user = EndUser(portal, standins)
+    status_url = user.connect(ADELE).location
+    page = user.client.get(status_url)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
+    assert (
+        "Synchronisation requested"
+        in user.client.post(
+            f"/connect/{SLUG}/sync", data={"csrf_token": token}, follow_redirects=True
+        ).text
+    )  # a silent refresh works
+
+    standins.directory.revoke_refresh_tokens(ADELE)  # password reset
+    page = user.client.post(
+        f"/connect/{SLUG}/sync", data={"csrf_token": token}, follow_redirects=True
+    )
+    assert "sign-in has expired" in page.text and "Needs reconnecting" in page.text
+    with portal.app_context():
+        connection = db.session.query(Connection).one()
+        assert connection.status == "needs_reconnect" and connection.last_error == "AADSTS50173"
+        assert connection.token_cache_encrypted is not None and connection.calendar_id
+
+    assert user.connect(ADELE, hint=ADELE).location.endswith("/status")
+    with portal.app_context():
+        connection = db.session.query(Connection).one()
+        assert connection.status == "connected" and connection.last_error is None
