@@ -199,7 +199,9 @@ class Connection(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     configuration_id: Mapped[int] = mapped_column(ForeignKey("configuration.id"), index=True)
-    user_object_id: Mapped[str] = mapped_column(String(36))
+    # Delegated: the signed-in user's object ID. Application: unknown (reading users needs
+    # more permission than calendars), so the mailbox is known by its UPN.
+    user_object_id: Mapped[str | None] = mapped_column(String(36))
     upn: Mapped[str] = mapped_column(String(320))
     display_name: Mapped[str] = mapped_column(String(300), default="")
     token_cache_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)

@@ -21,7 +21,7 @@ def upgrade():
     op.create_table('connection',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('configuration_id', sa.Integer(), nullable=False),
-    sa.Column('user_object_id', sa.String(length=36), nullable=False),
+    sa.Column('user_object_id', sa.String(length=36), nullable=True),
     sa.Column('upn', sa.String(length=320), nullable=False),
     sa.Column('display_name', sa.String(length=300), nullable=False),
     sa.Column('token_cache_encrypted', sa.LargeBinary(), nullable=True),

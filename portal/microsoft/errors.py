@@ -184,6 +184,22 @@ ADVICE: dict[str, Advice] = {
         "Check the address of the test mailbox.",
         VERIFY,
     ),
+    "Authorization_RequestDenied": Advice(
+        "The app may not read the security group's members.",
+        "Add the Microsoft Graph application permission GroupMember.Read.All and grant admin "
+        "consent, or paste the list of mailboxes instead.",
+        REGISTER,
+    ),
+    "GroupNotFound": Advice(
+        "Microsoft Graph knows no group with this address.",
+        "Check the security group's e-mail address in step 4.",
+        TENANT,
+    ),
+    "Request_ResourceNotFound": Advice(
+        "Microsoft Graph does not know this user or group.",
+        "Check the address.",
+        None,
+    ),
     "ErrorItemNotFound": Advice(
         "The item no longer exists in the mailbox.", "Nothing to do; it is recreated.", None
     ),

@@ -103,3 +103,35 @@ def delete_calendar(
     except MicrosoftError as error:
         if error.code not in ("ErrorItemNotFound", "ResourceNotFound"):
             raise
+
+
+@dataclass(frozen=True)
+class Member:
+    """A user in a group."""
+
+    id: str
+    upn: str
+    name: str
+
+
+def group_members(cloud: Cloud, access_token: str, group_email: str) -> list[Member]:
+    """The user members (direct and nested) of the group with this e-mail address."""
+    escaped = group_email.replace("'", "''")
+    groups = _get(
+        cloud, access_token, f"/groups?$filter=mail eq '{quote(escaped)}'&$select=id,mail"
+    ).get("value", [])
+    if not groups:
+        raise MicrosoftError("GroupNotFound", f"No group has the address {group_email}.", 404)
+    path = f"/groups/{groups[0]['id']}/transitiveMembers?$select=id,userPrincipalName,displayName"
+    members: list[Member] = []
+    while path:
+        page = _get(cloud, access_token, path)
+        members += [
+            Member(m.get("id", ""), m.get("userPrincipalName", ""), m.get("displayName", ""))
+            for m in page.get("value", [])
+            if m.get("@odata.type", "#microsoft.graph.user") == "#microsoft.graph.user"
+            and m.get("userPrincipalName")
+        ]
+        next_link = page.get("@odata.nextLink")
+        path = next_link.split("/v1.0", 1)[1] if next_link else None
+    return members
