@@ -15,7 +15,7 @@ from .connections import CALENDAR_NAME, CONNECTED
 from .extensions import db
 from .microsoft import graph, identity
 from .microsoft.clouds import cloud
-from .microsoft.errors import MicrosoftError
+from .microsoft.errors import MicrosoftError, advice_for
 from .models import Configuration, Connection, record
 from .sync import jobs
 from .validators import ADDRESS
@@ -70,7 +70,9 @@ def provision(configuration: Configuration, upns: list[str], actor: str) -> Outc
         except MicrosoftError as error:
             if error.code == "unreachable":
                 raise
-            outcome.refused.append((upn, error.display_code or error.code, error.advice.cause))
+            limited = error.code == "ErrorAccessDenied" and configuration.security_group_email
+            why = advice_for("ErrorAccessDenied/policy" if limited else error.code).cause
+            outcome.refused.append((upn, error.display_code or error.code, why))
             continue
         connection = existing or Connection(configuration=configuration, upn=upn)
         db.session.add(connection)

@@ -3,6 +3,7 @@
 import re
 
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileSize
 from wtforms import (
     BooleanField,
     PasswordField,
@@ -10,6 +11,7 @@ from wtforms import (
     SelectChoice,
     SelectField,
     StringField,
+    TextAreaField,
 )
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
@@ -174,3 +176,24 @@ class ApplicationVerifyForm(FlaskForm):
             )
         if field.data and field.data.lower() == (self.test_mailbox.data or "").lower():
             raise ValidationError("Use a different mailbox from the test mailbox.")
+
+
+class MailboxesForm(FlaskForm):
+    """Application permissions, after approval: the mailboxes to synchronise."""
+
+    addresses = TextAreaField(
+        "Mailboxes (one address per line)",
+        validators=[Length(max=400_000, message="Paste at most a few thousand addresses at once.")],
+    )
+    upload = FileField(
+        "Or upload a list (.txt or .csv)",
+        validators=[
+            FileAllowed(["txt", "csv"], "Upload a .txt or .csv file."),
+            FileSize(max_size=512 * 1024, message="Upload a file under 512 KB."),
+        ],
+    )
+
+    def validate_addresses(self, field):
+        """Either the text box or the file must hold the list."""
+        if not (field.data or "").strip() and not self.upload.data:
+            raise ValidationError("Paste the addresses, or upload a file with them.")

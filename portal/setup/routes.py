@@ -16,7 +16,7 @@ from flask import (
     url_for,
 )
 
-from .. import certificates, export, invitations, security, verification
+from .. import certificates, export, invitations, provisioning, security, verification
 from .. import review as reviews
 from .. import rotation as rotations
 from ..extensions import db
@@ -25,11 +25,12 @@ from ..microsoft import identity
 from ..microsoft.clouds import cloud
 from ..microsoft.errors import MicrosoftError, advice_for
 from ..models import Certificate, Method, Status, record, utcnow
-from ..urls import redirect_uri
+from ..urls import external, redirect_uri
 from . import bp, scripts
 from .forms import (
     ApplicationVerifyForm,
     GenerateCertificateForm,
+    MailboxesForm,
     MethodForm,
     PfxForm,
     RegisterForm,
@@ -417,6 +418,7 @@ def review():
         redirect_uri=redirect_uri(),
         key_file=certificates.key_file_name(g.institution),
         rotation=rotations.needs_action(configuration) if g.institution.managed else None,
+        connect_url=external("connect.start", slug=g.institution.slug),
     )
 
 
@@ -459,6 +461,76 @@ def download_new_certificate(fmt: str):
             security.der_certificate(new.public_pem), "application/pkix-cert", "mytimetable-new.cer"
         )
     return _download(new.public_pem, "application/x-pem-file", "mytimetable-new.pem")
+
+
+def _provisioning_open() -> bool:
+    configuration = g.configuration
+    return (
+        g.institution.managed
+        and configuration.status == Status.APPROVED
+        and configuration.method == Method.APPLICATION
+    )
+
+
+@bp.route("/mailboxes", methods=["GET", "POST"])
+def mailboxes():
+    """Application permissions, once approved: add the mailboxes MyTimetable syncs."""
+    if not _provisioning_open():
+        abort(404)
+    configuration = g.configuration
+    form = MailboxesForm()
+    outcome, unreadable, status = None, [], 200
+    if form.validate_on_submit():
+        text = form.addresses.data or ""
+        if form.upload.data:
+            text += "\n" + form.upload.data.read().decode("utf-8-sig", errors="replace")
+        upns, unreadable = provisioning.parse_list(text)
+        outcome, status = _provision(configuration, upns)
+    elif form.errors:
+        status = 400
+    return render_template(
+        "setup/mailboxes.html",
+        form=form,
+        group_form=ConfirmForm(),
+        outcome=outcome,
+        unreadable=unreadable,
+        connections=provisioning.mailboxes(configuration),
+    ), status
+
+
+@bp.post("/mailboxes/group")
+def mailboxes_from_group():
+    """Add every member of the configuration's security group."""
+    if not _provisioning_open() or not g.configuration.security_group_email:
+        abort(404)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    configuration = g.configuration
+    try:
+        upns = provisioning.group_upns(configuration)
+    except MicrosoftError as error:
+        flash(
+            f"{error.advice.cause} {error.advice.action} ({error.display_code or error.code})",
+            "error",
+        )
+        return redirect(url_for("setup.mailboxes"))
+    outcome, status = _provision(configuration, upns)
+    return render_template(
+        "setup/mailboxes.html",
+        form=MailboxesForm(formdata=None),
+        group_form=ConfirmForm(),
+        outcome=outcome,
+        unreadable=[],
+        connections=provisioning.mailboxes(configuration),
+    ), status
+
+
+def _provision(configuration, upns):
+    try:
+        return provisioning.provision(configuration, upns, ADMIN), 200
+    except MicrosoftError as error:
+        flash(f"{error.advice.cause} {error.advice.action}", "error")
+        return None, 502 if error.code == "unreachable" else 400
 
 
 @bp.post("/submit")
