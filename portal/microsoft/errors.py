@@ -210,6 +210,11 @@ ADVICE: dict[str, Advice] = {
         "must not be). Policy changes can take over an hour to apply.",
         REGISTER,
     ),
+    "no_certificate": Advice(
+        "There is no certificate to sign in with yet.",
+        "Get or make the certificate in step 2.",
+        CERTIFICATE,
+    ),
     "state_mismatch": Advice(
         "The answer from Microsoft did not match a sign-in started here (it was stale, "
         "replayed or forged).",
@@ -275,6 +280,7 @@ class MicrosoftError(Exception):
 
 
 PORTAL_CODES = {
+    "no_certificate",
     "no_roles",
     "no_scope",
     "rbac_tenant_wide",

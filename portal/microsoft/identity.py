@@ -41,7 +41,9 @@ def authority(cloud: Cloud, tenant: str) -> str:
     return f"{cloud.authority_host}/{tenant}"
 
 
-def _credential(certificate: Certificate) -> dict:
+def _credential(certificate: Certificate | None) -> dict:
+    if certificate is None:
+        raise MicrosoftError("no_certificate", "The configuration has no certificate yet.")
     return {
         "private_key": security.decrypt(certificate.private_key_encrypted).decode(),
         "public_certificate": certificate.public_pem,
