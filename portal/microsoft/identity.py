@@ -12,6 +12,7 @@
 import base64
 import json
 import re
+import threading
 import warnings
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
@@ -31,9 +32,19 @@ DELEGATED_SCOPES = ("Calendars.ReadWrite", "User.Read")
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 
 
+@dataclass
+class _Shared:
+    """What the MSAL applications of one process share: MSAL's HTTP cache (OpenID
+    metadata among it), and which authorities have been read into it already."""
+
+    http_cache: dict = field(default_factory=dict)
+    warm: set = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
 def init_app(app) -> None:
     """Give the application the HTTP cache its MSAL applications share."""
-    app.extensions[EXTENSION] = {}
+    app.extensions[EXTENSION] = _Shared()
 
 
 def authority(cloud: Cloud, tenant: str) -> str:
@@ -66,7 +77,7 @@ def _build(
             http_client=http.session(),
             instance_discovery=False if overridden() else None,
             token_cache=token_cache,
-            http_cache=current_app.extensions[EXTENSION] if shared else None,
+            http_cache=current_app.extensions[EXTENSION].http_cache if shared else None,
         )
     except ValueError as exc:
         # MSAL reads the tenant's metadata in its constructor and raises ValueError
@@ -83,8 +94,19 @@ def _application(
     certificate: Certificate,
     token_cache: msal.SerializableTokenCache | None = None,
 ):
-    """An application for one request and one user, on the process's shared HTTP cache."""
-    return _build(cloud, tenant, client_id, certificate, token_cache, shared=True)
+    """An application for one request and one user, on the process's shared HTTP cache.
+
+    The first application of an authority is built under a lock, so that concurrent
+    first requests wait for one metadata fetch instead of each making their own.
+    """
+    shared: _Shared = current_app.extensions[EXTENSION]
+    key = (cloud.authority_host, tenant.lower())
+    if key in shared.warm:
+        return _build(cloud, tenant, client_id, certificate, token_cache, shared=True)
+    with shared.lock:
+        app = _build(cloud, tenant, client_id, certificate, token_cache, shared=True)
+        shared.warm.add(key)
+        return app
 
 
 @dataclass(frozen=True)
