@@ -14,10 +14,11 @@ from flask import (
 )
 from sqlalchemy import select
 
-from .. import invitations, review, rotation, staff, verification
+from .. import invitations, provisioning, review, rotation, staff, verification
 from ..extensions import db, limiter
 from ..forms import ConfirmForm
 from ..microsoft.clouds import CLOUDS
+from ..microsoft.errors import MicrosoftError
 from ..models import (
     AuditEvent,
     Certificate,
@@ -146,6 +147,7 @@ def configuration(configuration_id: int):
         return_form=ReturnForm(),
         cloud=CLOUDS.get(configuration.cloud),
         warning_days=EXPIRY_WARNING_DAYS,
+        connections=provisioning.mailboxes(configuration),
     )
 
 
@@ -203,6 +205,31 @@ def return_for_changes(configuration_id: int):
         flash(str(error), "error")
     else:
         flash("Returned to the administrator with your message.", "success")
+    return redirect(url_for("support.configuration", configuration_id=configuration.id))
+
+
+@bp.post("/configurations/<int:configuration_id>/mailboxes")
+def mailboxes(configuration_id: int):
+    """Application permissions: add mailboxes for the institution, as support."""
+    configuration = _configuration(configuration_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    if configuration.status != Status.APPROVED or configuration.method != Method.APPLICATION:
+        flash("Mailboxes can be added once an application configuration is approved.", "error")
+        return redirect(url_for("support.configuration", configuration_id=configuration.id))
+    upns, unreadable = provisioning.parse_list(request.form.get("addresses", "")[:400_000])
+    try:
+        outcome = provisioning.provision(configuration, upns, g.staff.email)
+    except MicrosoftError as error:
+        flash(f"{error.advice.cause} {error.advice.action}", "error")
+    else:
+        refused = "; ".join(f"{upn} ({why})" for upn, _, why in outcome.refused)
+        flash(
+            f"Added {len(outcome.added)}, {len(outcome.already)} already synchronised"
+            + (f"; refused: {refused}" if refused else "")
+            + (f"; not addresses: {', '.join(unreadable)}" if unreadable else ""),
+            "info" if not outcome.refused else "error",
+        )
     return redirect(url_for("support.configuration", configuration_id=configuration.id))
 
 

@@ -104,3 +104,23 @@ def test_mailboxes_page_needs_an_approved_application_configuration(approved, ad
 def test_empty_form_says_what_to_do(approved, admin):
     page = admin.post("/setup/mailboxes", {"addresses": "  "}, page="/setup/mailboxes")
     assert page.status_code == 400 and "Paste the addresses" in page.text
+
+
+def test_support_adds_mailboxes_from_the_console(approved):
+    from portal import staff
+    from tests.integration.test_support import PASSWORD, Console
+
+    with approved.app_context():
+        staff.create_staff("support@mytimetable.example", PASSWORD)
+        db.session.commit()
+        from portal.models import Configuration
+
+        config_id = db.session.query(Configuration).one().id
+    console = Console(approved.test_client())
+    console.sign_in("support@mytimetable.example")
+    done = console.post(
+        f"/support/configurations/{config_id}/mailboxes", {"addresses": f"{ADELE}\n{ALEX}"}
+    )
+    page = console.client.get(done.location)
+    assert "Added 1" in page.text and "alex.wilber@contoso.edu (" in page.text
+    assert page.text.count("adele.vance@contoso.edu") >= 1
