@@ -1,10 +1,9 @@
 """End users connect their Outlook calendar; Microsoft's answers come back here too."""
 
-import secrets
 
 from flask import abort, flash, g, redirect, render_template, request, session, url_for
 
-from .. import connections, verification
+from .. import connections, signins, verification
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..microsoft import identity
@@ -12,7 +11,7 @@ from ..microsoft.clouds import cloud
 from ..microsoft.errors import MicrosoftError, advice_for
 from ..models import Configuration, Connection, Institution, Method, Status, record
 from ..sync import jobs
-from ..urls import external, redirect_uri
+from ..urls import external
 from ..validators import ADDRESS
 from . import bp
 from .forms import DisconnectForm
@@ -75,20 +74,13 @@ def sign_in(slug: str):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     hint = request.form.get("login_hint", "")[:320]
-    configuration = g.configuration
     try:
-        flow = identity.begin_sign_in(
-            cloud(configuration.cloud),
-            configuration.tenant_id,
-            configuration.client_id,
-            configuration.certificate,
-            redirect_uri(),
-            login_hint=hint if ADDRESS.match(hint) else None,
+        auth_uri = signins.start_sign_in(
+            g.configuration, "connect", login_hint=hint if ADDRESS.match(hint) else None
         )
     except MicrosoftError as error:
         return _problem(error), 502
-    session["sign_in"] = {"purpose": "connect", "flow": flow, "configuration_id": configuration.id}
-    return redirect(flow["auth_uri"])
+    return redirect(auth_uri)
 
 
 @bp.get("/<slug>/status")
@@ -148,22 +140,7 @@ def organisation_consent(slug: str):
         abort(404)
     form = ConfirmForm()
     if form.validate_on_submit():
-        state = secrets.token_urlsafe(24)
-        session["admin_consent"] = {
-            "state": state,
-            "configuration_id": g.configuration.id,
-            "purpose": "connect",
-        }
-        configuration = g.configuration
-        return redirect(
-            identity.admin_consent_url(
-                cloud(configuration.cloud),
-                configuration.tenant_id,
-                configuration.client_id,
-                redirect_uri(),
-                state,
-            )
-        )
+        return redirect(signins.start_admin_consent(g.configuration, "connect"))
     return render_template("connect/organisation_consent.html", form=form)
 
 

@@ -1,6 +1,5 @@
 """The wizard's pages. Each step saves the draft and moves on; the stepper can go back."""
 
-import secrets
 from dataclasses import dataclass
 
 from flask import (
@@ -16,12 +15,11 @@ from flask import (
     url_for,
 )
 
-from .. import certificates, export, invitations, provisioning, security, verification
+from .. import certificates, export, invitations, provisioning, security, signins, verification
 from .. import review as reviews
 from .. import rotation as rotations
 from ..extensions import db
 from ..forms import ConfirmForm
-from ..microsoft import identity
 from ..microsoft.clouds import cloud
 from ..microsoft.errors import MicrosoftError, advice_for
 from ..models import Certificate, Method, Status, record, utcnow
@@ -363,24 +361,13 @@ def verify_sign_in():
     if run_id is None:
         return redirect(url_for("setup.verify"))
     try:
-        flow = identity.begin_sign_in(
-            cloud(configuration.cloud),
-            configuration.tenant_id,
-            configuration.client_id,
-            configuration.certificate,
-            redirect_uri(),
-            prompt="select_account",
+        auth_uri = signins.start_sign_in(
+            configuration, "verify", prompt="select_account", run_id=run_id
         )
     except MicrosoftError as error:
         flash(f"{error.advice.cause} {error.advice.action}", "error")
         return redirect(url_for("setup.verify"))
-    session["sign_in"] = {
-        "purpose": "verify",
-        "flow": flow,
-        "run_id": run_id,
-        "configuration_id": configuration.id,
-    }
-    return redirect(flow["auth_uri"])
+    return redirect(auth_uri)
 
 
 @bp.post("/verify/admin-consent")
@@ -391,17 +378,7 @@ def admin_consent():
     configuration = g.configuration
     if configuration.method != Method.DELEGATED or not ConfirmForm().validate_on_submit():
         abort(400)
-    state = secrets.token_urlsafe(24)
-    session["admin_consent"] = {"state": state, "configuration_id": configuration.id}
-    return redirect(
-        identity.admin_consent_url(
-            cloud(configuration.cloud),
-            configuration.tenant_id,
-            configuration.client_id,
-            redirect_uri(),
-            state,
-        )
-    )
+    return redirect(signins.start_admin_consent(configuration, "setup"))
 
 
 @bp.route("/review", methods=["GET"])
