@@ -1,6 +1,5 @@
 """End users connect their Outlook calendar; Microsoft's answers come back here too."""
 
-
 from flask import abort, flash, g, redirect, render_template, request, session, url_for
 
 from .. import connections, signins, verification

@@ -28,6 +28,11 @@ from .clouds import Cloud, overridden
 from .errors import MicrosoftError, code_from_description, first_line, from_token_response
 
 EXTENSION = "portal.microsoft.identity"
+
+# MSAL recommends form_post, but a cross-site POST back does not carry the SameSite=Lax
+# session cookie that holds the flow; query mode keeps it, and the code is single-use and
+# bound to PKCE. The filter is set once here: catch_warnings() is not thread-safe.
+warnings.filterwarnings("ignore", message="response_mode='form_post'", category=UserWarning)
 DELEGATED_SCOPES = ("Calendars.ReadWrite", "User.Read")
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 
@@ -203,18 +208,13 @@ def begin_sign_in(
     browser to its ``auth_uri``.
     """
     app = _application(cloud, tenant, client_id, certificate)
-    with warnings.catch_warnings():
-        # MSAL recommends form_post, but a cross-site POST back does not carry the
-        # SameSite=Lax session cookie that holds the flow; query mode keeps it, and the
-        # code is single-use and bound to PKCE, so it is safe in the query string.
-        warnings.filterwarnings("ignore", message="response_mode='form_post'", category=UserWarning)
-        return app.initiate_auth_code_flow(
-            list(DELEGATED_SCOPES),
-            redirect_uri=redirect_uri,
-            login_hint=login_hint or None,
-            prompt=prompt,
-            response_mode="query",
-        )
+    return app.initiate_auth_code_flow(
+        list(DELEGATED_SCOPES),
+        redirect_uri=redirect_uri,
+        login_hint=login_hint or None,
+        prompt=prompt,
+        response_mode="query",
+    )
 
 
 @dataclass(frozen=True)
