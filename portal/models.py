@@ -134,6 +134,8 @@ class Configuration(db.Model):
     group_scope_method: Mapped[str] = mapped_column(String(20), default="rbac")
     service_principal_id: Mapped[str | None] = mapped_column(String(36))
     outlook_categories: Mapped[bool] = mapped_column(default=False)
+    # MyTimetable's iCalendar feed for one person, with {upn} where their address goes.
+    feed_url_template: Mapped[str | None] = mapped_column(String(1000))
     test_mailbox: Mapped[str | None] = mapped_column(String(320))
     outside_mailbox: Mapped[str | None] = mapped_column(String(320))
     certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificate.id"))
@@ -212,10 +214,31 @@ class Connection(db.Model):
     last_sync_outcome: Mapped[str | None] = mapped_column(String(30))
     last_error: Mapped[str | None] = mapped_column(Text)
     event_count: Mapped[int] = mapped_column(default=0)
+    # The last run in numbers, for the status page and the console.
+    last_created: Mapped[int] = mapped_column(default=0)
+    last_updated: Mapped[int] = mapped_column(default=0)
+    last_deleted: Mapped[int] = mapped_column(default=0)
+    last_failed: Mapped[int] = mapped_column(default=0)
+    last_duration_ms: Mapped[int | None]
+    feed_etag: Mapped[str | None] = mapped_column(String(500))
+    feed_last_modified: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     configuration: Mapped[Configuration] = relationship()
+
+
+class SyncItem(db.Model):
+    """One timetable occurrence the portal wrote: its Graph event and content hash."""
+
+    __table_args__ = (UniqueConstraint("connection_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id"), index=True)
+    key: Mapped[str] = mapped_column(String(600))
+    event_id: Mapped[str] = mapped_column(String(500))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class SyncJob(db.Model):
