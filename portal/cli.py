@@ -18,6 +18,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(vendor_cert)
     app.cli.add_command(demo)
     app.cli.add_command(staff_group)
+    app.cli.add_command(sync_group)
 
 
 @click.group(cls=AppGroup)
@@ -135,3 +136,37 @@ def staff_create(email: str, generate: bool):
     click.echo(f"Staff account {member.email} created.")
     if generated:
         click.echo(f"Password (shown once): {generated}")
+
+
+@click.group("sync", cls=AppGroup)
+def sync_group():
+    """Timetable synchronisations (the embedded default runs them in this process)."""
+
+
+@sync_group.command("run")
+@click.option("--once", is_flag=True, help="Run the waiting jobs once, then stop.")
+@click.option(
+    "--interval", type=click.IntRange(5, 86400), default=60, help="Seconds between passes."
+)
+@click.option(
+    "--every",
+    type=click.IntRange(0, 1440),
+    default=60,
+    help="Minutes between syncs of every connection (0: only when asked).",
+)
+def sync_run(once: bool, interval: int, every: int):
+    """Run synchronisations: the waiting jobs, and every connection periodically."""
+    import time
+
+    from .sync import jobs
+
+    last_all = None
+    while True:
+        if every and (last_all is None or time.monotonic() - last_all >= every * 60):
+            jobs.enqueue_all()
+            last_all = time.monotonic()
+        ran = jobs.run_waiting()
+        click.echo(f"{ran} synchronisation(s) run.")
+        if once:
+            return
+        time.sleep(interval)

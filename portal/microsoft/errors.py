@@ -267,6 +267,7 @@ class MicrosoftError(Exception):
         self.code = code
         self.message = message
         self.status = status
+        self.retry_after: float | None = None  # seconds Microsoft asked to wait, if it did
 
     @property
     def advice(self) -> Advice:

@@ -29,7 +29,9 @@ def _raise_for_error(response: requests.Response) -> None:
         error = {}
     code = error.get("code") or f"HTTP{response.status_code}"
     message = error.get("message") or response.reason or ""
-    raise MicrosoftError(code, message, status=response.status_code)
+    failure = MicrosoftError(code, message, status=response.status_code)
+    failure.retry_after = _seconds(response.headers.get("Retry-After"))
+    raise failure
 
 
 def _send(cloud: Cloud, access_token: str, method: str, path: str, body=None) -> dict:
@@ -135,3 +137,91 @@ def group_members(cloud: Cloud, access_token: str, group_email: str) -> list[Mem
         next_link = page.get("@odata.nextLink")
         path = next_link.split("/v1.0", 1)[1] if next_link else None
     return members
+
+
+BATCH_LIMIT = 20
+
+
+@dataclass(frozen=True)
+class BatchAnswer:
+    """One sub-request's answer in a JSON batch."""
+
+    id: str
+    status: int
+    body: dict
+    retry_after: float | None
+
+
+def batch(cloud: Cloud, access_token: str, requests_: list[dict]) -> list[BatchAnswer]:
+    """Send up to 20 requests as one JSON batch; each answer keeps its own status.
+
+    Each request is ``{"id", "method", "url" (relative to /v1.0), "body"?, "dependsOn"?}``.
+    A 429 or 5xx for the batch as a whole raises ``MicrosoftError`` with ``retry_after``.
+    """
+    if len(requests_) > BATCH_LIMIT:
+        raise ValueError("a JSON batch holds at most 20 requests")
+    payload = {
+        "requests": [
+            {**r, "headers": {"Content-Type": "application/json"}} if "body" in r else r
+            for r in requests_
+        ]
+    }
+    try:
+        response = http.session().post(
+            f"{cloud.graph_endpoint}/v1.0/$batch",
+            headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+            json=payload,
+        )
+    except requests.RequestException as exc:
+        raise MicrosoftError("unreachable", str(exc)) from exc
+    if response.status_code in (429, 503, 504):
+        error = MicrosoftError(
+            "TooManyRequests", "Microsoft Graph asked to slow down.", response.status_code
+        )
+        error.retry_after = _seconds(response.headers.get("Retry-After"))
+        raise error
+    _raise_for_error(response)
+    answers = []
+    for item in response.json().get("responses", []):
+        headers = {k.lower(): v for k, v in (item.get("headers") or {}).items()}
+        answers.append(
+            BatchAnswer(
+                id=str(item.get("id")),
+                status=int(item.get("status", 500)),
+                body=item.get("body") or {},
+                retry_after=_seconds(headers.get("retry-after")),
+            )
+        )
+    return answers
+
+
+def _seconds(value) -> float | None:
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def tagged_events(
+    cloud: Cloud, access_token: str, prefix: str, calendar_id: str, property_id: str
+) -> tuple[list[tuple[str, str]], int]:
+    """(event ID, property value) of the calendar's events that carry the extended
+    property, and how many requests it took."""
+    escaped = property_id.replace("'", "''")
+    # Every event of the (portal's own) calendar, with the property where it has one: the
+    # documented $expand form; the events without it are the user's and are passed over.
+    path = (
+        f"{prefix}/calendars/{quote(calendar_id, safe='')}/events"
+        f"?$expand=singleValueExtendedProperties($filter=id eq '{quote(escaped)}')"
+        "&$select=id&$top=100"
+    )
+    found, pages = [], 0
+    while path:
+        page = _get(cloud, access_token, path)
+        pages += 1
+        for event in page.get("value", []):
+            for prop in event.get("singleValueExtendedProperties") or []:
+                found.append((event.get("id", ""), prop.get("value", "")))
+        next_link = page.get("@odata.nextLink")
+        path = next_link.split("/v1.0", 1)[1] if next_link else None
+    return found, pages

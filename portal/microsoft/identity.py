@@ -44,6 +44,7 @@ class _Shared:
 
     http_cache: dict = field(default_factory=dict)
     warm: set = field(default_factory=set)
+    app_only: dict = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -161,6 +162,29 @@ def _claims(jwt: str) -> dict:
         return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     except (IndexError, ValueError):
         return {}
+
+
+def app_token(
+    cloud: Cloud, tenant: str, client_id: str, certificate: Certificate, fresh: bool = False
+) -> str:
+    """An app-only Graph token for synchronising, from a per-process application whose
+    token cache serves it until it nears expiry (``fresh`` asks Microsoft anyway)."""
+    shared: _Shared = current_app.extensions[EXTENSION]
+    key = (cloud.authority_host, tenant.lower(), client_id.lower(), certificate.sha256_thumbprint)
+    with shared.lock:
+        app = shared.app_only.get(key)
+        if app is None:
+            app = shared.app_only[key] = _build(cloud, tenant, client_id, certificate, shared=True)
+    if fresh:
+        for token in app.token_cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN):
+            app.token_cache.remove_at(token)
+    try:
+        result = app.acquire_token_for_client([cloud.graph_default_scope])
+    except requests.RequestException as exc:
+        raise MicrosoftError("unreachable", str(exc)) from exc
+    if "access_token" not in result:
+        raise from_token_response(result)
+    return result["access_token"]
 
 
 @dataclass(frozen=True)

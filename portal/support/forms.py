@@ -2,7 +2,7 @@
 
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, RadioField, SelectChoice, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, ValidationError
 
 from ..review import RETURN_STEPS
 from ..validators import mailbox_address, strip
@@ -65,3 +65,27 @@ class InstitutionForm(FlaskForm):
             Length(max=320),
         ],
     )
+
+
+class FeedForm(FlaskForm):
+    """The institution's MyTimetable iCalendar feed, per person."""
+
+    feed_url_template = StringField(
+        "Timetable feed address",
+        filters=[strip],
+        validators=[
+            DataRequired("Enter the feed address."),
+            Length(max=1000, message="Keep the address under 1,000 characters."),
+        ],
+    )
+
+    def validate_feed_url_template(self, field):
+        """An http(s) address with {upn} (or {email}) where each person's address goes."""
+        value = field.data
+        if not value.startswith(("https://", "http://")) or " " in value:
+            raise ValidationError("Enter a web address starting with https://.")
+        if "{upn}" not in value and "{email}" not in value:
+            raise ValidationError(
+                "Put {upn} where each person's address goes, as in "
+                "https://mytimetable.example.edu/ical?user={upn}."
+            )

@@ -33,7 +33,7 @@ from ..models import (
     utcnow,
 )
 from . import bp
-from .forms import InstitutionForm, ReturnForm, SignInForm
+from .forms import FeedForm, InstitutionForm, ReturnForm, SignInForm
 
 EXPIRY_WARNING_DAYS = 30
 
@@ -148,6 +148,7 @@ def configuration(configuration_id: int):
         cloud=CLOUDS.get(configuration.cloud),
         warning_days=EXPIRY_WARNING_DAYS,
         connections=provisioning.mailboxes(configuration),
+        feed_form=FeedForm(obj=configuration),
     )
 
 
@@ -230,6 +231,22 @@ def mailboxes(configuration_id: int):
             + (f"; not addresses: {', '.join(unreadable)}" if unreadable else ""),
             "info" if not outcome.refused else "error",
         )
+    return redirect(url_for("support.configuration", configuration_id=configuration.id))
+
+
+@bp.post("/configurations/<int:configuration_id>/feed")
+def feed(configuration_id: int):
+    """Set the institution's timetable feed address."""
+    configuration = _configuration(configuration_id)
+    form = FeedForm()
+    if form.validate_on_submit():
+        configuration.feed_url_template = form.feed_url_template.data
+        record(configuration.institution, g.staff.email, "feed_set", form.feed_url_template.data)
+        db.session.commit()
+        flash("The timetable feed address was saved.", "success")
+    else:
+        for errors in form.errors.values():
+            flash(errors[0], "error")
     return redirect(url_for("support.configuration", configuration_id=configuration.id))
 
 

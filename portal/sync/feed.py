@@ -1,0 +1,378 @@
+"""A person's MyTimetable iCalendar feed, fetched and read into the occurrences to write.
+
+MyTimetable publishes each person's timetable as an iCalendar feed. This module fetches it
+(conditionally, so an unchanged feed costs one small answer), expands recurring events into
+single occurrences within a time window and gives each occurrence a key that stays the same
+from one run to the next, so the sync can tell new, changed and removed lectures apart.
+"""
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from urllib.parse import quote
+
+import icalendar
+import recurring_ical_events
+import requests
+from urllib3.exceptions import ReadTimeoutError
+
+NOT_ICALENDAR = "The timetable feed is not an iCalendar file."
+_CHUNK_BYTES = 64 * 1024
+_SINGLE_VALUED = (
+    "UID",
+    "DTSTART",
+    "DTEND",
+    "DURATION",
+    "RECURRENCE-ID",
+    "SEQUENCE",
+    "STATUS",
+    "SUMMARY",
+    "DESCRIPTION",
+    "LOCATION",
+)
+_GRAPH_DATETIME = "%Y-%m-%dT%H:%M:%S"
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One lecture, exam or other event on one day, as it goes into the Outlook calendar."""
+
+    key: str
+    uid: str
+    subject: str
+    body: str
+    location: str
+    start: datetime
+    end: datetime
+    all_day: bool
+    categories: tuple[str, ...]
+
+    def content_hash(self) -> str:
+        """A fingerprint of everything shown in Outlook, to tell whether the event changed."""
+        # JSON in a fixed order, not hash(): the fingerprint is stored and compared by later
+        # runs in other processes, where Python's string hashing is salted differently.
+        content = [
+            self.uid,
+            self.subject,
+            self.body,
+            self.location,
+            self.start.isoformat(),
+            self.end.isoformat(),
+            self.all_day,
+            list(self.categories),
+        ]
+        encoded = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+    def graph_event(self) -> dict:
+        """The event as Microsoft Graph takes it when creating or updating an event."""
+        return {
+            "subject": self.subject,
+            "body": {"contentType": "text", "content": self.body},
+            "start": {"dateTime": _as_utc(self.start).strftime(_GRAPH_DATETIME), "timeZone": "UTC"},
+            "end": {"dateTime": _as_utc(self.end).strftime(_GRAPH_DATETIME), "timeZone": "UTC"},
+            "isAllDay": self.all_day,
+            "location": {"displayName": self.location},
+            "categories": list(self.categories),
+            "showAs": "busy",
+            "isReminderOn": False,
+        }
+
+
+@dataclass
+class FeedResult:
+    """What one fetch of the feed gave; ``occurrences`` is None when it had not changed."""
+
+    occurrences: list[Occurrence] | None
+    etag: str | None
+    last_modified: str | None
+
+
+class FeedError(Exception):
+    """The feed cannot be used; ``reason`` says why in words a person understands."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def feed_url(template: str, upn: str) -> str:
+    """The feed address of the person signing in as ``upn``.
+
+    ``{upn}`` and ``{email}`` in the institution's template both stand for the address.
+    """
+    # '@' stays as typed: RFC 3986 allows it in a path and a query, and a feed server looks
+    # the person up by the address as it is written.
+    quoted = quote(upn, safe="@")
+    return template.replace("{upn}", quoted).replace("{email}", quoted)
+
+
+def default_window(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The span the sync keeps in the calendar: two weeks back to 26 weeks ahead.
+
+    Both ends are midnight UTC, so runs on the same day agree on the window. A naive ``now``
+    is taken to be UTC, as the portal's stored timestamps are.
+    """
+    now = _as_utc(now or datetime.now(UTC))
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - timedelta(days=14), today + timedelta(weeks=26)
+
+
+def fetch(
+    session: requests.Session,
+    url: str,
+    *,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    window_start: datetime,
+    window_end: datetime,
+    timeout: float = 10,
+    max_bytes: int = 5 * 1024 * 1024,
+) -> FeedResult:
+    """Fetch the feed at ``url`` and read the occurrences in [window_start, window_end).
+
+    ``etag`` and ``last_modified`` are the validators of the previous fetch; when the server
+    says the feed has not changed since, the result has no occurrences. Raises FeedError when
+    the feed cannot be fetched or read.
+    """
+    headers = {"Accept": "text/calendar"}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    deadline = time.monotonic() + timeout
+    try:
+        with session.get(url, headers=headers, timeout=timeout, stream=True) as response:
+            if response.status_code == 304:
+                # A 304 need not repeat the validators; the ones sent are then still current.
+                return FeedResult(
+                    None,
+                    response.headers.get("ETag", etag),
+                    response.headers.get("Last-Modified", last_modified),
+                )
+            if response.status_code != 200:
+                raise FeedError(f"The timetable feed answered HTTP {response.status_code}.")
+            data = _read_body(response, max_bytes, deadline, timeout)
+    except requests.Timeout:
+        raise _too_slow(timeout) from None
+    except requests.ConnectionError as error:
+        # requests reports a read timeout in the middle of the body as a connection error.
+        if error.args and isinstance(error.args[0], ReadTimeoutError):
+            raise _too_slow(timeout) from None
+        raise FeedError(f"The timetable feed could not be reached: {_plain(error)}") from error
+    except requests.RequestException as error:
+        raise FeedError(f"The timetable feed could not be reached: {_plain(error)}") from error
+    return FeedResult(
+        parse(data, window_start, window_end),
+        response.headers.get("ETag"),
+        response.headers.get("Last-Modified"),
+    )
+
+
+def parse(data: bytes, window_start: datetime, window_end: datetime) -> list[Occurrence]:
+    """The occurrences in the iCalendar ``data`` that overlap [window_start, window_end).
+
+    Recurring events are expanded (RRULE, RDATE, EXDATE, moved occurrences); cancelled events
+    and cancelled occurrences are left out. The result is sorted by start, then key. Naive
+    window ends are taken as UTC. Raises FeedError when ``data`` is not iCalendar or an event
+    in it cannot be read.
+    """
+    try:
+        calendar = icalendar.Calendar.from_ical(data)
+    except ValueError as error:
+        raise FeedError(NOT_ICALENDAR) from error
+    if calendar.name != "VCALENDAR":
+        raise FeedError(NOT_ICALENDAR)
+    _keep_usable_revisions(calendar)
+    try:
+        occurrences = _expand(calendar, _as_utc(window_start), _as_utc(window_end))
+    except Exception as error:
+        # A feed comes from outside, and icalendar, recurring-ical-events and dateutil read
+        # values lazily without validating them first: a malformed value surfaces as whatever
+        # it breaks (ValueError for a bad date, TypeError for an RRULE without FREQ, OSError
+        # for a TZID naming a folder of tzdata). Any of them makes the feed unusable.
+        raise FeedError(f"The timetable feed has an event that cannot be read: {error}") from error
+    return sorted(occurrences, key=lambda occurrence: (occurrence.start, occurrence.key))
+
+
+def _expand(
+    calendar: icalendar.Calendar, window_start: datetime, window_end: datetime
+) -> list[Occurrence]:
+    """The calendar's occurrences in the window, cancelled ones left out, one per key."""
+    recurring: set[str] = set()
+    moved_by: dict[tuple[str, str], timedelta] = {}
+    for event in calendar.walk("VEVENT"):
+        if any(name in event for name in ("RRULE", "RDATE", "RECURRENCE-ID")):
+            recurring.add(str(event["UID"]))
+        if _this_and_future(event):
+            shift = recurring_ical_events.EventAdapter(event).move_recurrences_by
+            moved_by[(str(event["UID"]), _utc_stamp(event["RECURRENCE-ID"].dt))] = shift
+    by_key: dict[str, Occurrence] = {}
+    for component in recurring_ical_events.of(calendar).between(window_start, window_end):
+        if str(component.get("STATUS", "")).upper() == "CANCELLED":
+            continue
+        occurrence = _occurrence(component, recurring, moved_by)
+        by_key[occurrence.key] = occurrence
+    return list(by_key.values())
+
+
+def _read_body(
+    response: requests.Response, max_bytes: int, deadline: float, timeout: float
+) -> bytes:
+    """The response body; FeedError past ``max_bytes`` or when it arrives past ``deadline``."""
+    too_large = FeedError(f"The timetable feed is larger than {_size(max_bytes)}.")
+    # Content-Length can be wrong or absent, so the count while reading is what decides;
+    # the header only lets an announced oversized feed fail without downloading it.
+    announced = response.headers.get("Content-Length", "")
+    if announced.isdigit() and int(announced) > max_bytes:
+        raise too_large
+    chunks = []
+    received = 0
+    # The timeout given to requests bounds each wait for data, not the whole download; the
+    # deadline, checked as each chunk arrives, stops a feed that keeps trickling in.
+    for chunk in response.iter_content(_CHUNK_BYTES):
+        received += len(chunk)
+        if received > max_bytes:
+            raise too_large
+        if time.monotonic() > deadline:
+            raise _too_slow(timeout)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_slow(timeout: float) -> FeedError:
+    return FeedError(f"The timetable feed did not answer within {timeout:g} seconds.")
+
+
+def _keep_usable_revisions(calendar: icalendar.Calendar) -> None:
+    """Drop events without UID or DTSTART, and all but the newest revision of a repeated UID.
+
+    Raises FeedError for an event that repeats a property it may have only once.
+    """
+    for component in calendar.walk("VEVENT"):
+        for name in _SINGLE_VALUED:
+            # icalendar gives a repeated property as a list, which the rest cannot read.
+            if isinstance(component.get(name), list):
+                raise FeedError(f"The timetable feed has an event with more than one {name}.")
+    # Without a UID an event cannot be recognised on the next run, and without a start it
+    # cannot be placed in a calendar; RFC 5545 requires both, so such events are skipped.
+    events = [
+        component
+        for component in calendar.subcomponents
+        if component.name == "VEVENT" and "UID" in component and "DTSTART" in component
+    ]
+    # The same UID twice without RECURRENCE-ID means revisions of one event: the highest
+    # SEQUENCE is the newest (RFC 5545); among equals the later one, as feeds are appended.
+    newest = {}
+    for event in events:
+        uid = str(event["UID"])
+        if "RECURRENCE-ID" not in event and (
+            uid not in newest or _sequence(event) >= _sequence(newest[uid])
+        ):
+            newest[uid] = event
+    kept = {
+        id(event)
+        for event in events
+        if "RECURRENCE-ID" in event or newest.get(str(event["UID"])) is event
+    }
+    calendar.subcomponents = [
+        component
+        for component in calendar.subcomponents
+        if component.name != "VEVENT" or id(component) in kept
+    ]
+
+
+def _sequence(event: icalendar.Event) -> int:
+    try:
+        return int(event.get("SEQUENCE", 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _this_and_future(event: icalendar.Event) -> bool:
+    recurrence_id = event.get("RECURRENCE-ID")
+    return recurrence_id is not None and recurrence_id.params.get("RANGE") == "THISANDFUTURE"
+
+
+def _occurrence(
+    component: icalendar.Event, recurring: set[str], moved_by: dict[tuple[str, str], timedelta]
+) -> Occurrence:
+    """The Occurrence for one expanded component of recurring-ical-events."""
+    uid = str(component["UID"])
+    first = component["DTSTART"].dt
+    last = component["DTEND"].dt
+    recurrence_id = ""
+    if uid in recurring:
+        # recurring-ical-events sets RECURRENCE-ID to the original start of each occurrence,
+        # except after a RANGE=THISANDFUTURE change: there every later occurrence carries the
+        # change's RECURRENCE-ID, and its original start is its start less the shift.
+        recurrence_id = _utc_stamp(component["RECURRENCE-ID"].dt)
+        if _this_and_future(component):
+            shift = moved_by[(uid, recurrence_id)]
+            recurrence_id = _utc_stamp(first - shift)
+    return Occurrence(
+        key=f"{uid}|{recurrence_id}",
+        uid=uid,
+        subject=str(component.get("SUMMARY", "")),
+        body=str(component.get("DESCRIPTION", "")),
+        location=str(component.get("LOCATION", "")),
+        start=_to_utc(first),
+        end=_to_utc(last),
+        all_day=not isinstance(first, datetime),
+        categories=tuple(str(category) for category in component.categories),
+    )
+
+
+def _to_utc(value: date | datetime) -> datetime:
+    """A DTSTART or DTEND value as an aware UTC datetime."""
+    if not isinstance(value, datetime):
+        # All-day events keep their calendar date: midnight UTC, which Graph takes as
+        # the whole day when isAllDay is set with the UTC time zone.
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    # Floating times (no TZID, no Z) are taken as UTC: a feed that leaves out the time zone
+    # gives nothing better to go on, and recurring-ical-events already compares them with
+    # the UTC window as UTC, so the window and the occurrence agree.
+    return _as_utc(value)
+
+
+def _as_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _utc_stamp(value: date | datetime) -> str:
+    return _to_utc(value).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _size(count: int) -> str:
+    for unit, factor in (("MB", 1024 * 1024), ("KB", 1024)):
+        if count >= factor and count % factor == 0:
+            return f"{count // factor} {unit}"
+    return f"{count} bytes"
+
+
+def _plain(error: BaseException) -> str:
+    """The operating system's words for a network error, rather than urllib3's whole story."""
+    for cause in _causes(error):
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror
+    return str(error)
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    seen = []
+    current: BaseException | None = error
+    while current is not None and not any(current is earlier for earlier in seen):
+        seen.append(current)
+        yield current
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            current = reason
+        elif current.args and isinstance(current.args[0], BaseException):
+            current = current.args[0]
+        else:
+            current = current.__cause__ or current.__context__

@@ -1,0 +1,229 @@
+"""The synchronisation engine against the Graph stand-in and a timetable feed on 127.0.0.1."""
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from portal import certificates, invitations
+from portal.extensions import db
+from portal.models import Connection, SyncItem, utcnow
+from portal.sync import engine, jobs
+
+ADELE = "adele.vance@contoso.edu"
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs):
+        """No request log in test output."""
+
+
+class FeedServer:
+    """MyTimetable's iCalendar feed: per-user calendars, with an ETag and 304s."""
+
+    def __init__(self):
+        self.calendars: dict[str, str] = {}
+        self.status = 200
+        self.requests = 0
+        self.server = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=_Quiet)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def app(self, environ, start_response):
+        request = Request(environ)
+        self.requests += 1
+        if self.status != 200:
+            return Response("gone", status=self.status)(environ, start_response)
+        body = self.calendars.get(request.args.get("user", ""), "")
+        etag = f'"{abs(hash(body))}"'
+        if request.headers.get("If-None-Match") == etag:
+            return Response(status=304, headers={"ETag": etag})(environ, start_response)
+        response = Response(body, mimetype="text/calendar", headers={"ETag": etag})
+        return response(environ, start_response)
+
+
+def ics(*events: tuple[str, datetime, str]) -> str:
+    """A VCALENDAR with one-hour UTC events (uid, start, subject)."""
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//MyTimetable//Test//EN"]
+    for uid, start, subject in events:
+        end = start + timedelta(hours=1)
+        lines += [
+            "BEGIN:VEVENT",
+            f"UID:{uid}",
+            f"DTSTAMP:{start:%Y%m%dT%H%M%SZ}",
+            f"DTSTART:{start:%Y%m%dT%H%M%SZ}",
+            f"DTEND:{end:%Y%m%dT%H%M%SZ}",
+            f"SUMMARY:{subject}",
+            "LOCATION:Room 1.01",
+            "END:VEVENT",
+        ]
+    lines.append("END:VCALENDAR")
+    return "\r\n".join(lines) + "\r\n"
+
+
+def lessons(count: int, prefix: str = "lesson") -> list[tuple[str, datetime, str]]:
+    base = datetime.now(UTC).replace(hour=8, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    return [
+        (f"{prefix}-{n}@mytimetable", base + timedelta(days=n // 4, hours=n % 4), f"Lecture {n}")
+        for n in range(count)
+    ]
+
+
+@pytest.fixture
+def feed_server():
+    server = FeedServer()
+    yield server
+    server.server.shutdown()
+
+
+@pytest.fixture
+def mailbox(make_app, standins, feed_server):
+    """An approved application configuration with Adele's mailbox provisioned."""
+    app = make_app(**standins.settings())
+    with app.app_context():
+        vendor = certificates.create_vendor_certificate(365, "test")
+        institution = invitations.create_institution("Contoso", "managed", "it@contoso.edu", "t")
+        config = institution.configuration
+        config.method, config.certificate, config.status = "application", vendor, "approved"
+        config.tenant_id, config.client_id = standins.TENANT, standins.CLIENT
+        config.verified_at = utcnow()
+        config.feed_url_template = f"{feed_server.url}/ical?user={{upn}}"
+        registration = standins.seed([vendor.public_pem])
+        registration.admin_consented = True
+        registration.policy_mailboxes = None
+        from portal import provisioning
+
+        outcome = provisioning.provision(config, [ADELE], "test")
+        assert outcome.added == [ADELE]
+        app.config["test.connection_id"] = db.session.query(Connection).one().id
+    return app
+
+
+def sync(app, **kwargs):
+    with app.app_context():
+        connection = db.session.get(Connection, app.config["test.connection_id"])
+        return engine.run(connection, sleep=lambda seconds: None, **kwargs)
+
+
+def calendar_events(standins, app):
+    with app.app_context():
+        calendar_id = db.session.get(Connection, app.config["test.connection_id"]).calendar_id
+    return standins.directory.events(ADELE, calendar_id)
+
+
+def test_first_sync_writes_every_event_in_batches(mailbox, standins, feed_server):
+    feed_server.calendars[ADELE] = ics(*lessons(45))
+    result = sync(mailbox)
+    assert (result.outcome, result.created, result.failed) == ("ok", 45, 0)
+    assert result.requests <= 45 // 20 + 1 + 2  # three batches and the repair listing
+    events = calendar_events(standins, mailbox)
+    assert sorted(e["subject"] for e in events) == sorted(f"Lecture {n}" for n in range(45))
+    with mailbox.app_context():
+        connection = db.session.get(Connection, mailbox.config["test.connection_id"])
+        assert connection.event_count == 45 and connection.last_created == 45
+
+
+def test_unchanged_timetable_writes_nothing(mailbox, standins, feed_server):
+    feed_server.calendars[ADELE] = ics(*lessons(10))
+    sync(mailbox)
+    before = standins.directory.counters["graph"]
+    result = sync(mailbox)
+    assert result.outcome == "unchanged" and result.requests == 0
+    assert standins.directory.counters["graph"] == before
+
+
+def test_changes_become_one_update_one_delete_one_create(mailbox, standins, feed_server):
+    events = lessons(5)
+    feed_server.calendars[ADELE] = ics(*events)
+    sync(mailbox)
+    moved = (events[0][0], events[0][1] + timedelta(hours=2), events[0][2])
+    feed_server.calendars[ADELE] = ics(
+        moved, *events[1:4], ("new@mytimetable", events[4][1], "Exam")
+    )
+    result = sync(mailbox)
+    assert (result.created, result.updated, result.deleted) == (1, 1, 1)
+    subjects = sorted(e["subject"] for e in calendar_events(standins, mailbox))
+    assert subjects == ["Exam", "Lecture 0", "Lecture 1", "Lecture 2", "Lecture 3"]
+
+
+def test_a_users_own_events_are_left_alone(mailbox, standins, feed_server):
+    feed_server.calendars[ADELE] = ics(*lessons(3))
+    sync(mailbox)
+    with mailbox.app_context():
+        calendar_id = db.session.get(Connection, mailbox.config["test.connection_id"]).calendar_id
+    user = standins.directory.user_by_upn(ADELE)
+    start = datetime.now(UTC) + timedelta(days=2)
+    end = start + timedelta(hours=1)
+    standins.directory.add_event(
+        user,
+        calendar_id,
+        {
+            "subject": "Dentist",
+            "start": {"dateTime": f"{start:%Y-%m-%dT%H:%M:%S}", "timeZone": "UTC"},
+            "end": {"dateTime": f"{end:%Y-%m-%dT%H:%M:%S}", "timeZone": "UTC"},
+        },
+    )
+    feed_server.calendars[ADELE] = ics()
+    result = sync(mailbox)
+    assert result.deleted == 3
+    assert [e["subject"] for e in calendar_events(standins, mailbox)] == ["Dentist"]
+
+
+def test_throttling_storm_ends_with_exactly_the_feeds_events(mailbox, standins, feed_server):
+    feed_server.calendars[ADELE] = ics(*lessons(5))
+    standins.directory.throttle(ADELE, times=4, retry_after=0)  # the first run's listing
+    assert sync(mailbox).outcome == "ok"
+    events = lessons(30)
+    feed_server.calendars[ADELE] = ics(
+        *[(uid, start, f"{subject} (moved)") for uid, start, subject in events]
+    )
+    standins.directory.throttle(ADELE, times=12, retry_after=0)
+    standins.directory.throttle(ADELE, times=3, retry_after=0, status=503)
+    result = sync(mailbox)
+    assert result.outcome == "ok", (result.error, result.errors)
+    assert (result.created, result.updated) == (25, 5)
+    subjects = [e["subject"] for e in calendar_events(standins, mailbox)]
+    assert len(subjects) == 30 and all(s.endswith("(moved)") for s in subjects)
+    assert standins.directory.max_concurrency[ADELE] <= 4
+
+
+def test_lost_bookkeeping_is_repaired_without_duplicates(mailbox, standins, feed_server):
+    feed_server.calendars[ADELE] = ics(*lessons(25))
+    sync(mailbox)
+    with mailbox.app_context():  # a crash after the writes, before the bookkeeping
+        connection = db.session.get(Connection, mailbox.config["test.connection_id"])
+        doomed = db.session.query(SyncItem).filter_by(connection_id=connection.id).limit(20).all()
+        for item in doomed:
+            db.session.delete(item)
+        connection.last_sync_outcome = "failed"
+        db.session.commit()
+    result = sync(mailbox)
+    assert result.outcome == "ok"
+    events = calendar_events(standins, mailbox)
+    assert len(events) == 25
+    with mailbox.app_context():
+        assert db.session.query(SyncItem).count() == 25
+
+
+def test_broken_feed_fails_the_run_and_changes_nothing(mailbox, standins, feed_server):
+    feed_server.calendars[ADELE] = ics(*lessons(4))
+    sync(mailbox)
+    feed_server.status = 404
+    result = sync(mailbox)
+    assert result.outcome == "failed" and "404" in result.error
+    assert len(calendar_events(standins, mailbox)) == 4
+    with mailbox.app_context():
+        connection = db.session.get(Connection, mailbox.config["test.connection_id"])
+        assert connection.last_sync_outcome == "failed" and "404" in connection.last_error
+
+
+def test_waiting_jobs_run_in_process(mailbox, standins, feed_server):
+    feed_server.calendars[ADELE] = ics(*lessons(2))
+    with mailbox.app_context():
+        assert jobs.run_waiting(sleep=lambda s: None) == 1  # the first sync queued at provisioning
+        assert jobs.run_waiting() == 0
+    assert len(calendar_events(standins, mailbox)) == 2
+    result = mailbox.test_cli_runner().invoke(args=["sync", "run", "--once"])
+    assert result.exit_code == 0 and "1 synchronisation(s) run." in result.output
