@@ -160,13 +160,33 @@ def sync_run(once: bool, interval: int, every: int):
 
     from .sync import jobs
 
+    on_redis = bool(current_app.config.get("REDIS_URL"))
     last_all = None
     while True:
         if every and (last_all is None or time.monotonic() - last_all >= every * 60):
-            jobs.enqueue_all()
+            queued = jobs.enqueue_all()
             last_all = time.monotonic()
-        ran = jobs.run_waiting()
-        click.echo(f"{ran} synchronisation(s) run.")
+            if on_redis:
+                click.echo(f"{queued} synchronisation(s) queued for the workers.")
+        if not on_redis:
+            ran = jobs.run_waiting()
+            click.echo(f"{ran} synchronisation(s) run.")
         if once:
             return
         time.sleep(interval)
+
+
+@sync_group.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def sync_worker(burst: bool):
+    """Run synchronisation jobs from the Redis queue (needs PORTAL_REDIS_URL)."""
+    from rq import SimpleWorker
+
+    from .sync import jobs
+
+    if not current_app.config.get("REDIS_URL"):
+        raise click.ClickException("Set PORTAL_REDIS_URL: without Redis, use 'flask sync run'.")
+    rq_queue = jobs.queue()
+    # SimpleWorker runs jobs in this process, inside the application context; start as
+    # many worker processes, on as many machines, as the load needs.
+    SimpleWorker([rq_queue], connection=rq_queue.connection).work(burst=burst, with_scheduler=True)

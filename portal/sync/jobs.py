@@ -1,14 +1,27 @@
-"""The queue of synchronisations to run, kept in the database.
+"""The queue of synchronisations to run.
 
-A job is recorded in the same transaction as what asked for it (a new connection, *Sync
-now*), so a request never asks for a sync that is then lost. At most one job per
-connection waits at a time: asking again while one waits changes nothing.
+A job is recorded in the database in the same transaction as what asked for it (a new
+connection, *Sync now*), so a request never asks for a sync that is then lost; at most one
+job per connection waits at a time. The embedded default runs waiting jobs in-process
+(``flask sync run``). With ``PORTAL_REDIS_URL`` set, each job is also pushed, once its
+transaction has committed, to an RQ queue on Redis, and ``flask sync worker`` processes on
+any number of machines run them; a Redis lock per connection makes sure that one mailbox
+is never synchronised by two workers at once.
 """
 
-from sqlalchemy import select, update
+from datetime import timedelta
+
+import redis
+from flask import current_app
+from rq import Queue
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session
 
 from ..extensions import db
 from ..models import Connection, SyncJob, utcnow
+
+QUEUE = "portal-sync"
+LOCK_SECONDS = 15 * 60
 
 
 def enqueue(connection: Connection, reason: str) -> SyncJob:
@@ -20,7 +33,68 @@ def enqueue(connection: Connection, reason: str) -> SyncJob:
         return waiting
     job = SyncJob(connection_id=connection.id, reason=reason)
     db.session.add(job)
+    if current_app.config.get("REDIS_URL"):
+        db.session.flush()
+        db.session.info.setdefault("sync_jobs_to_push", []).append(job.id)
     return job
+
+
+def queue() -> Queue:
+    """The RQ queue of synchronisations on the configured Redis."""
+    connection = redis.Redis.from_url(current_app.config["REDIS_URL"])
+    return Queue(QUEUE, connection=connection)
+
+
+@event.listens_for(Session, "after_commit")
+def _push_committed(session):
+    """Hand committed jobs to RQ; before the commit a worker could not see them."""
+    ids = session.info.pop("sync_jobs_to_push", None)
+    if ids:
+        rq_queue = queue()
+        for job_id in ids:
+            rq_queue.enqueue(run_job, job_id, job_id=f"sync-{job_id}-{utcnow():%H%M%S%f}")
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rolled_back(session):
+    session.info.pop("sync_jobs_to_push", None)
+
+
+def run_job(job_id: int) -> str:
+    """An RQ job: synchronise one connection, unless another worker holds its lock."""
+    from . import engine
+
+    job = db.session.get(SyncJob, job_id)
+    if job is None or job.started_at is not None:
+        return "already done"
+    lock = queue().connection.lock(
+        f"portal:sync:lock:{job.connection_id}", timeout=LOCK_SECONDS, blocking=False
+    )
+    if not lock.acquire(blocking=False):
+        # The mailbox is being synchronised elsewhere: try again a little later.
+        retry = current_app.config.get("SYNC_LOCK_RETRY_SECONDS", 30)
+        queue().enqueue_in(timedelta(seconds=retry), run_job, job_id)
+        return "locked; retried later"
+    try:
+        claimed = db.session.execute(
+            update(SyncJob)
+            .where(SyncJob.id == job_id, SyncJob.started_at.is_(None))
+            .values(started_at=utcnow())
+        ).rowcount
+        db.session.commit()
+        if not claimed:
+            return "already done"
+        connection = db.session.get(Connection, job.connection_id)
+        job = db.session.get(SyncJob, job_id)
+        if connection is None or connection.status != "connected":
+            job.outcome = "skipped"
+        else:
+            job.outcome = engine.run(connection).outcome
+        job.finished_at = utcnow()
+        db.session.commit()
+        return job.outcome
+    finally:
+        lock.release()
 
 
 def waiting(connection: Connection) -> SyncJob | None:

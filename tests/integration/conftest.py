@@ -15,3 +15,13 @@ def _memoised_keys():
     security.generate_certificate = functools.lru_cache(maxsize=None)(original)
     yield
     security.generate_certificate = original
+
+
+@pytest.fixture
+def feed_server():
+    """MyTimetable's iCalendar feed on 127.0.0.1 (see tests/integration/test_sync.py)."""
+    from tests.integration.test_sync import FeedServer
+
+    server = FeedServer()
+    yield server
+    server.server.shutdown()

@@ -72,13 +72,6 @@ def lessons(count: int, prefix: str = "lesson") -> list[tuple[str, datetime, str
 
 
 @pytest.fixture
-def feed_server():
-    server = FeedServer()
-    yield server
-    server.server.shutdown()
-
-
-@pytest.fixture
 def mailbox(make_app, standins, feed_server):
     """An approved application configuration with Adele's mailbox provisioned."""
     app = make_app(**standins.settings())
