@@ -104,6 +104,22 @@ def waiting(connection: Connection) -> SyncJob | None:
     )
 
 
+def release_abandoned() -> int:
+    """Put back jobs whose runner died mid-run (started long ago, never finished)."""
+    cutoff = utcnow() - timedelta(seconds=LOCK_SECONDS)
+    released = db.session.execute(
+        update(SyncJob)
+        .where(
+            SyncJob.started_at.isnot(None),
+            SyncJob.finished_at.is_(None),
+            SyncJob.started_at < cutoff,
+        )
+        .values(started_at=None)
+    ).rowcount
+    db.session.commit()
+    return released
+
+
 def claim_next() -> SyncJob | None:
     """Take the oldest waiting job; a job another runner took first is skipped."""
     while True:
@@ -127,6 +143,7 @@ def run_waiting(limit: int | None = None, sleep=None) -> int:
     """Run waiting jobs in this process (the embedded default); return how many ran."""
     from . import engine
 
+    release_abandoned()
     done = 0
     while limit is None or done < limit:
         job = claim_next()

@@ -220,3 +220,57 @@ def test_waiting_jobs_run_in_process(mailbox, standins, feed_server):
     assert len(calendar_events(standins, mailbox)) == 2
     result = mailbox.test_cli_runner().invoke(args=["sync", "run", "--once"])
     assert result.exit_code == 0 and "1 synchronisation(s) run." in result.output
+
+
+def test_a_runner_killed_mid_run_loses_nothing_and_doubles_nothing(
+    mailbox, standins, feed_server, tmp_path
+):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ENCRYPTION_KEY
+
+    feed_server.calendars[ADELE] = ics(*lessons(60))
+    standins.directory.mailbox_latency = 0.4  # so that the kill lands between batches
+    env = {
+        **os.environ,
+        "PORTAL_ENV": "production",
+        "PORTAL_SECRET_KEY": "test-secret-key-not-for-production",
+        "PORTAL_ENCRYPTION_KEY": ENCRYPTION_KEY,
+        "PORTAL_DATABASE_URL": mailbox.config["SQLALCHEMY_DATABASE_URI"],
+        "PORTAL_AUTHORITY_HOST": standins.identity.url,
+        "PORTAL_GRAPH_ENDPOINT": standins.graph.url,
+        "PORTAL_CA_BUNDLE": str(standins.pki.bundle_path),
+        "FLASK_APP": "wsgi.py",
+    }
+    env.pop("PORTAL_REDIS_URL", None)
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "flask", "sync", "run", "--once", "--every", "0"],
+        env=env,
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 30
+    while time.time() < deadline and not calendar_events(standins, mailbox):
+        time.sleep(0.05)
+    runner.send_signal(signal.SIGKILL)
+    runner.wait()
+    written_before_kill = len(calendar_events(standins, mailbox))
+    assert 0 < written_before_kill < 60
+
+    standins.directory.mailbox_latency = 0
+    with mailbox.app_context():
+        from portal.models import SyncJob
+
+        job = db.session.query(SyncJob).one()
+        assert job.started_at is not None and job.finished_at is None  # abandoned
+        job.started_at = job.started_at - timedelta(hours=1)
+        db.session.commit()
+        assert jobs.run_waiting(sleep=lambda s: None) == 1
+    events = calendar_events(standins, mailbox)
+    assert len(events) == 60
+    assert len({e["subject"] for e in events}) == 60
