@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from flask import Flask, render_template
+from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 
 from . import config as settings
@@ -77,6 +77,14 @@ def register_blueprints(app: Flask) -> None:
     def index():
         return render_template("index.html")
 
+    @app.get("/healthz")
+    def healthz():
+        """Whether the database (and Redis, when configured) answer; 503 if not."""
+        from .health import check
+
+        report = check()
+        return report, 200 if all(v == "ok" for v in report.values()) else 503
+
     @app.after_request
     def security_headers(response):
         response.headers.setdefault(
@@ -87,6 +95,10 @@ def register_blueprints(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
+        if request.is_secure:
+            response.headers.setdefault(
+                "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
+            )
         return response
 
 

@@ -19,6 +19,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(demo)
     app.cli.add_command(staff_group)
     app.cli.add_command(sync_group)
+    app.cli.add_command(keys_group)
 
 
 @click.group(cls=AppGroup)
@@ -190,3 +191,31 @@ def sync_worker(burst: bool):
     # SimpleWorker runs jobs in this process, inside the application context; start as
     # many worker processes, on as many machines, as the load needs.
     SimpleWorker([rq_queue], connection=rq_queue.connection).work(burst=burst, with_scheduler=True)
+
+
+@click.group("keys", cls=AppGroup)
+def keys_group():
+    """The encryption keys of private keys and tokens at rest."""
+
+
+@keys_group.command("rotate")
+def keys_rotate():
+    """Re-encrypt every stored secret with the newest key of PORTAL_ENCRYPTION_KEY.
+
+    Put the new key first and keep the old ones after it; once this has run, the old
+    keys can be removed.
+    """
+    from . import security
+    from .models import Connection
+
+    count = 0
+    for certificate in db.session.query(Certificate):
+        certificate.private_key_encrypted = security.rotate(certificate.private_key_encrypted)
+        count += 1
+    for connection in db.session.query(Connection).filter(
+        Connection.token_cache_encrypted.isnot(None)
+    ):
+        connection.token_cache_encrypted = security.rotate(connection.token_cache_encrypted)
+        count += 1
+    db.session.commit()
+    click.echo(f"{count} secret(s) re-encrypted with the newest key.")

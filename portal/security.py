@@ -41,6 +41,11 @@ def check_keys(keys: str) -> None:
     _fernet(keys)
 
 
+def rotate(ciphertext: bytes) -> bytes:
+    """Re-encrypt a stored secret with the first (newest) key."""
+    return _fernet(current_app.config["ENCRYPTION_KEYS"]).rotate(ciphertext)
+
+
 def encrypt(plaintext: bytes) -> bytes:
     """Encrypt a secret for storage with the current key."""
     return _fernet(current_app.config["ENCRYPTION_KEYS"]).encrypt(plaintext)
