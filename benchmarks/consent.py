@@ -19,8 +19,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +35,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from servers import free_port, gunicorn, stop  # noqa: E402
+
 from tests.standins.demo import CONTOSO_TENANT_ID, DEMO_CLIENT_ID, seed_demo  # noqa: E402
 from tests.standins.directory import Directory, User  # noqa: E402
 from tests.standins.server import start_standins  # noqa: E402
@@ -44,12 +44,6 @@ from tests.standins.tls import make_test_pki  # noqa: E402
 from tests.standins_selftest.helpers import Browser, CASession  # noqa: E402
 
 SLUG = "benchmark-university"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def prepare(workdir: Path, identity_url: str, graph_url: str, bundle: Path, port: int) -> dict:
@@ -95,24 +89,6 @@ with app.app_context():
     ).stdout
     env["BENCH_VENDOR_PEM"] = out[out.index("-----BEGIN CERTIFICATE-----") :]
     return env
-
-
-def gunicorn(env: dict, port: int, workers: int) -> subprocess.Popen:
-    command = [
-        str(Path(sys.executable).parent / "gunicorn"),
-        "--workers", str(workers), "--worker-class", "gthread", "--threads", "8",
-        "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:app",
-    ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, env=env)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            requests.get(f"http://127.0.0.1:{port}/", timeout=1)
-            return process
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit("the portal did not start")
 
 
 def one_flow(portal: str, bundle: Path, upn: str) -> float:
@@ -232,7 +208,7 @@ def main() -> None:
         upn = f"student{n:04}@contoso.edu"
         directory.add_user(User(str(uuid.uuid4()), upn, CONTOSO_TENANT_ID, f"Student {n:04}"))
         upns.append(upn)
-    portal = gunicorn(env, port, args.workers)
+    portal = gunicorn("wsgi:app", port, env, ROOT, args.workers, threads=8)
     before = directory.counters["openid-configuration"]
     try:
         started = time.perf_counter()
@@ -249,8 +225,7 @@ def main() -> None:
         duration = time.perf_counter() - started
         fetches = directory.counters["openid-configuration"] - before
     finally:
-        portal.send_signal(signal.SIGTERM)
-        portal.wait(timeout=15)
+        stop(portal)
     ok = check_connections(env, upns, directory)
 
     from tests.standins_selftest.helpers import make_credential

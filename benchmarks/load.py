@@ -14,15 +14,13 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import requests
+from servers import free_port, gunicorn, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -37,42 +35,6 @@ PAGE = "<!doctype html><title>{{ title }}</title><h1>{{ title }}</h1><p>{{ body 
 def index():
     return render_template_string(PAGE, title="Bare Flask", body="x" * 2000)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def gunicorn(module: str, port: int, env: dict, cwd: Path, workers: int) -> subprocess.Popen:
-    command = [
-        str(VENV_BIN / "gunicorn"),
-        "--workers", str(workers),
-        "--worker-class", "gthread",
-        "--threads", "4",
-        "--bind", f"127.0.0.1:{port}",
-        "--log-level", "warning",
-        module,
-    ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=cwd, env=env)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            requests.get(f"http://127.0.0.1:{port}/", timeout=1)
-            return process
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit(f"gunicorn {module} did not start on port {port}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 def wrk(url: str, connections: int, duration: int, cookie: str | None = None) -> dict:
