@@ -25,3 +25,31 @@ def feed_server():
     server = FeedServer()
     yield server
     server.server.shutdown()
+
+
+@pytest.fixture
+def configure(standins):
+    """Give an application a configuration of the stand-ins' demo tenant, its vendor
+    certificate uploaded to the demo app registration; returns the configuration's ID."""
+    from portal import certificates, invitations
+    from portal.extensions import db
+    from portal.models import utcnow
+
+    def make(app, *, method="application", status="approved", consented=True, **fields):
+        with app.app_context():
+            vendor = certificates.create_vendor_certificate(365, "test")
+            institution = invitations.create_institution(
+                fields.pop("name", "Contoso"), "managed", "it@contoso.edu", "test"
+            )
+            config = institution.configuration
+            config.method, config.certificate, config.status = method, vendor, status
+            config.tenant_id, config.client_id = standins.TENANT, standins.CLIENT
+            config.verified_at, config.step_reached = utcnow(), 6
+            for name, value in fields.items():
+                setattr(config, name, value)
+            db.session.commit()
+            registration = standins.seed([vendor.public_pem], ["http://localhost/connect/callback"])
+            registration.admin_consented = consented
+            return config.id
+
+    return make

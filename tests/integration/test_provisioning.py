@@ -4,34 +4,25 @@ import io
 
 import pytest
 
-from portal import certificates, invitations, provisioning
+from portal import invitations, provisioning
 from portal.extensions import db
-from portal.models import Connection, SyncJob, utcnow
+from portal.models import Configuration, Connection, SyncJob
 from tests.conftest import Wizard
 
 ADELE, MEGAN, ALEX = "adele.vance@contoso.edu", "megan.bowen@contoso.edu", "alex.wilber@contoso.edu"
 
 
 @pytest.fixture
-def approved(make_app, standins):
+def approved(make_app, standins, configure):
     """An approved application-permissions configuration limited to the demo group."""
     app = make_app(**standins.settings())
+    configure(
+        app, security_group_email="mytimetable@contoso.edu", group_scope_method="access_policy"
+    )
     with app.app_context():
-        vendor = certificates.create_vendor_certificate(365, "test")
-        institution = invitations.create_institution("Contoso", "managed", "it@contoso.edu", "t")
-        config = institution.configuration
-        config.method, config.certificate, config.status = "application", vendor, "approved"
-        config.tenant_id, config.client_id = standins.TENANT, standins.CLIENT
-        config.security_group_email, config.group_scope_method = (
-            "mytimetable@contoso.edu",
-            "access_policy",
-        )
-        config.verified_at, config.step_reached = utcnow(), 6
-        link = invitations.issue_invitation(institution, "t")
+        institution = db.session.query(Configuration).one().institution
+        app.config["test.link"] = invitations.issue_invitation(institution, "t")
         db.session.commit()
-        registration = standins.seed([vendor.public_pem])
-    registration.admin_consented = True
-    app.config["test.link"] = link
     return app
 
 

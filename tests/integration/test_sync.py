@@ -7,9 +7,9 @@ import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from portal import certificates, invitations
+from portal import provisioning
 from portal.extensions import db
-from portal.models import Connection, SyncItem, utcnow
+from portal.models import Configuration, Connection, SyncItem
 from portal.sync import engine, jobs
 
 ADELE = "adele.vance@contoso.edu"
@@ -72,23 +72,13 @@ def lessons(count: int, prefix: str = "lesson") -> list[tuple[str, datetime, str
 
 
 @pytest.fixture
-def mailbox(make_app, standins, feed_server):
+def mailbox(make_app, standins, feed_server, configure):
     """An approved application configuration with Adele's mailbox provisioned."""
     app = make_app(**standins.settings())
+    configure(app, feed_url_template=f"{feed_server.url}/ical?user={{upn}}")
+    standins.registration.policy_mailboxes = None
     with app.app_context():
-        vendor = certificates.create_vendor_certificate(365, "test")
-        institution = invitations.create_institution("Contoso", "managed", "it@contoso.edu", "t")
-        config = institution.configuration
-        config.method, config.certificate, config.status = "application", vendor, "approved"
-        config.tenant_id, config.client_id = standins.TENANT, standins.CLIENT
-        config.verified_at = utcnow()
-        config.feed_url_template = f"{feed_server.url}/ical?user={{upn}}"
-        registration = standins.seed([vendor.public_pem])
-        registration.admin_consented = True
-        registration.policy_mailboxes = None
-        from portal import provisioning
-
-        outcome = provisioning.provision(config, [ADELE], "test")
+        outcome = provisioning.provision(db.session.query(Configuration).one(), [ADELE], "test")
         assert outcome.added == [ADELE]
         app.config["test.connection_id"] = db.session.query(Connection).one().id
     return app

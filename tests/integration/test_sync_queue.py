@@ -6,9 +6,9 @@ import pytest
 import redis
 from rq import SimpleWorker
 
-from portal import certificates, invitations, provisioning
+from portal import provisioning
 from portal.extensions import db
-from portal.models import Connection, SyncJob, utcnow
+from portal.models import Configuration, Connection, SyncJob
 from portal.sync import jobs
 from tests.integration.test_sync import ADELE, ics, lessons
 
@@ -16,23 +16,16 @@ REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 @pytest.fixture
-def queued(make_app, standins, feed_server):
+def queued(make_app, standins, feed_server, configure):
     """An application configuration on Redis; provisioning Adele queued her first sync."""
     client = redis.Redis.from_url(REDIS_URL)
     client.flushdb()
     app = make_app(**standins.settings(), REDIS_URL=REDIS_URL, SYNC_LOCK_RETRY_SECONDS=0)
     feed_server.calendars[ADELE] = ics(*lessons(7))
+    configure(app, feed_url_template=f"{feed_server.url}/ical?user={{upn}}")
+    standins.registration.policy_mailboxes = None
     with app.app_context():
-        vendor = certificates.create_vendor_certificate(365, "test")
-        institution = invitations.create_institution("Contoso", "managed", "it@contoso.edu", "t")
-        config = institution.configuration
-        config.method, config.certificate, config.status = "application", vendor, "approved"
-        config.tenant_id, config.client_id = standins.TENANT, standins.CLIENT
-        config.verified_at = utcnow()
-        config.feed_url_template = f"{feed_server.url}/ical?user={{upn}}"
-        standins.seed([vendor.public_pem]).admin_consented = True
-        standins.registration.policy_mailboxes = None
-        provisioning.provision(config, [ADELE], "test")
+        provisioning.provision(db.session.query(Configuration).one(), [ADELE], "test")
     yield app, client
     client.flushdb()
 
