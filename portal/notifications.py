@@ -1,8 +1,8 @@
 """E-mails to administrators: kept in an outbox, and sent through SMTP when configured.
 
 The action that causes a message never waits for, or fails with, its delivery: the
-message is stored with the action's transaction, then sent from a background thread;
-the outbox shows what was sent, what failed and why.
+message is stored with the action's transaction and, once that transaction has committed,
+sent from a background thread; the outbox shows what was sent, what failed and why.
 """
 
 import smtplib
@@ -12,6 +12,8 @@ from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
 from flask import current_app
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from .extensions import db
 from .models import Institution, Notification, utcnow
@@ -23,15 +25,25 @@ def queue(institution: Institution, subject: str, body: str) -> Notification:
         institution=institution, recipient=institution.contact_email, subject=subject, body=body
     )
     db.session.add(notification)
+    if current_app.config.get("SMTP_URL"):
+        db.session.flush()
+        db.session.info.setdefault("notifications_to_send", []).append(notification.id)
     return notification
 
 
-def deliver_later(notification_id: int) -> None:
-    """Send a committed message from a background thread, if SMTP is configured."""
-    if not current_app.config.get("SMTP_URL"):
-        return
-    app = current_app._get_current_object()
-    threading.Thread(target=_deliver, args=(app, notification_id), daemon=True).start()
+@event.listens_for(Session, "after_commit")
+def _send_committed(session):
+    """Send what the committed transaction queued; before the commit it might not exist."""
+    ids = session.info.pop("notifications_to_send", None)
+    if ids:
+        app = current_app._get_current_object()
+        for notification_id in ids:
+            threading.Thread(target=_deliver, args=(app, notification_id), daemon=True).start()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rolled_back(session):
+    session.info.pop("notifications_to_send", None)
 
 
 def _deliver(app, notification_id: int) -> None:

@@ -69,12 +69,6 @@ def queue(
     return QueuePage(items=list(items), total=total, page=page, pages=pages)
 
 
-def _notify(configuration: Configuration, subject: str, body: str) -> int:
-    notification = notifications.queue(configuration.institution, subject, body)
-    db.session.flush()
-    return notification.id
-
-
 def _link_text() -> str:
     return (
         "Open the invitation link you received from MyTimetable support to see the "
@@ -92,14 +86,13 @@ def submitted(configuration: Configuration, actor: str) -> None:
         "submitted",
         f"{configuration.method}, tenant {configuration.tenant_id}",
     )
-    notification_id = _notify(
-        configuration,
+    notifications.queue(
+        configuration.institution,
         f"MyTimetable: Office 365 connection for {configuration.institution.name} submitted",
         "Thank you. MyTimetable support will review the configuration and let you know "
         "when the connection is active.\n\n" + _link_text(),
     )
     db.session.commit()
-    notifications.deliver_later(notification_id)
 
 
 def approve(configuration: Configuration, staff_email: str) -> None:
@@ -112,14 +105,13 @@ def approve(configuration: Configuration, staff_email: str) -> None:
     configuration.reviewed_at, configuration.reviewed_by = utcnow(), staff_email
     configuration.review_message = configuration.review_step = None
     record(configuration.institution, staff_email, "approved")
-    notification_id = _notify(
-        configuration,
+    notifications.queue(
+        configuration.institution,
         f"MyTimetable: Office 365 connection for {configuration.institution.name} is active",
         "MyTimetable support approved the configuration: timetables can now be "
         "synchronised to Outlook.\n\n" + _link_text(),
     )
     db.session.commit()
-    notifications.deliver_later(notification_id)
 
 
 def return_for_changes(
@@ -134,14 +126,13 @@ def return_for_changes(
     configuration.reviewed_at, configuration.reviewed_by = utcnow(), staff_email
     configuration.review_message, configuration.review_step = message.strip(), step
     record(configuration.institution, staff_email, "returned", f"step {step}: {message.strip()}")
-    notification_id = _notify(
-        configuration,
+    notifications.queue(
+        configuration.institution,
         f"MyTimetable: please change the Office 365 connection for "
         f"{configuration.institution.name}",
         f"MyTimetable support asks for a change:\n\n{message.strip()}\n\n" + _link_text(),
     )
     db.session.commit()
-    notifications.deliver_later(notification_id)
 
 
 EXPORT_FIELDS = (

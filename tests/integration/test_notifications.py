@@ -76,3 +76,33 @@ def test_unreachable_smtp_server_does_not_break_the_action(make_app):
     assert "ConnectionRefusedError" in notification.error and notification.sent_at is None
     with app.app_context():
         assert db.session.get(Configuration, config_id).status == "submitted"
+
+
+def test_every_queued_message_is_sent_once_committed_rotation_included(make_app, smtp_server):
+    from portal import certificates, rotation
+
+    controller, inbox = smtp_server
+    app = make_app(SMTP_URL=f"smtp://127.0.0.1:{controller.port}")
+    with app.app_context():
+        institution = invitations.create_institution("Example", "managed", "it@example.edu", "t")
+        institution.configuration.certificate = certificates.create_vendor_certificate(365, "t")
+        db.session.commit()
+        rotation.start("support")
+    notification = wait_for(app, lambda n: n.sent_at is not None)
+    assert "new certificate" in notification.subject
+    assert inbox.messages[0].rcpt_tos == ["it@example.edu"]
+
+
+def test_a_rolled_back_message_is_not_sent(make_app, smtp_server):
+    from portal import notifications
+
+    controller, inbox = smtp_server
+    app = make_app(SMTP_URL=f"smtp://127.0.0.1:{controller.port}")
+    with app.app_context():
+        institution = invitations.create_institution("Example", "managed", "it@example.edu", "t")
+        db.session.commit()
+        notifications.queue(institution, "Never", "sent")
+        db.session.rollback()
+        db.session.commit()
+    time.sleep(0.3)
+    assert inbox.messages == []
