@@ -30,11 +30,6 @@ def _where(configuration: Configuration):
 
 def connect(configuration: Configuration, sign_in: identity.SignIn) -> Connection:
     """Store a user's sign-in, make or reuse their MyTimetable calendar, queue a sync."""
-    expected = configuration.tenant_guid
-    if expected and sign_in.tenant_guid != expected:
-        raise MicrosoftError(
-            "tenant_mismatch", f"{sign_in.username} belongs to tenant {sign_in.tenant_guid}."
-        )
     calendar, _ = graph.ensure_calendar(
         cloud(configuration.cloud), sign_in.access_token, CALENDAR_NAME
     )

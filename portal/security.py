@@ -5,7 +5,7 @@ Private keys and tokens are encrypted with Fernet under the keys in
 of them and encrypts with the first, so keys can rotate).
 """
 
-import base64
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -26,6 +26,7 @@ class EncryptionKeyError(RuntimeError):
     """PORTAL_ENCRYPTION_KEY is malformed, or does not open what was stored."""
 
 
+@functools.lru_cache(maxsize=8)
 def _fernet(keys: str) -> MultiFernet:
     try:
         return MultiFernet([Fernet(k.strip()) for k in keys.split(",") if k.strip()])
@@ -153,11 +154,6 @@ def pkcs12_bundle(public_pem: str, key_pem: bytes, password: str, friendly_name:
     return pkcs12.serialize_key_and_certificates(
         friendly_name.encode(), key, cert, None, encryption
     )
-
-
-def thumbprint_b64url(hex_thumbprint: str) -> str:
-    """A hex thumbprint as the base64url ``x5t`` value of a client assertion header."""
-    return base64.urlsafe_b64encode(bytes.fromhex(hex_thumbprint)).decode().rstrip("=")
 
 
 def token_hash(token: str) -> str:

@@ -42,6 +42,20 @@ def start_sign_in(
     return flow["auth_uri"]
 
 
+def finish_sign_in(configuration: Configuration, flow: dict | None, args: dict):
+    """Redeem Microsoft's answer to ``start_sign_in``; the account must belong to the
+    configuration's tenant. Raises ``MicrosoftError``."""
+    return identity.finish_sign_in(
+        cloud(configuration.cloud),
+        configuration.tenant_id,
+        configuration.client_id,
+        configuration.certificate,
+        flow,
+        args,
+        expected_tenant=configuration.tenant_guid,
+    )
+
+
 def start_admin_consent(configuration: Configuration, purpose: str) -> str:
     """Ask Microsoft for consent for the whole organisation; return where to send the browser."""
     state = secrets.token_urlsafe(24)

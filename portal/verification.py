@@ -8,6 +8,7 @@ console both run the checks through this module.
 import uuid
 from dataclasses import dataclass
 
+from . import signins
 from .extensions import db
 from .microsoft import graph, identity
 from .microsoft.clouds import cloud
@@ -197,25 +198,9 @@ def finish_delegated_checks(
     run = _Run(configuration, run_id)
     where = cloud(configuration.cloud)
     try:
-        sign_in = identity.finish_sign_in(
-            where,
-            configuration.tenant_id,
-            configuration.client_id,
-            configuration.certificate,
-            flow,
-            callback_args,
-        )
+        sign_in = signins.finish_sign_in(configuration, flow, callback_args)
     except MicrosoftError as error:
         run.failed(SIGNED_IN, error)
-        _finish(run, actor)
-        return
-    if configuration.tenant_guid and sign_in.tenant_guid != configuration.tenant_guid:
-        run.failed(
-            SIGNED_IN,
-            MicrosoftError(
-                "tenant_mismatch", f"{sign_in.username} belongs to tenant {sign_in.tenant_guid}."
-            ),
-        )
         _finish(run, actor)
         return
     run.passed(

@@ -16,7 +16,17 @@ from . import bp
 from .forms import DisconnectForm
 
 ADMIN = "administrator (invitation link)"
-APPROVAL_CODES = {"90094", "90093", "65001"}
+# Which page explains a failed sign-in, by Microsoft's (or the portal's) error code.
+PROBLEM_KINDS = {
+    "65004": "declined",
+    "access_denied": "declined",
+    "90094": "approval",
+    "90093": "approval",
+    "65001": "approval",
+    "50020": "other_tenant",
+    "tenant_mismatch": "other_tenant",
+    "state_mismatch": "stale",
+}
 
 
 @bp.url_value_preprocessor
@@ -146,18 +156,7 @@ def organisation_consent(slug: str):
 def _problem(error: MicrosoftError, configuration: Configuration | None = None):
     """The page for a sign-in that did not complete: what happened, what to do next."""
     configuration = configuration or g.configuration
-    code = error.code
-    kind = (
-        "declined"
-        if code == "65004" or (code == "access_denied")
-        else "approval"
-        if code in APPROVAL_CODES
-        else "other_tenant"
-        if code in ("50020", "tenant_mismatch")
-        else "stale"
-        if code == "state_mismatch"
-        else "error"
-    )
+    kind = PROBLEM_KINDS.get(error.code, "error")
     institution = configuration.institution
     return render_template(
         "connect/problem.html",
@@ -202,15 +201,9 @@ def _connect_sign_in(sign_in: dict):
     if configuration is None or configuration.status != Status.APPROVED:
         return render_template("connect/stale.html", advice=advice_for("state_mismatch")), 400
     g.institution = configuration.institution
-    where = cloud(configuration.cloud)
     try:
-        signed_in = identity.finish_sign_in(
-            where,
-            configuration.tenant_id,
-            configuration.client_id,
-            configuration.certificate,
-            sign_in.get("flow"),
-            request.args.to_dict(),
+        signed_in = signins.finish_sign_in(
+            configuration, sign_in.get("flow"), request.args.to_dict()
         )
         connection = connections.connect(configuration, signed_in)
     except MicrosoftError as error:

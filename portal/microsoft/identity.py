@@ -193,7 +193,6 @@ class AppToken:
 
     access_token: str
     roles: tuple[str, ...]
-    tenant_guid: str | None
     service_principal_id: str | None
 
 
@@ -212,7 +211,6 @@ def client_credentials_token(
     return AppToken(
         access_token=result["access_token"],
         roles=tuple(claims.get("roles") or ()),
-        tenant_guid=claims.get("tid"),
         service_principal_id=claims.get("oid"),
     )
 
@@ -262,8 +260,10 @@ def finish_sign_in(
     certificate: Certificate,
     flow: dict | None,
     callback_args: dict,
+    expected_tenant: str | None = None,
 ) -> SignIn:
-    """Redeem the callback of a flow from ``begin_sign_in``; raise ``MicrosoftError``."""
+    """Redeem the callback of a flow from ``begin_sign_in``; raise ``MicrosoftError``,
+    also (``tenant_mismatch``) when the account is not of ``expected_tenant`` (a GUID)."""
     if not flow:
         raise MicrosoftError("state_mismatch", "No sign-in was started in this browser.")
     cache = msal.SerializableTokenCache()
@@ -279,6 +279,12 @@ def finish_sign_in(
     if "access_token" not in result:
         raise from_token_response(result)
     claims = result.get("id_token_claims") or {}
+    tenant_guid = (claims.get("tid") or "").lower()
+    if expected_tenant and tenant_guid != expected_tenant.lower():
+        raise MicrosoftError(
+            "tenant_mismatch",
+            f"{claims.get('preferred_username', 'The account')} belongs to tenant {tenant_guid}.",
+        )
     scopes = tuple(s.rsplit("/", 1)[-1] for s in (result.get("scope") or "").split())
     return SignIn(
         access_token=result["access_token"],
@@ -286,7 +292,7 @@ def finish_sign_in(
         object_id=claims.get("oid", ""),
         username=claims.get("preferred_username", ""),
         display_name=claims.get("name", ""),
-        tenant_guid=(claims.get("tid") or "").lower(),
+        tenant_guid=tenant_guid,
         token_cache=cache.serialize(),
     )
 

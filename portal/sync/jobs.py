@@ -26,11 +26,9 @@ LOCK_SECONDS = 15 * 60
 
 def enqueue(connection: Connection, reason: str) -> SyncJob:
     """Ask for a synchronisation of ``connection``, unless one is already waiting."""
-    waiting = db.session.scalar(
-        select(SyncJob).where(SyncJob.connection_id == connection.id, SyncJob.started_at.is_(None))
-    )
-    if waiting is not None:
-        return waiting
+    already = waiting(connection)
+    if already is not None:
+        return already
     job = SyncJob(connection_id=connection.id, reason=reason)
     db.session.add(job)
     if current_app.config.get("REDIS_URL"):

@@ -26,9 +26,6 @@ class Plan:
     updates: list[tuple[Occurrence, str]] = field(default_factory=list)  # occurrence, event ID
     deletes: list[tuple[str, str]] = field(default_factory=list)  # key, event ID
 
-    def __len__(self) -> int:
-        return len(self.creates) + len(self.updates) + len(self.deletes)
-
 
 def make(occurrences: list[Occurrence], written: dict[str, Written]) -> Plan:
     """Compare the feed with the stored items (key -> Written)."""
