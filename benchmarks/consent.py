@@ -46,6 +46,18 @@ from tests.standins_selftest.helpers import Browser, CASession  # noqa: E402
 SLUG = "benchmark-university"
 
 
+def in_portal(script: str, env: dict) -> str:
+    """Run Python in the portal's environment (its database, its keys); its output."""
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
 def prepare(workdir: Path, identity_url: str, graph_url: str, bundle: Path, port: int) -> dict:
     """A migrated database with an approved delegated configuration; the portal's env."""
     from cryptography.fernet import Fernet
@@ -79,14 +91,7 @@ with app.app_context():
     db.session.commit()
     print(vendor.public_pem)
 """
-    out = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    out = in_portal(script, env)
     env["BENCH_VENDOR_PEM"] = out[out.index("-----BEGIN CERTIFICATE-----") :]
     return env
 
@@ -156,14 +161,7 @@ with app.app_context():
     ]
 print(json.dumps(rows))
 """
-    out = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    out = in_portal(script, env)
     rows = {r["upn"]: r for r in json.loads(out.strip().splitlines()[-1])}
     good = 0
     for upn in upns:

@@ -34,6 +34,14 @@ def support_page(browser, world):
     context.close()
 
 
+def submit_application_configuration(world, page):
+    """The administrator walks the wizard for application permissions and submits."""
+    world.registration.admin_consented = True
+    walk_to_tenant(page, world.links["managed"], "Application permissions")
+    enter_ids(page)
+    verify_and_submit(page)
+
+
 def verify_and_submit(page):
     page.get_by_label("Test mailbox").fill("adele.vance@contoso.edu")
     page.get_by_role("button", name=re.compile("Run the checks|Check again")).click()
@@ -44,10 +52,7 @@ def verify_and_submit(page):
 
 
 def test_submit_return_fix_resubmit_approve(world, page, support_page, screenshot):
-    world.registration.admin_consented = True
-    walk_to_tenant(page, world.links["managed"], "Application permissions")
-    enter_ids(page)
-    verify_and_submit(page)
+    submit_application_configuration(world, page)
 
     support = support_page
     support.reload()
@@ -82,10 +87,7 @@ def test_submit_return_fix_resubmit_approve(world, page, support_page, screensho
 
 
 def test_certificate_rotation_round_trip(world, page, support_page, screenshot):
-    world.registration.admin_consented = True
-    walk_to_tenant(page, world.links["managed"], "Application permissions")
-    enter_ids(page)
-    verify_and_submit(page)
+    submit_application_configuration(world, page)
 
     support = support_page
     support.get_by_role("link", name="Certificates").click()
