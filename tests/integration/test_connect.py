@@ -5,9 +5,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from portal import certificates, invitations
 from portal.extensions import db
-from portal.models import Connection, SyncJob, utcnow
+from portal.models import Connection, SyncJob
 from tests.standins_selftest.helpers import Browser, CASession
 
 SLUG = "contoso-university"
@@ -15,20 +14,16 @@ ADELE, MEGAN = "adele.vance@contoso.edu", "megan.bowen@contoso.edu"
 
 
 @pytest.fixture
-def portal(make_app, standins):
+def portal(make_app, standins, configure):
     """An approved delegated configuration of the demo tenant, with the stand-ins."""
     app = make_app(**standins.settings())
-    with app.app_context():
-        vendor = certificates.create_vendor_certificate(365, "test")
-        institution = invitations.create_institution(
-            "Contoso University", "managed", "it@contoso.edu", "t"
-        )
-        config = institution.configuration
-        config.method, config.certificate, config.status = "delegated", vendor, "approved"
-        config.tenant_id, config.client_id = standins.TENANT, standins.CLIENT
-        config.tenant_guid, config.verified_at = standins.TENANT_GUID, utcnow()
-        db.session.commit()
-        standins.seed([vendor.public_pem], ["http://localhost/connect/callback"])
+    configure(
+        app,
+        method="delegated",
+        consented=False,
+        name="Contoso University",
+        tenant_guid=standins.TENANT_GUID,
+    )
     return app
 
 

@@ -5,32 +5,23 @@ import re
 
 import pytest
 
-from portal import certificates, invitations, rotation, staff
+from portal import invitations, rotation, staff
 from portal.extensions import db
-from portal.models import Certificate, Configuration, Notification, utcnow
+from portal.models import Certificate, Configuration, Notification
 from tests.conftest import Wizard
 from tests.integration.test_support import PASSWORD, Console
 
 
 @pytest.fixture
-def rollout(make_app, standins):
+def rollout(make_app, standins, configure):
     """An approved managed configuration of the demo tenant on the current vendor cert."""
     app = make_app(**standins.settings())
+    app.config["test.configuration_id"] = configure(
+        app, consented=False, test_mailbox="adele.vance@contoso.edu"
+    )
     with app.app_context():
-        old = certificates.create_vendor_certificate(365, "test")
-        institution = invitations.create_institution("Contoso", "managed", "it@contoso.edu", "t")
-        config = institution.configuration
-        config.method, config.certificate, config.status = "application", old, "approved"
-        config.tenant_id, config.client_id = standins.TENANT, standins.CLIENT
-        config.test_mailbox, config.verified_at, config.step_reached = (
-            "adele.vance@contoso.edu",
-            utcnow(),
-            6,
-        )
         staff.create_staff("support@mytimetable.example", PASSWORD)
         db.session.commit()
-        app.config["test.configuration_id"] = config.id
-        standins.seed([old.public_pem])
     return app
 
 

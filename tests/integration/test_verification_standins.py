@@ -15,19 +15,12 @@ ADELE, MEGAN, ALEX = "adele.vance@contoso.edu", "megan.bowen@contoso.edu", "alex
 
 
 @pytest.fixture
-def portal(make_app, standins):
-    """The portal pointed at the stand-ins, with a configuration of the demo tenant."""
+def portal(make_app, standins, configure):
+    """The portal pointed at the stand-ins, with a draft configuration of the demo tenant."""
     app = make_app(**standins.settings())
-    with app.app_context():
-        certificate = certificates.create_vendor_certificate(365, "test")
-        institution = invitations.create_institution("Contoso", "managed", "a@x.edu", "test")
-        config = institution.configuration
-        config.method, config.certificate = "application", certificate
-        config.tenant_id, config.client_id = standins.TENANT, standins.CLIENT
-        config.test_mailbox = ADELE
-        db.session.commit()
-        app.config["configuration_id"] = config.id
-        standins.seed([certificate.public_pem], ["http://localhost/connect/callback"])
+    app.config["configuration_id"] = configure(
+        app, status="draft", consented=False, verified_at=None, test_mailbox=ADELE
+    )
     return app
 
 
