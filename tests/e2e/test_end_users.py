@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 import tests.standins.identity as entra
 from portal.extensions import db
 from portal.models import Certificate, Configuration, Institution, utcnow
+from tests.e2e.axe import assert_accessible
 from tests.e2e.conftest import CLIENT, TENANT, TENANT_GUID
 
 pytestmark = pytest.mark.e2e
@@ -51,6 +52,7 @@ def test_user_declines_then_connects_reconnects_after_revocation_and_disconnects
     page.goto(f"{connect_url}?login_hint={ADELE}")
     expect(page.get_by_text(f"as {ADELE}")).to_be_visible()
     screenshot("connect-start")
+    assert_accessible(page, "connect-start")
 
     sign_in(page, ADELE, "idBtn_Back")
     expect(page.get_by_role("heading", name="You did not give permission")).to_be_visible()
@@ -60,11 +62,13 @@ def test_user_declines_then_connects_reconnects_after_revocation_and_disconnects
     expect(page.get_by_text("Adele Vance")).to_be_visible()
     expect(page.get_by_text("first sync")).to_be_visible()
     screenshot("connect-status")
+    assert_accessible(page, "connect-status")
 
     world.standins.directory.revoke_refresh_tokens(ADELE)
     page.get_by_role("button", name="Sync now").click()
     expect(page.get_by_text("Needs reconnecting.")).to_be_visible()
     screenshot("connect-needs-reconnecting")
+    assert_accessible(page, "connect-needs-reconnecting")
     page.get_by_role("link", name="Connect again").click()
     sign_in(page, ADELE)
     expect(page).to_have_url(re.compile(r"/status$"))
@@ -76,6 +80,7 @@ def test_user_declines_then_connects_reconnects_after_revocation_and_disconnects
     expect(page.get_by_role("heading", name="Disconnected")).to_be_visible()
     expect(page.get_by_text("was removed from Outlook")).to_be_visible()
     screenshot("connect-disconnected")
+    assert_accessible(page, "connect-disconnected")
 
 
 def test_admin_approval_required_then_granted_for_the_organisation(world, page, screenshot):
@@ -86,6 +91,7 @@ def test_admin_approval_required_then_granted_for_the_organisation(world, page, 
         page.get_by_role("heading", name="An administrator must approve MyTimetable first")
     ).to_be_visible()
     screenshot("connect-admin-approval")
+    assert_accessible(page, "connect-admin-approval")
     forwarded = page.locator("#forward").inner_text()
     consent_page = re.search(r"(http://\S+/organisation-consent)", forwarded).group(1)
 
@@ -136,3 +142,4 @@ def test_administrator_provisions_a_list_with_one_bad_address(world, page, scree
     expect(refused).to_contain_text("alex.wilber@contoso.edu")
     expect(refused).to_contain_text("outside the security group")
     screenshot("provision-mailboxes")
+    assert_accessible(page, "provision-mailboxes")

@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from portal import staff
 from portal.extensions import db
+from tests.e2e.axe import assert_accessible
 from tests.e2e.conftest import TENANT_GUID, enter_ids, walk_to_tenant
 
 pytestmark = pytest.mark.e2e
@@ -69,11 +70,13 @@ def test_submit_return_fix_resubmit_approve(world, page, support_page, screensho
     expect(page).to_have_url(re.compile(r"/setup/tenant$"))
     expect(page.locator(".review-message")).to_contain_text("as a GUID instead of the domain")
     screenshot("returned-for-changes")
+    assert_accessible(page, "returned-for-changes")
     enter_ids(page, tenant=TENANT_GUID)
     verify_and_submit(page)
 
     support.get_by_role("link", name="Queue", exact=True).click()
     screenshot("support-queue", of=support)
+    assert_accessible(support, "support-queue")
     support.get_by_role("link", name="Example University").click()
     support.get_by_role("button", name="Approve").click()
     expect(support.get_by_text("Approved:")).to_be_visible()
@@ -81,6 +84,7 @@ def test_submit_return_fix_resubmit_approve(world, page, support_page, screensho
     steps = [t for t in trail if t in ("submitted", "returned", "approved")]
     assert steps == ["submitted", "returned", "submitted", "approved"]
     screenshot("support-configuration", of=support)
+    assert_accessible(support, "support-configuration")
 
     page.goto(world.links["managed"])
     expect(page.get_by_role("heading", name="The connection is active")).to_be_visible()
@@ -104,6 +108,7 @@ def test_certificate_rotation_round_trip(world, page, support_page, screenshot):
     page.get_by_role("button", name="Check the new certificate").click()
     expect(page.get_by_text("does not accept the new certificate yet")).to_be_visible()
     screenshot("rotation-step")
+    assert_accessible(page, "rotation-step")
 
     der = Path(download.value.path()).read_bytes()
     world.registration.certificates.append(
@@ -115,3 +120,4 @@ def test_certificate_rotation_round_trip(world, page, support_page, screenshot):
     support.get_by_role("link", name="Certificates").click()
     expect(support.locator("table strong", has_text="Yes")).to_be_visible()
     screenshot("support-certificates", of=support)
+    assert_accessible(support, "support-certificates")

@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from portal.extensions import db
 from portal.models import Configuration, Institution
+from tests.e2e.axe import assert_accessible
 from tests.e2e.conftest import CLIENT, OTHER_CLIENT, TENANT_GUID, enter_ids, walk_to_tenant
 
 pytestmark = pytest.mark.e2e
@@ -28,10 +29,12 @@ def test_managed_application_with_security_group_verifies_and_submits(world, pag
     expect(chain).to_have_count(6)
     expect(page.get_by_text("outside mytimetable@contoso.edu, was refused")).to_be_visible()
     screenshot("step5-verify-application-passed")
+    assert_accessible(page, "step5-verify-application-passed")
 
     page.get_by_role("link", name="Continue").last.click()
     expect(page.get_by_role("heading", name="Review and finish")).to_be_visible()
     screenshot("step6-review-managed")
+    assert_accessible(page, "step6-review-managed")
     page.get_by_role("button", name="Submit").click()
     expect(page.get_by_role("heading", name="Submitted – thank you")).to_be_visible()
     with world.app.app_context():
@@ -55,6 +58,7 @@ def test_failing_checks_name_the_cause_and_the_step_to_go_back_to(world, page, s
     expect(failure).to_contain_text("AADSTS700016")
     expect(failure).to_contain_text("The application was not found in this tenant.")
     screenshot("step5-verify-application-not-found")
+    assert_accessible(page, "step5-verify-application-not-found")
     failure.get_by_role("link", name="Go to step 4: Tenant and application").click()
 
     enter_ids(page, client=CLIENT)
@@ -103,6 +107,7 @@ def test_on_premises_application_verifies_and_downloads_the_configuration(world,
 
     page.get_by_role("link", name="Continue").last.click()
     screenshot("step6-review-on-premises")
+    assert_accessible(page, "step6-review-on-premises")
     with page.expect_download() as download:
         page.get_by_role("link", name="Download the MyTimetable configuration").click()
     text = Path(download.value.path()).read_text()
@@ -118,6 +123,7 @@ def test_delegated_admin_signs_in_grants_consent_and_submits(world, page, screen
     walk_to_tenant(page, world.links["managed"], "Delegated permissions")
     enter_ids(page)
     screenshot("step5-verify-delegated")
+    assert_accessible(page, "step5-verify-delegated")
 
     # Microsoft's default policy: users cannot consent; the admin is stopped at approval.
     page.get_by_role("button", name="Sign in with Microsoft and check").click()
@@ -143,6 +149,7 @@ def test_delegated_admin_signs_in_grants_consent_and_submits(world, page, screen
     expect(page.get_by_text("Every check passed")).to_be_visible()
     expect(page.get_by_text("admin@contoso.edu signed in through the redirect URI")).to_be_visible()
     screenshot("step5-verify-delegated-passed")
+    assert_accessible(page, "step5-verify-delegated-passed")
     page.get_by_role("link", name="Continue").last.click()
     page.get_by_role("button", name="Submit").click()
     expect(page.get_by_role("heading", name="Submitted – thank you")).to_be_visible()

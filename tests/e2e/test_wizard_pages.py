@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 
 from portal import certificates, invitations
 from portal.extensions import db
+from tests.e2e.axe import assert_accessible
 from tests.e2e.conftest import LiveServer
 
 pytestmark = pytest.mark.e2e
@@ -46,6 +47,7 @@ def test_wrong_link_shows_how_to_get_a_valid_one(page, portal, screenshot):
     page.goto(f"{server.url}/setup/i/garbled-link")
     expect(page.get_by_role("heading", name="This invitation link is not valid")).to_be_visible()
     screenshot("invitation-invalid")
+    assert_accessible(page, "invitation-invalid")
 
 
 def test_administrator_walks_to_the_tenant_step_and_fixes_bad_input(page, portal, screenshot):
@@ -53,6 +55,7 @@ def test_administrator_walks_to_the_tenant_step_and_fixes_bad_input(page, portal
     page.goto(links["on_premises"])
     expect(page).to_have_url(re.compile(r"/setup/method$"))
     screenshot("step1-method")
+    assert_accessible(page, "step1-method")
     page.get_by_text("Which fits you?").click()
     page.get_by_label("Delegated permissions").check()
     page.get_by_role("button", name="Save and continue").click()
@@ -68,6 +71,7 @@ def test_administrator_walks_to_the_tenant_step_and_fixes_bad_input(page, portal
         page.get_by_role("button", name="Download private key (.pfx)").click()
     assert pfx.value.suggested_filename == "mytimetable-example-college.pfx"
     screenshot("step2-certificate-on-premises")
+    assert_accessible(page, "step2-certificate-on-premises")
     page.get_by_role("button", name="Continue").click()
 
     expect(
@@ -75,6 +79,7 @@ def test_administrator_walks_to_the_tenant_step_and_fixes_bad_input(page, portal
     ).to_be_visible()
     expect(page.get_by_text(f"{server.url}/connect/callback").first).to_be_visible()
     screenshot("step3-register-delegated")
+    assert_accessible(page, "step3-register-delegated")
     page.get_by_role("button", name=re.compile("I have registered the app")).click()
 
     page.get_by_label("Tenant ID").fill("not a tenant")
@@ -84,6 +89,7 @@ def test_administrator_walks_to_the_tenant_step_and_fixes_bad_input(page, portal
     expect(page.locator("#client_id-error")).to_contain_text("is a GUID")
     expect(page.get_by_label("Tenant ID")).to_have_value("not a tenant")
     screenshot("step4-tenant-errors")
+    assert_accessible(page, "step4-tenant-errors")
 
     page.go_back()
     expect(page).to_have_url(re.compile(r"/setup/(tenant|register)$"))
