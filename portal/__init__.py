@@ -6,7 +6,7 @@ from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 
 from . import config as settings
-from .extensions import csrf, db, limiter, migrate, sessions
+from .extensions import babel, csrf, db, limiter, migrate, sessions
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,7 +33,7 @@ def create_app(config: dict | None = None) -> Flask:
 
 def register_extensions(app: Flask) -> None:
     """Bind the extensions, the server-side session store and the Microsoft clients."""
-    from . import security
+    from . import i18n, security
     from .microsoft import http, identity
 
     security.check_keys(app.config["ENCRYPTION_KEYS"])
@@ -41,6 +41,7 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale)
     if app.config["REDIS_URL"]:
         import redis
 
@@ -62,7 +63,9 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """The audiences' areas: the wizard, Microsoft's callback, the support console."""
+    """The audiences' areas: the wizard, Microsoft's callback, the support console; and
+    the language switcher every page has."""
+    from . import i18n
     from .connect import bp as connect_bp
     from .microsoft.errors import display_code
     from .setup import bp as setup_bp
@@ -72,6 +75,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(connect_bp)
     app.register_blueprint(support_bp)
     app.add_template_filter(display_code, "microsoft_code")
+    i18n.init_app(app)
 
     @app.get("/")
     def index():

@@ -2,6 +2,7 @@
 
 import sqlite3
 
+from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
@@ -22,6 +23,7 @@ migrate = Migrate()
 csrf = CSRFProtect()
 sessions = Session()
 limiter = Limiter(get_remote_address, default_limits=[])
+babel = Babel()
 
 
 @event.listens_for(Engine, "connect")

@@ -1,0 +1,157 @@
+"""The portal in English and Dutch: which language a request gets, the language switcher,
+and dates and stored codes as the pages show them in that language.
+
+A request gets the language chosen with the switcher (kept in a cookie, so that it
+survives the new session of a sign-in or an invitation link), else the best match for the
+browser's Accept-Language, else English.
+"""
+
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from babel.dates import format_datetime
+from flask import Flask, abort, has_request_context, redirect, request, url_for
+from flask_babel import LazyString, get_locale, gettext
+from markupsafe import Markup, escape
+
+LANGUAGES = {"en": "English", "nl": "Nederlands"}
+DEFAULT = "en"
+COOKIE = "portal_language"
+COOKIE_AGE = 365 * 24 * 3600
+
+
+class _LazyText(LazyString):
+    """Flask-Babel's lazy string, escaped like any other text when a page shows it
+    (Flask-Babel's own passes as ready-made HTML)."""
+
+    def __html__(self) -> Markup:
+        return escape(str(self))
+
+
+def lazy_gettext(string: str, **variables) -> LazyString:
+    """``gettext`` when the text is shown, for text made at import (labels, tables)."""
+    return _LazyText(gettext, string, **variables)
+
+
+_l = lazy_gettext
+
+
+def select_locale() -> str:
+    """The switcher's choice, else the browser's best match, else English."""
+    if not has_request_context():
+        return DEFAULT
+    chosen = request.cookies.get(COOKIE)
+    if chosen in LANGUAGES:
+        return chosen
+    return request.accept_languages.best_match(LANGUAGES, default=DEFAULT)
+
+
+def local_path(target: str | None) -> str | None:
+    """``target`` if it is a path on this site, else None: the switcher never sends the
+    browser elsewhere (no scheme, no host, no ``//`` or ``\\`` a browser reads as a host)."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return None
+    if "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+def choose_language(code: str):
+    """Remember the chosen language and go back to the page the switcher was on."""
+    if code not in LANGUAGES:
+        abort(404)
+    response = redirect(local_path(request.args.get("next")) or url_for("index"))
+    response.set_cookie(
+        COOKIE,
+        code,
+        max_age=COOKIE_AGE,
+        secure=request.is_secure,
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
+
+
+def _switcher_context() -> dict:
+    here = ""
+    if has_request_context():
+        here = (request.full_path if request.method == "GET" else request.path).rstrip("?")
+    return {
+        "languages": LANGUAGES,
+        "current_language": str(get_locale() or DEFAULT),
+        "return_path": here,
+    }
+
+
+# Codes stored in the database, as the pages name them.
+CODE_LABELS = {
+    # Configuration status
+    "draft": _l("Draft"),
+    "submitted": _l("Submitted"),
+    "changes_requested": _l("Changes requested"),
+    "approved": _l("Approved"),
+    "exported": _l("Exported"),
+    # Connection status
+    "connected": _l("connected"),
+    "needs_reconnect": _l("needs reconnect"),
+    "disconnected": _l("disconnected"),
+    # Verification outcome
+    "passed": _l("passed"),
+    "failed": _l("failed"),
+    "skipped": _l("skipped"),
+    # Synchronisation outcome
+    "ok": _l("up to date"),
+    "unchanged": _l("no changes"),
+    "partial": _l("partly done"),
+    # Why a synchronisation was queued
+    "first sync": _l("first synchronisation"),
+    "sync now": _l("you asked for it"),
+    "scheduled": _l("scheduled"),
+    # Method
+    "application": _l("Application"),
+    "delegated": _l("Delegated"),
+}
+
+PATTERNS = {
+    "date": "dd MMM y",
+    "long_date": "dd MMMM y",
+    "day_month": "dd MMM",
+    "datetime": "dd MMM y HH:mm",
+    "datetime_seconds": "dd MMM y HH:mm:ss",
+    "time": "HH:mm",
+}
+
+
+def code_label(code: str | None) -> str:
+    """A stored code in the page's language; an unknown code as it is."""
+    if code is None:
+        return ""
+    return CODE_LABELS.get(code, code)
+
+
+def _date_filter(pattern: str):
+    def render(value: datetime | None) -> str:
+        if value is None:
+            return ""
+        return format_datetime(value, pattern, locale=get_locale() or DEFAULT)
+
+    return render
+
+
+def init_app(app: Flask) -> None:
+    """The switcher's route and template values, and the filters for dates and codes."""
+    app.add_url_rule("/language/<code>", "language", choose_language)
+    app.context_processor(_switcher_context)
+    app.jinja_env.policies["ext.i18n.trimmed"] = True
+    app.add_template_filter(code_label, "label")
+    for name, pattern in PATTERNS.items():
+        app.add_template_filter(_date_filter(pattern), name)
+
+    @app.after_request
+    def vary_on_language(response):
+        response.vary.add("Accept-Language")
+        response.vary.add("Cookie")
+        return response

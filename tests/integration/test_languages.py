@@ -1,0 +1,77 @@
+"""English and Dutch: the language a page is in, and the switcher on every page."""
+
+import pytest
+
+DUTCH = {"Accept-Language": "nl-NL,nl;q=0.9,en;q=0.5"}
+
+
+def test_pages_are_english_without_accept_language(client):
+    page = client.get("/")
+    assert '<html lang="en">' in page.text
+    assert "Connect MyTimetable to Outlook" in page.text
+
+
+def test_english_stays_first_when_the_browser_prefers_it(client):
+    page = client.get("/", headers={"Accept-Language": "en-US,en;q=0.9,nl;q=0.8"})
+    assert '<html lang="en">' in page.text
+
+
+def test_a_browser_asking_for_dutch_gets_dutch(client):
+    page = client.get("/", headers=DUTCH)
+    assert '<html lang="nl">' in page.text
+    assert "Koppel MyTimetable aan Outlook" in page.text
+
+
+def test_a_language_the_portal_does_not_have_falls_back_to_english(client):
+    page = client.get("/", headers={"Accept-Language": "fr-FR,fr;q=0.9"})
+    assert '<html lang="en">' in page.text
+
+
+def test_every_page_has_the_switcher(client):
+    page = client.get("/support/sign-in")
+    assert 'href="/language/nl?next=/support/sign-in"' in page.text
+    assert '<span lang="en" aria-current="true">English</span>' in page.text
+
+
+def test_the_switcher_returns_to_the_same_page_in_the_chosen_language(client):
+    switched = client.get("/language/nl?next=/support/sign-in")
+    assert switched.status_code == 302
+    assert switched.headers["Location"] == "/support/sign-in"
+    page = client.get("/support/sign-in")
+    assert '<html lang="nl">' in page.text
+    assert "Ondersteuningsconsole" in page.text
+
+
+def test_the_choice_wins_over_the_browser(client):
+    client.get("/language/en?next=/")
+    assert '<html lang="en">' in client.get("/", headers=DUTCH).text
+
+
+def test_the_switcher_keeps_the_query_of_the_page(client):
+    page = client.get("/support/sign-in?x=1")
+    assert 'href="/language/nl?next=/support/sign-in?x%3D1"' in page.text
+    switched = client.get("/language/nl?next=/support/sign-in?x%3D1")
+    assert switched.headers["Location"] == "/support/sign-in?x=1"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/",
+        "//evil.example/",
+        "/\\evil.example/",
+        "\\\\evil.example/",
+        "/\t/evil.example/",
+        "javascript:alert(1)",
+        "evil.example",
+        "",
+    ],
+)
+def test_the_switcher_never_sends_the_browser_off_site(client, target):
+    switched = client.get("/language/nl", query_string={"next": target})
+    assert switched.status_code == 302
+    assert switched.headers["Location"] == "/"
+
+
+def test_the_switcher_knows_only_english_and_dutch(client):
+    assert client.get("/language/fr?next=/").status_code == 404
