@@ -56,6 +56,7 @@ def test_user_declines_then_connects_reconnects_after_revocation_and_disconnects
 
     sign_in(page, ADELE, "idBtn_Back")
     expect(page.get_by_role("heading", name="You did not give permission")).to_be_visible()
+    assert_accessible(page, "connect-declined")
     page.get_by_role("link", name="Try again").click()
     sign_in(page, ADELE, "idBtn_Accept")
     expect(page).to_have_url(re.compile(r"/status$"))
@@ -100,6 +101,7 @@ def test_admin_approval_required_then_granted_for_the_organisation(world, page, 
     page.locator("input[name=login]").fill("admin@contoso.edu")
     page.locator("#idBtn_Accept").click()
     expect(page.get_by_role("heading", name="Approved for everyone")).to_be_visible()
+    assert_accessible(page, "connect-organisation-approved")
 
     page.goto(connect_url)
     sign_in(page, MEGAN)

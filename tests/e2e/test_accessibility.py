@@ -1,0 +1,109 @@
+"""Every page of the portal passes axe-core's serious and critical rules.
+
+The other browser tests check the pages they walk through; these tests reach the rest
+directly, with the configuration put in the state that shows each page.
+"""
+
+import pytest
+from playwright.sync_api import expect
+
+from portal import certificates, staff
+from portal.extensions import db
+from portal.models import Certificate, Configuration, Institution, utcnow
+from tests.e2e.axe import assert_accessible
+from tests.e2e.conftest import CLIENT, TENANT, TENANT_GUID
+
+pytestmark = pytest.mark.e2e
+
+INSTITUTION = {"managed": "Example University", "on_premises": "Example College"}
+STEPS = ("method", "certificate", "register", "tenant", "verify", "review")
+PASSWORD = "correct horse battery staple"
+
+
+def configure(world, hosting: str, **fields) -> None:
+    """Put the institution's configuration in the state a page shows."""
+    with world.app.app_context():
+        config = (
+            db.session.query(Configuration)
+            .join(Institution)
+            .filter_by(name=INSTITUTION[hosting])
+            .one()
+        )
+        if config.certificate is None:
+            if hosting == "managed":
+                config.certificate = Certificate.current_vendor()
+            else:
+                certificates.generate_for(config.institution, 365, "test")
+        for name, value in fields.items():
+            setattr(config, name, value)
+        db.session.commit()
+
+
+def check(page, url: str, name: str, status: int = 200) -> None:
+    response = page.goto(url)
+    assert response.status == status, f"{url} answered {response.status}"
+    assert_accessible(page, name)
+
+
+@pytest.mark.parametrize("hosting", ["managed", "on_premises"])
+@pytest.mark.parametrize("method", ["application", "delegated"])
+def test_every_wizard_step_and_finished_state(world, page, hosting, method):
+    configure(world, hosting, method=method, tenant_id=TENANT, tenant_guid=TENANT_GUID,
+              client_id=CLIENT, step_reached=6, verified_at=utcnow(),
+              security_group_email="mytimetable@contoso.edu")  # fmt: skip
+    page.goto(world.links[hosting])
+    for step in STEPS:
+        check(page, f"{world.portal.url}/setup/{step}", f"{step}-{hosting}-{method}")
+
+    finished = "exported" if hosting == "on_premises" else "submitted"
+    configure(world, hosting, status=finished, submitted_at=utcnow(), exported_at=utcnow())
+    check(page, f"{world.portal.url}/setup/review", f"review-{finished}-{method}")
+    if hosting == "managed":
+        configure(world, hosting, status="approved")
+        check(page, f"{world.portal.url}/setup/review", f"review-approved-{method}")
+
+
+def test_end_user_pages(world, page):
+    connect = f"{world.portal.url}/connect/example-university"
+    check(page, connect, "connect-unavailable", status=404)
+    configure(world, "managed", method="application", status="approved", tenant_id=TENANT,
+              tenant_guid=TENANT_GUID, client_id=CLIENT, step_reached=6)  # fmt: skip
+    check(page, connect, "connect-automatic")
+    configure(world, "managed", method="delegated")
+    check(page, f"{connect}?login_hint=adele.vance@contoso.edu", "connect-start")
+    check(page, f"{connect}/organisation-consent", "connect-organisation-consent")
+    check(page, f"{world.portal.url}/connect/callback?state=x&code=y", "connect-stale", 400)
+
+
+def test_support_console_pages(world, page):
+    with world.app.app_context():
+        staff.create_staff("support@mytimetable.example", PASSWORD)
+        db.session.commit()
+    configure(world, "managed", method="application", status="submitted", tenant_id=TENANT,
+              tenant_guid=TENANT_GUID, client_id=CLIENT, step_reached=6,
+              submitted_at=utcnow())  # fmt: skip
+    check(page, f"{world.portal.url}/support/", "support-sign-in")
+    page.get_by_label("E-mail address").fill("support@mytimetable.example")
+    page.get_by_label("Password").fill("wrong password")
+    page.get_by_role("button", name="Sign in").click()
+    assert_accessible(page, "support-sign-in-refused")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Configurations")).to_be_visible()
+    assert_accessible(page, "support-queue")
+    page.get_by_role("link", name="Example University").click()
+    assert_accessible(page, "support-configuration-submitted")
+    for name in ("institutions", "certificates", "outbox"):
+        check(page, f"{world.portal.url}/support/{name}", f"support-{name}")
+
+
+def test_home_and_error_pages(world, page):
+    check(page, world.portal.url, "home")
+    check(page, f"{world.portal.url}/no-such-page", "not-found", status=404)
+    page.goto(f"{world.portal.url}/support/")
+    page.locator("input[name=csrf_token]").evaluate("input => { input.value = 'stale'; }")
+    page.get_by_label("E-mail address").fill("support@mytimetable.example")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="This page has expired")).to_be_visible()
+    assert_accessible(page, "csrf-expired")
