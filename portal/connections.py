@@ -53,14 +53,14 @@ def connect(configuration: Configuration, sign_in: identity.SignIn) -> Connectio
     return connection
 
 
-def access_token(connection: Connection) -> str:
-    """A Graph token for the connection's user; marks it as needing to reconnect if the
-    stored sign-in no longer works."""
+def access_token(connection: Connection, fresh: bool = False) -> str:
+    """A Graph token for the connection's user (``fresh``: a new one, since Graph refused
+    the last); marks it as needing to reconnect if the stored sign-in no longer works."""
     if connection.token_cache_encrypted is None:
         raise MicrosoftError("invalid_grant", "This connection was disconnected.")
     cache = security.decrypt(connection.token_cache_encrypted).decode()
     try:
-        token = identity.user_token(*_where(connection.configuration), cache)
+        token = identity.user_token(*_where(connection.configuration), cache, fresh=fresh)
     except MicrosoftError as error:
         if error.code != "unreachable":
             connection.status, connection.last_error = (

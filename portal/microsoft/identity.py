@@ -176,7 +176,8 @@ def app_token(
         if app is None:
             app = shared.app_only[key] = _build(cloud, tenant, client_id, certificate, shared=True)
     if fresh:
-        for token in app.token_cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN):
+        # A list first: removing from the cache while searching it changes the dict searched.
+        for token in list(app.token_cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
             app.token_cache.remove_at(token)
     try:
         result = app.acquire_token_for_client([cloud.graph_default_scope])
@@ -306,12 +307,19 @@ class UserToken:
 
 
 def user_token(
-    cloud: Cloud, tenant: str, client_id: str, certificate: Certificate, token_cache: str
+    cloud: Cloud,
+    tenant: str,
+    client_id: str,
+    certificate: Certificate,
+    token_cache: str,
+    fresh: bool = False,
 ) -> UserToken:
     """A delegated Graph token from the user's cache, refreshed silently when needed.
 
-    Raises ``MicrosoftError`` when the refresh token no longer works (revoked consent,
-    password reset, 90 days unused): the user must sign in again.
+    ``fresh`` redeems the refresh token even though the cached access token has not yet
+    expired by MSAL's clock: Graph refused it (revoked, or lapsed early). Raises
+    ``MicrosoftError`` when the refresh token no longer works (revoked consent, password
+    reset, 90 days unused): the user must sign in again.
     """
     cache = msal.SerializableTokenCache()
     cache.deserialize(token_cache)
@@ -320,7 +328,9 @@ def user_token(
     if not accounts:
         raise MicrosoftError("invalid_grant", "No sign-in is stored for this user.")
     try:
-        result = app.acquire_token_silent_with_error(list(DELEGATED_SCOPES), accounts[0])
+        result = app.acquire_token_silent_with_error(
+            list(DELEGATED_SCOPES), accounts[0], force_refresh=fresh
+        )
     except requests.RequestException as exc:
         raise MicrosoftError("unreachable", str(exc)) from exc
     if not result:

@@ -10,8 +10,12 @@
 - SyncItems are committed after each batch, so a crash loses at most one batch of
   bookkeeping; the next run after an unfinished one lists the portal's events by that
   property and repairs the bookkeeping before it plans.
-- 429 and 503/504 answers wait for ``Retry-After`` (or a bounded exponential backoff);
-  an expired token is refreshed once per run.
+- 429 and 5xx answers, timeouts and lost connections wait for ``Retry-After`` or a bounded
+  exponential backoff and are sent again (a create that was made but whose answer was lost
+  finds its event again by ``transactionId``; a delete finds it gone, 404, and is done).
+- A token Graph refuses (401 ``InvalidAuthenticationToken``: it lapsed or was revoked
+  mid-run) is replaced by a new one, a few times per run at most: by the refresh token for
+  a delegated connection, by the client credentials flow for an application connection.
 """
 
 import time
@@ -36,7 +40,9 @@ TRANSACTION_NAMESPACE = uuid.UUID("3f1d8c2a-6b4e-4a9f-8c7d-5e2b1a0f9d34")
 CHAINS = 4
 MAX_ROUNDS = 10
 MAX_WAIT = 30.0
+MAX_REFRESHES = 3
 RETRYABLE = {424, 429, 500, 502, 503, 504}
+GRAPH_REFUSED = "InvalidAuthenticationToken"  # noqa: S105 (an error code)
 
 
 @dataclass
@@ -62,26 +68,50 @@ class _Op:
 
 
 class _Target:
-    """Where the run writes, with a token that is refreshed once if it expires."""
+    """Where the run writes, and the access token it writes with."""
 
     def __init__(self, connection: Connection):
         self.connection = connection
         self.configuration = connection.configuration
         self.cloud = cloud(self.configuration.cloud)
-        delegated = self.configuration.method == Method.DELEGATED
-        self.prefix = "/me" if delegated else f"/users/{quote(connection.upn, safe='@')}"
+        self.delegated = self.configuration.method == Method.DELEGATED
+        self.prefix = "/me" if self.delegated else f"/users/{quote(connection.upn, safe='@')}"
         self._token: str | None = None
+        self.refreshes = 0
 
-    def token(self, fresh: bool = False) -> str:
-        if self._token is None or fresh:
-            if self.configuration.method == Method.DELEGATED:
-                self._token = connections.access_token(self.connection)
-            else:
-                c = self.configuration
-                self._token = identity.app_token(
-                    self.cloud, c.tenant_id, c.client_id, c.certificate, fresh=fresh
-                )
+    def token(self) -> str:
+        """The current token (the cached one, from the token cache, as long as it works)."""
+        if self._token is None:
+            self._token = self._acquire(fresh=False)
         return self._token
+
+    def refused(self, token: str) -> None:
+        """Graph refused ``token``: get a new one, unless that happened already (the other
+        answers of a batch carry the same refusal)."""
+        if token != self._token:
+            return
+        if self.refreshes >= MAX_REFRESHES:
+            raise MicrosoftError(GRAPH_REFUSED, "Microsoft Graph keeps refusing new tokens.", 401)
+        self.refreshes += 1
+        self._token = self._acquire(fresh=True)
+
+    def _acquire(self, fresh: bool) -> str:
+        if self.delegated:
+            return connections.access_token(self.connection, fresh=fresh)
+        c = self.configuration
+        return identity.app_token(self.cloud, c.tenant_id, c.client_id, c.certificate, fresh=fresh)
+
+
+def _transient(error: MicrosoftError) -> bool:
+    """Whether sending the same request again later may work: throttled, a server error,
+    or no answer at all (timed out, connection lost)."""
+    return error.status in RETRYABLE or error.code == "unreachable"
+
+
+def _backoff(round_number: int, retry_after: float | None = None) -> float:
+    """How long to wait before round ``round_number + 1``: what Graph asked for, or an
+    exponential backoff; never more than ``MAX_WAIT``."""
+    return min(MAX_WAIT, max(retry_after or 0.0, 0.5 * 2**round_number))
 
 
 def transaction_id(connection: Connection, key: str) -> str:
@@ -133,16 +163,23 @@ def _repair(target: _Target, items: dict[str, SyncItem], result: RunResult, slee
     events (key, event ID) found for an occurrence that already has one, to delete."""
     connection = target.connection
     for round_number in range(MAX_ROUNDS):
+        token = None
         try:
+            token = target.token()
             found, pages = graph.tagged_events(
-                target.cloud, target.token(), target.prefix, connection.calendar_id, PROPERTY_ID
+                target.cloud, token, target.prefix, connection.calendar_id, PROPERTY_ID
             )
             break
         except MicrosoftError as error:
             result.requests += 1
-            if error.status not in (429, 503, 504) or round_number == MAX_ROUNDS - 1:
+            if round_number == MAX_ROUNDS - 1:
                 raise
-            sleep(min(MAX_WAIT, error.retry_after or 0.5 * 2**round_number))
+            if error.code == GRAPH_REFUSED and token is not None:
+                target.refused(token)
+            elif _transient(error):
+                sleep(_backoff(round_number, error.retry_after))
+            else:
+                raise
     result.requests += pages
     extra = []
     for event_id, key in found:
@@ -209,43 +246,47 @@ def _operations(plan: planning.Plan, duplicates: list[tuple[str, str]]) -> list[
 
 
 def _write(target: _Target, ops: list[_Op], items, result: RunResult, sleep) -> None:
-    pending, refreshed = ops, False
+    """Send the operations in batches; what is refused for now goes again in the next
+    round, after a wait unless only a refused token (now replaced) stood in the way."""
+    pending = ops
     for round_number in range(MAX_ROUNDS):
         if not pending:
             return
-        retry, wait = [], 0.0
+        retry, wait, slow_down = [], 0.0, False
         for start in range(0, len(pending), graph.BATCH_LIMIT):
             chunk = pending[start : start + graph.BATCH_LIMIT]
             batch = _chained([_request(target, op, str(i)) for i, op in enumerate(chunk)])
+            token = None
             try:
-                answers = graph.batch(target.cloud, target.token(), batch)
+                token = target.token()
+                answers = graph.batch(target.cloud, token, batch)
             except MicrosoftError as error:
                 result.requests += 1
-                if error.status in (429, 503, 504):
-                    retry += chunk
+                if error.code == GRAPH_REFUSED and token is not None:
+                    target.refused(token)
+                elif _transient(error):
+                    slow_down = True
                     wait = max(wait, error.retry_after or 0.0)
-                    continue
-                if error.code == "InvalidAuthenticationToken" and not refreshed:
-                    target.token(fresh=True)
-                    refreshed = True
-                    retry += chunk
-                    continue
-                raise
+                else:
+                    raise
+                retry += chunk
+                continue
             result.requests += 1
             by_id = {a.id: a for a in answers}
             for index, op in enumerate(chunk):
                 answer = by_id.get(str(index))
-                if answer is None or not _apply(target, op, answer, items, result):
-                    retry.append(op)
-                    if answer is not None and answer.retry_after:
-                        wait = max(wait, answer.retry_after)
-                    if answer is not None and answer.status == 401 and not refreshed:
-                        target.token(fresh=True)
-                        refreshed = True
+                if answer is not None and _apply(target, op, answer, items, result):
+                    continue
+                retry.append(op)
+                if answer is not None and answer.status == 401:
+                    target.refused(token)
+                elif answer is None or answer.status != 404:  # 404: an update, now a create
+                    slow_down = True
+                    wait = max(wait, answer.retry_after or 0.0) if answer else wait
             db.session.commit()  # bookkeeping per batch
         pending = retry
-        if pending:
-            sleep(min(MAX_WAIT, max(wait, 0.5 * 2**round_number)))
+        if pending and slow_down:
+            sleep(_backoff(round_number, wait))
     for op in pending:
         result.failed += 1
         result.errors.append(f"{op.kind} {op.key}: still refused after {MAX_ROUNDS} rounds")

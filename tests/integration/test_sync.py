@@ -1,6 +1,7 @@
 """The synchronisation engine against the Graph stand-in and a timetable feed on 127.0.0.1."""
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -72,16 +73,28 @@ def lessons(count: int, prefix: str = "lesson") -> list[tuple[str, datetime, str
 
 
 @pytest.fixture
-def mailbox(make_app, standins, feed_server, configure):
+def make_mailbox(make_app, standins, feed_server, configure):
+    """Make an approved application configuration with Adele's mailbox provisioned, on an
+    application with extra settings."""
+
+    def make(**settings):
+        app = make_app(**standins.settings(), **settings)
+        configure(app, feed_url_template=f"{feed_server.url}/ical?user={{upn}}")
+        standins.registration.policy_mailboxes = None
+        with app.app_context():
+            configuration = db.session.query(Configuration).one()
+            outcome = provisioning.provision(configuration, [ADELE], "test")
+            assert outcome.added == [ADELE]
+            app.config["test.connection_id"] = db.session.query(Connection).one().id
+        return app
+
+    return make
+
+
+@pytest.fixture
+def mailbox(make_mailbox):
     """An approved application configuration with Adele's mailbox provisioned."""
-    app = make_app(**standins.settings())
-    configure(app, feed_url_template=f"{feed_server.url}/ical?user={{upn}}")
-    standins.registration.policy_mailboxes = None
-    with app.app_context():
-        outcome = provisioning.provision(db.session.query(Configuration).one(), [ADELE], "test")
-        assert outcome.added == [ADELE]
-        app.config["test.connection_id"] = db.session.query(Connection).one().id
-    return app
+    return make_mailbox()
 
 
 def sync(app, **kwargs):
@@ -264,3 +277,110 @@ def test_a_runner_killed_mid_run_loses_nothing_and_doubles_nothing(
     events = calendar_events(standins, mailbox)
     assert len(events) == 60
     assert len({e["subject"] for e in events}) == 60
+
+
+def settle(standins, seconds: float = 10) -> None:
+    """Wait until the stand-in has finished the requests it held (their late answers)."""
+    deadline = time.monotonic() + seconds
+    while standins.directory.in_flight(ADELE) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def assert_exactly(app, standins, subjects: list[str]) -> None:
+    """The calendar holds one event per subject, each recorded once in the bookkeeping."""
+    events = calendar_events(standins, app)
+    assert sorted(e["subject"] for e in events) == sorted(subjects)
+    with app.app_context():
+        recorded = {item.event_id for item in db.session.query(SyncItem)}
+    assert recorded == {e["id"] for e in events}
+
+
+def test_answers_lost_to_timeouts_are_sent_again_without_doubling(
+    make_mailbox, standins, feed_server
+):
+    mailbox = make_mailbox(HTTP_TIMEOUT=0.5)
+    feed_server.calendars[ADELE] = ics(*lessons(5))
+    standins.directory.hold(ADELE, seconds=1.5)  # the first run's listing answers too late
+    assert sync(mailbox).outcome == "ok"
+    events = lessons(45)
+    feed_server.calendars[ADELE] = ics(
+        *[(uid, start, f"{subject} (moved)") for uid, start, subject in events[:5]], *events[5:]
+    )
+    # The first batch: five updates, then a create that is made but whose answer is lost.
+    standins.directory.hold(ADELE, seconds=1.5, after=5)
+    # Later, a create held before it runs, made when the portal has given up on it.
+    standins.directory.hold(ADELE, seconds=1.5, applied=False, after=14)
+    result = sync(mailbox)
+    settle(standins)
+    assert (result.outcome, result.created, result.updated) == ("ok", 40, 5), result.errors
+    subjects = [f"{subject} (moved)" for _, _, subject in events[:5]]
+    assert_exactly(mailbox, standins, subjects + [subject for _, _, subject in events[5:]])
+    with mailbox.app_context():
+        connection = db.session.get(Connection, mailbox.config["test.connection_id"])
+        assert (connection.status, connection.last_sync_outcome) == ("connected", "ok")
+
+
+def test_a_graph_that_never_answers_fails_the_run_and_keeps_the_connection(
+    make_mailbox, standins, feed_server
+):
+    mailbox = make_mailbox(HTTP_TIMEOUT=0.2)
+    feed_server.calendars[ADELE] = ics(*lessons(3))
+    standins.directory.hold(ADELE, seconds=0.4, times=engine.MAX_ROUNDS)
+    result = sync(mailbox)
+    settle(standins)
+    assert result.outcome == "failed" and "unreachable" in result.error
+    with mailbox.app_context():
+        connection = db.session.get(Connection, mailbox.config["test.connection_id"])
+        assert (connection.status, connection.last_sync_outcome) == ("connected", "failed")
+    assert sync(mailbox).outcome == "ok"  # the next run, with Graph back, does the work
+    assert_exactly(mailbox, standins, [subject for _, _, subject in lessons(3)])
+
+
+@pytest.mark.parametrize("after", [0, 7], ids=["whole batch refused", "mid-batch"])
+def test_an_app_token_that_lapses_mid_run_is_replaced(mailbox, standins, feed_server, after):
+    feed_server.calendars[ADELE] = ics(*lessons(5))
+    assert sync(mailbox).outcome == "ok"
+    feed_server.calendars[ADELE] = ics(*lessons(45))
+    issued = standins.directory.counters["token:client_credentials"]
+    standins.directory.expire_access_tokens(after=after)
+    result = sync(mailbox)
+    assert (result.outcome, result.created) == ("ok", 40), result.errors
+    assert standins.directory.counters["token:client_credentials"] == issued + 1
+    assert_exactly(mailbox, standins, [subject for _, _, subject in lessons(45)])
+
+
+@pytest.fixture
+def delegated_mailbox(make_app, standins, feed_server, configure):
+    """A delegated configuration to which Adele connected through the sign-in pages."""
+    from tests.integration.test_connect import EndUser
+
+    app = make_app(**standins.settings())
+    configure(
+        app,
+        method="delegated",
+        name="Contoso University",
+        tenant_guid=standins.TENANT_GUID,
+        feed_url_template=f"{feed_server.url}/ical?user={{upn}}",
+    )
+    assert EndUser(app, standins).connect(ADELE).status_code == 302
+    with app.app_context():
+        app.config["test.connection_id"] = db.session.query(Connection).one().id
+    return app
+
+
+@pytest.mark.parametrize("after", [0, 7], ids=["whole batch refused", "mid-batch"])
+def test_a_delegated_token_that_lapses_mid_run_is_refreshed(
+    delegated_mailbox, standins, feed_server, after
+):
+    feed_server.calendars[ADELE] = ics(*lessons(5))
+    assert sync(delegated_mailbox).outcome == "ok"
+    feed_server.calendars[ADELE] = ics(*lessons(45))
+    refreshed = standins.directory.counters["token:refresh_token"]
+    # MSAL still holds the access token as valid for an hour: only Graph knows it lapsed.
+    standins.directory.expire_access_tokens(after=after)
+    result = sync(delegated_mailbox)
+    assert (result.outcome, result.created) == ("ok", 40), result.errors
+    assert standins.directory.counters["token:refresh_token"] == refreshed + 1
+    assert_exactly(delegated_mailbox, standins, [subject for _, _, subject in lessons(45)])
+    with delegated_mailbox.app_context():
+        assert db.session.query(Connection).one().status == "connected"

@@ -3,7 +3,8 @@
 Tenants, app registrations, users, groups and their mailboxes (calendars and events), the
 tokens and codes issued, and how many requests each endpoint served. Tests arrange a
 scenario by changing this state (``app.admin_consented = True``,
-``directory.revoke_refresh_tokens(upn)``, ``directory.throttle(upn, times=2)``) and read it
+``directory.revoke_refresh_tokens(upn)``, ``directory.throttle(upn, times=2)``,
+``directory.hold(upn, seconds=2)``, ``directory.expire_access_tokens(after=5)``) and read it
 back afterwards (``directory.events(upn)``, ``directory.max_concurrency[upn]``). The
 handlers run in server threads, so access goes through one lock.
 """
@@ -109,6 +110,14 @@ THROTTLE_DEFAULTS = {
 }
 
 
+@dataclass(frozen=True)
+class Hold:
+    """One answer to keep waiting: the request runs (``applied``) before or after the wait."""
+
+    seconds: float
+    applied: bool
+
+
 @dataclass
 class AuthorizationCode:
     """What an authorization code stands for, remembered from the authorize request."""
@@ -193,6 +202,10 @@ class Directory:
         self._calendars: dict[str, list[dict]] = {}
         self._events: dict[str, list[dict]] = {}
         self._throttles: dict[str, collections.deque[Throttle]] = {}
+        self._holds: dict[str, collections.deque[Hold | None]] = {}
+        self._live_access_tokens: set[str] = set()
+        self._lapsed_access_tokens: set[str] = set()
+        self._lapse_after: int | None = None
         self._in_flight: collections.Counter[str] = collections.Counter()
         self.max_concurrency: collections.Counter[str] = collections.Counter()
         self.mailbox_concurrency_limit: int | None = None
@@ -515,6 +528,29 @@ class Directory:
             queue = self._throttles.get(user.upn.lower())
             return queue.popleft() if queue else None
 
+    def hold(
+        self, mailbox: str, seconds: float, times: int = 1, applied: bool = True, after: int = 0
+    ) -> None:
+        """Keep the answers to ``times`` requests to this mailbox waiting ``seconds``, past a
+        client's timeout, after letting the next ``after`` requests through. The request is
+        carried out before the wait (``applied``: the client never learns that its create
+        was made) or after it, when the client has given up. Inside a ``$batch`` the whole
+        batch's answer waits. Calls add up."""
+        with self.lock:
+            queue = self._holds.setdefault(self._mailbox_key(mailbox), collections.deque())
+            queue.extend([None] * after + [Hold(seconds, applied)] * times)
+
+    def take_hold(self, user: User) -> Hold | None:
+        """The hold due for this request to the user's mailbox, if any."""
+        with self.lock:
+            queue = self._holds.get(user.upn.lower())
+            return queue.popleft() if queue else None
+
+    def in_flight(self, mailbox: str) -> int:
+        """How many requests are running on the mailbox now (held ones among them)."""
+        with self.lock:
+            return self._in_flight[self._mailbox_key(mailbox)]
+
     def enter_mailbox(self, user: User) -> int:
         """Count one more request running on the user's mailbox; how many run now."""
         key = user.upn.lower()
@@ -531,6 +567,38 @@ class Directory:
     def _mailbox_key(self, mailbox: str) -> str:
         user = self.user_by_id_or_upn(mailbox)
         return (user.upn if user else mailbox).lower()
+
+    # Access tokens
+
+    def issued_access_token(self, claims: dict) -> None:
+        """Remember an access token the identity stand-in issued (by its ``uti``)."""
+        with self.lock:
+            self._live_access_tokens.add(claims["uti"])
+
+    def expire_access_tokens(self, after: int = 0) -> None:
+        """Let every access token issued so far lapse once ``after`` more Graph requests
+        (each request of a ``$batch`` counting) have been served, as a token that expires in
+        the middle of a run; Graph then answers 401 ``InvalidAuthenticationToken``. Tokens
+        issued later are valid."""
+        with self.lock:
+            self._lapse_after = after
+            if after == 0:
+                self._lapse()
+
+    def access_token_lapsed(self, claims: dict) -> bool:
+        """Whether Graph must refuse this token as expired; counts one Graph request."""
+        with self.lock:
+            if self._lapse_after is not None:
+                if self._lapse_after == 0:
+                    self._lapse()
+                else:
+                    self._lapse_after -= 1
+            return claims.get("uti") in self._lapsed_access_tokens
+
+    def _lapse(self) -> None:
+        self._lapsed_access_tokens |= self._live_access_tokens
+        self._live_access_tokens = set()
+        self._lapse_after = None
 
     # Signing
 

@@ -112,6 +112,8 @@ def create_graph_app(directory: Directory) -> Flask:
 
     @app.after_request
     def headers(response):
+        if g.get("hold_answer"):
+            time.sleep(g.hold_answer)  # the request has run; its answer comes late
         response.headers["request-id"] = g.get("request_id", "")
         response.headers["client-request-id"] = client_request_id()
         if response.mimetype == "application/json":
@@ -373,17 +375,19 @@ def _caller(directory: Directory) -> Caller:
             "CompactToken parsing failed with error code: 80049217",
         )
     audiences = [directory.base_url_graph or WORLDWIDE_GRAPH, WORLDWIDE_GRAPH, GRAPH_APP_ID]
+    expired = "Lifetime validation failed, the token is expired."
     try:
         claims = directory.decode(token, audiences)
     except jwt.ExpiredSignatureError:
-        message = "Lifetime validation failed, the token is expired."
-        raise GraphError(401, "InvalidAuthenticationToken", message) from None
+        raise GraphError(401, "InvalidAuthenticationToken", expired) from None
     except jwt.InvalidAudienceError:
         message = "Access token validation failure. Invalid audience."
         raise GraphError(401, "InvalidAuthenticationToken", message) from None
     except jwt.InvalidTokenError:
         message = "Access token validation failure."
         raise GraphError(401, "InvalidAuthenticationToken", message) from None
+    if directory.access_token_lapsed(claims):
+        raise GraphError(401, "InvalidAuthenticationToken", expired)
     app_only = "scp" not in claims
     permissions = set(claims.get("roles", [])) if app_only else set(claims["scp"].split())
     return Caller(
@@ -433,10 +437,16 @@ def _mailbox(directory: Directory, caller: Caller, who: str | None, needed: set[
 def _occupy(directory: Directory, owner: User) -> None:
     """Count this request as running on the mailbox until it ends, or inside a ``$batch``
     until its whole wave has run (answered or not, since Graph dispatched them together).
-    A throttle set by the test, or the mailbox concurrency limit, answers it 429 or 503."""
+    A throttle set by the test, or the mailbox concurrency limit, answers it 429 or 503; a
+    hold set by the test keeps it waiting before it runs or before it is answered."""
     running = directory.enter_mailbox(owner)
     wave = request.environ.get(MAILBOX_SLOTS)
     (wave if wave is not None else g.setdefault("mailboxes", [])).append(owner)
+    hold = directory.take_hold(owner)
+    if hold and hold.applied:
+        g.hold_answer = hold.seconds
+    elif hold:
+        time.sleep(hold.seconds)
     throttle = directory.take_throttle(owner)
     if throttle:
         retry_after = {"Retry-After": f"{throttle.retry_after:g}"}

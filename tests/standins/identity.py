@@ -443,9 +443,14 @@ class TokenIssuer:
             "amr": ["pwd"],
             "acr": "1",
         }
+        # Graph's permissions come back named as the request named them: by short name
+        # ("User.Read", as Entra answers a request for "User.Read") or with the resource.
+        # MSAL finds a cached token again only by the names it was given.
+        qualified = any("/" in item for item in form.get("scope", "").split())
+        prefix = f"{self.graph}/" if qualified else ""
         body = {
             "token_type": "Bearer",
-            "scope": " ".join(f"{self.graph}/{name}" for name in permissions),
+            "scope": " ".join(f"{prefix}{name}" for name in permissions),
             "expires_in": TOKEN_LIFETIME,
             "ext_expires_in": TOKEN_LIFETIME,
             "access_token": self._access_token(access),
@@ -469,24 +474,24 @@ class TokenIssuer:
     def _access_token(self, claims: dict) -> str:
         now = int(time.time())
         issuer = f"https://sts.windows.net/{self.tenant.id}/"
-        return self.directory.sign(
-            {
-                "aud": self.graph,
-                "iss": issuer,
-                "iat": now,
-                "nbf": now,
-                "exp": now + TOKEN_LIFETIME + 1,
-                "app_displayname": self.app.display_name,
-                "appid": self.app.client_id,
-                "appidacr": "2",
-                "azp": self.app.client_id,
-                "idp": issuer,
-                "tid": self.tenant.id,
-                "uti": secrets.token_urlsafe(16),
-                "ver": "1.0",
-                **claims,
-            }
-        )
+        claims = {
+            "aud": self.graph,
+            "iss": issuer,
+            "iat": now,
+            "nbf": now,
+            "exp": now + TOKEN_LIFETIME + 1,
+            "app_displayname": self.app.display_name,
+            "appid": self.app.client_id,
+            "appidacr": "2",
+            "azp": self.app.client_id,
+            "idp": issuer,
+            "tid": self.tenant.id,
+            "uti": secrets.token_urlsafe(16),
+            "ver": "1.0",
+            **claims,
+        }
+        self.directory.issued_access_token(claims)
+        return self.directory.sign(claims)
 
     def _id_token(self, user: User, nonce: str | None) -> str:
         now = int(time.time())
