@@ -11,7 +11,7 @@ from werkzeug.wrappers import Request, Response
 from portal import provisioning
 from portal.extensions import db
 from portal.models import Configuration, Connection, SyncItem
-from portal.sync import engine, jobs
+from portal.sync import engine, feed, jobs
 
 ADELE = "adele.vance@contoso.edu"
 
@@ -384,3 +384,139 @@ def test_a_delegated_token_that_lapses_mid_run_is_refreshed(
     assert_exactly(delegated_mailbox, standins, [subject for _, _, subject in lessons(45)])
     with delegated_mailbox.app_context():
         assert db.session.query(Connection).one().status == "connected"
+
+
+def vevent(uid: str, summary: str, *lines: str) -> str:
+    """One VEVENT of a feed, its time properties given as iCalendar lines."""
+    return "\r\n".join(
+        ["BEGIN:VEVENT", f"UID:{uid}", "DTSTAMP:20270901T000000Z", *lines, f"SUMMARY:{summary}"]
+        + ["END:VEVENT"]
+    )
+
+
+def vcalendar(*events: str) -> str:
+    header = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//MyTimetable//Test//EN\r\n"
+    return header + "\r\n".join(events) + "\r\nEND:VCALENDAR\r\n"
+
+
+AMS = "TZID=Europe/Amsterdam"
+# Summer time in Amsterdam ends on Sunday 31 October 2027 at 03:00 CEST (01:00 UTC).
+AUTUMN_FEED = [
+    vevent(
+        "algebra@mytimetable",
+        "Algebra",
+        f"DTSTART;{AMS}:20271018T090000",
+        f"DTEND;{AMS}:20271018T104500",
+        "RRULE:FREQ=WEEKLY;COUNT=5",
+        f"EXDATE;{AMS}:20271108T090000",
+    ),
+    vevent(
+        "algebra@mytimetable",
+        "Algebra (moved)",
+        f"RECURRENCE-ID;{AMS}:20271025T090000",
+        f"DTSTART;{AMS}:20271026T140000",
+        f"DTEND;{AMS}:20271026T154500",
+    ),
+    vevent(
+        "night@mytimetable",
+        "Night lab",
+        f"DTSTART;{AMS}:20271031T013000",
+        f"DTEND;{AMS}:20271031T043000",
+    ),
+    vevent("exam@mytimetable", "Online exam", "DTSTART:20271031T090000Z", "DTEND:20271031T110000Z"),
+    vevent(
+        "open-day@mytimetable",
+        "Open day",
+        "DTSTART;VALUE=DATE:20271102",
+        "DTEND;VALUE=DATE:20271103",
+    ),
+    vevent(
+        "seminar@mytimetable",
+        "Seminar",
+        "DTSTART:20271103T100000Z",
+        "DTEND:20271103T110000Z",
+        "STATUS:CANCELLED",
+    ),
+]
+TUTORIAL = ("tutorial@mytimetable", "Tutorial")
+GUEST = vevent(
+    "guest@mytimetable", "Guest lecture", "DTSTART:20271027T150000Z", "DTEND:20271027T160000Z"
+)
+LAB = ("lab@mytimetable", "Lab", f"DTSTART;{AMS}:20271029T100000", f"DTEND;{AMS}:20271029T120000")
+
+
+def utc(text: str) -> datetime:
+    return datetime.strptime(text, "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
+
+
+def instants(events: list[dict]) -> set[tuple[str, datetime, datetime]]:
+    """(subject, start, end) of each event, its times as UTC instants."""
+    from tests.standins.events import time_zone
+
+    def instant(value: dict) -> datetime:
+        local = datetime.fromisoformat(value["dateTime"][:19])
+        return local.replace(tzinfo=time_zone(value["timeZone"])).astimezone(UTC)
+
+    return {(e["subject"], instant(e["start"]), instant(e["end"])) for e in events}
+
+
+def test_a_feed_across_the_october_change_lands_at_the_right_instants_and_changes_minimally(
+    mailbox, standins, feed_server, monkeypatch
+):
+    window = (datetime(2027, 10, 1, tzinfo=UTC), datetime(2027, 12, 1, tzinfo=UTC))
+    monkeypatch.setattr(feed, "default_window", lambda now=None: window)
+    tutorial = vevent(*TUTORIAL, f"DTSTART;{AMS}:20271028T130000", f"DTEND;{AMS}:20271028T140000")
+    feed_server.calendars[ADELE] = vcalendar(*AUTUMN_FEED, tutorial, GUEST, vevent(*LAB))
+
+    first = sync(mailbox)
+
+    assert (first.outcome, first.created) == ("ok", 10), first.errors
+    timed = {
+        ("Algebra", utc("20271018T0700Z"), utc("20271018T0845Z")),  # CEST, UTC+2
+        ("Algebra (moved)", utc("20271026T1200Z"), utc("20271026T1345Z")),
+        ("Algebra", utc("20271101T0800Z"), utc("20271101T0945Z")),  # CET, UTC+1
+        ("Algebra", utc("20271115T0800Z"), utc("20271115T0945Z")),  # 8 November: EXDATE
+        ("Night lab", utc("20271030T2330Z"), utc("20271031T0330Z")),  # four hours, not three
+        ("Online exam", utc("20271031T0900Z"), utc("20271031T1100Z")),
+        ("Guest lecture", utc("20271027T1500Z"), utc("20271027T1600Z")),
+        ("Lab", utc("20271029T0800Z"), utc("20271029T1000Z")),
+    }
+    events = calendar_events(standins, mailbox)
+    assert instants(events) == timed | {
+        ("Tutorial", utc("20271028T1100Z"), utc("20271028T1200Z")),
+        ("Open day", utc("20271102T0000Z"), utc("20271103T0000Z")),
+    }
+    [open_day] = [e for e in events if e["subject"] == "Open day"]
+    assert open_day["isAllDay"] is True
+    assert open_day["start"]["dateTime"].startswith("2027-11-02T00:00:00")
+    assert open_day["end"]["dateTime"].startswith("2027-11-03T00:00:00")
+    assert open_day["start"]["timeZone"] == open_day["end"]["timeZone"]
+    assert not any(e["isAllDay"] for e in events if e is not open_day)
+
+    # Between the runs the tutorial moves a week on, the guest lecture is dropped and the
+    # lab is cancelled.
+    moved = vevent(*TUTORIAL, f"DTSTART;{AMS}:20271104T130000", f"DTEND;{AMS}:20271104T140000")
+    cancelled = vevent(*LAB, "SEQUENCE:1", "STATUS:CANCELLED")
+    feed_server.calendars[ADELE] = vcalendar(*AUTUMN_FEED, moved, cancelled)
+    before = {e["id"]: e["changeKey"] for e in events}
+    counters = dict(standins.directory.counters)
+
+    second = sync(mailbox)
+
+    assert (second.created, second.updated, second.deleted) == (0, 1, 2)
+    writes = {
+        name: standins.directory.counters[name] - counters.get(name, 0)
+        for name in ("graph:create_event", "graph:update_event", "graph:delete_event")
+    }
+    assert writes == {"graph:create_event": 0, "graph:update_event": 1, "graph:delete_event": 2}
+    events = calendar_events(standins, mailbox)
+    assert instants(events) == timed - {
+        ("Guest lecture", utc("20271027T1500Z"), utc("20271027T1600Z")),
+        ("Lab", utc("20271029T0800Z"), utc("20271029T1000Z")),
+    } | {
+        ("Tutorial", utc("20271104T1200Z"), utc("20271104T1300Z")),  # CET now
+        ("Open day", utc("20271102T0000Z"), utc("20271103T0000Z")),
+    }
+    untouched = [e for e in events if e["subject"] != "Tutorial"]
+    assert len(untouched) == 7
+    assert all(before[e["id"]] == e["changeKey"] for e in untouched)
