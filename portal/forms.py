@@ -1,7 +1,43 @@
-"""Forms shared by every area."""
+"""Forms shared by every area, and the base every form of the portal builds on."""
 
+from flask import has_request_context, request
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import CombinedMultiDict, MultiDict
+from wtforms.fields import FileField
+
+_FROM_REQUEST = object()
+_SUBMIT_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 
-class ConfirmForm(FlaskForm):
+class PortalForm(FlaskForm):
+    """A form that reads only what a browser's form sends for it.
+
+    Flask-WTF also reads JSON bodies and hands an uploaded file to whichever field has its
+    name; a text field that got a file (or a JSON number) made its validators fail with a
+    TypeError. Here text fields see only the form's text, file fields only files, and a
+    JSON body is no form at all.
+    """
+
+    def __init__(self, formdata=_FROM_REQUEST, **kwargs):
+        if formdata is _FROM_REQUEST:
+            formdata = self._browser_formdata(kwargs.get("prefix", ""))
+        super().__init__(formdata=formdata, **kwargs)
+
+    def _browser_formdata(self, prefix: str):
+        if not has_request_context() or request.method not in _SUBMIT_METHODS:
+            return None
+        file_fields = {
+            prefix + name
+            for name, unbound in self._unbound_fields
+            if issubclass(unbound.field_class, FileField)
+        }
+        files = MultiDict(
+            [(name, f) for name, f in request.files.items(multi=True) if name in file_fields]
+        )
+        if files:
+            return CombinedMultiDict((files, request.form))
+        return request.form or None
+
+
+class ConfirmForm(PortalForm):
     """A form with only its CSRF token, for buttons that change something."""

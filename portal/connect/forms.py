@@ -1,10 +1,11 @@
 """The end user's forms."""
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField
 
+from ..forms import PortalForm
 
-class DisconnectForm(FlaskForm):
+
+class DisconnectForm(PortalForm):
     """Stop the synchronisation, optionally removing the MyTimetable calendar."""
 
     remove_calendar = BooleanField("Also remove the MyTimetable calendar from Outlook")

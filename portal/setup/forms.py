@@ -2,7 +2,6 @@
 
 import re
 
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileSize
 from wtforms import (
     BooleanField,
@@ -15,12 +14,13 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
+from ..forms import PortalForm
 from ..microsoft.clouds import CLOUDS
 from ..validators import DOMAIN, GUID, mailbox_address
 from ..validators import strip as _strip
 
 
-class MethodForm(FlaskForm):
+class MethodForm(PortalForm):
     """Step 1: how MyTimetable reaches calendars, and in which Microsoft cloud."""
 
     method = RadioField(
@@ -39,7 +39,7 @@ class MethodForm(FlaskForm):
     )
 
 
-class GenerateCertificateForm(FlaskForm):
+class GenerateCertificateForm(PortalForm):
     """Step 2, on-premises: make the institution's own certificate."""
 
     validity = SelectField(
@@ -54,7 +54,7 @@ class GenerateCertificateForm(FlaskForm):
     )
 
 
-class PfxForm(FlaskForm):
+class PfxForm(PortalForm):
     """Step 2, on-premises: the password that protects the downloaded private key."""
 
     password = PasswordField(
@@ -70,13 +70,13 @@ class PfxForm(FlaskForm):
     )
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(PortalForm):
     """Step 3: options that change the app registration's permissions."""
 
     outlook_categories = BooleanField("Show timetable events in colour (Outlook categories)")
 
 
-class TenantForm(FlaskForm):
+class TenantForm(PortalForm):
     """Step 4: the tenant and the app registration's identifiers."""
 
     tenant_id = StringField(
@@ -143,7 +143,7 @@ class TenantForm(FlaskForm):
             )
 
 
-class ApplicationVerifyForm(FlaskForm):
+class ApplicationVerifyForm(PortalForm):
     """Step 5, application permissions: the mailboxes to test with."""
 
     test_mailbox = StringField(
@@ -178,7 +178,7 @@ class ApplicationVerifyForm(FlaskForm):
             raise ValidationError("Use a different mailbox from the test mailbox.")
 
 
-class MailboxesForm(FlaskForm):
+class MailboxesForm(PortalForm):
     """Application permissions, after approval: the mailboxes to synchronise."""
 
     addresses = TextAreaField(

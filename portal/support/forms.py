@@ -1,9 +1,9 @@
 """The console's forms."""
 
-from flask_wtf import FlaskForm
 from wtforms import PasswordField, RadioField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from ..forms import PortalForm
 from ..review import RETURN_STEPS
 from ..validators import mailbox_address, strip
 
@@ -16,14 +16,14 @@ STEP_LABELS = {
 }
 
 
-class SignInForm(FlaskForm):
+class SignInForm(PortalForm):
     """Staff sign-in."""
 
     email = StringField("E-mail address", validators=[DataRequired("Enter your e-mail address.")])
     password = PasswordField("Password", validators=[DataRequired("Enter your password.")])
 
 
-class ReturnForm(FlaskForm):
+class ReturnForm(PortalForm):
     """Send a configuration back to its administrator."""
 
     message = TextAreaField(
@@ -40,7 +40,7 @@ class ReturnForm(FlaskForm):
     )
 
 
-class InstitutionForm(FlaskForm):
+class InstitutionForm(PortalForm):
     """A new institution and its administrator's address."""
 
     name = StringField(
@@ -67,7 +67,7 @@ class InstitutionForm(FlaskForm):
     )
 
 
-class FeedForm(FlaskForm):
+class FeedForm(PortalForm):
     """The institution's MyTimetable iCalendar feed, per person."""
 
     feed_url_template = StringField(

@@ -1,5 +1,7 @@
 """No bad value in any field, forged token or garbled callback gets a 500 or a stack trace."""
 
+import io
+
 import pytest
 
 from portal.extensions import db
@@ -103,3 +105,41 @@ def test_missing_csrf_token_is_a_400_page(far_wizard, path):
 def test_oversized_body_is_refused(far_wizard):
     response = far_wizard.client.post("/setup/tenant", data={"tenant_id": "x" * (2 * 1024 * 1024)})
     assert response.status_code == 413
+
+
+def _saved_tenant(app):
+    with app.app_context():
+        config = (
+            db.session.query(Configuration)
+            .join(Institution)
+            .filter_by(name="Example College")
+            .one()
+        )
+        return config.tenant_id, config.client_id, config.test_mailbox
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/setup/tenant", "tenant_id"),
+        ("/setup/tenant", "client_id"),
+        ("/setup/verify", "test_mailbox"),
+    ],
+)
+def test_a_file_in_a_text_field_is_ignored(app, far_wizard, path, name):
+    before = _saved_tenant(app)
+    upload = (io.BytesIO(b"x@example.edu"), "x.txt")
+    response = far_wizard.client.post(path, data={"csrf_token": far_wizard.csrf(), name: upload})
+    assert response.status_code < 500
+    assert _saved_tenant(app) == before
+
+
+def test_a_json_body_is_no_form(app, far_wizard):
+    before = _saved_tenant(app)
+    response = far_wizard.client.post(
+        "/setup/tenant",
+        json={"tenant_id": 5, "client_id": ["x"]},
+        headers={"X-CSRFToken": far_wizard.csrf()},
+    )
+    assert response.status_code < 500
+    assert _saved_tenant(app) == before
