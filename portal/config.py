@@ -28,6 +28,17 @@ def _instance_secret(instance_path: str, name: str, make) -> str:
     return value
 
 
+def database_uri(url: str | None) -> str | None:
+    """The SQLAlchemy URL for ``url``: PostgreSQL URLs as hosting providers write them
+    (``postgres://`` or ``postgresql://``) are served by psycopg 3, the driver installed."""
+    if not url:
+        return None
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
 def from_environment(instance_path: str, given: dict | None = None, environ=None) -> dict:
     """Return the Flask configuration for the ``PORTAL_*`` variables in ``environ``.
 
@@ -51,7 +62,7 @@ def from_environment(instance_path: str, given: dict | None = None, environ=None
             f"{name} is not set. Production needs it; see .env.example for how to make one."
         )
 
-    database_url = env.get("PORTAL_DATABASE_URL") or (
+    database_url = database_uri(env.get("PORTAL_DATABASE_URL")) or (
         "sqlite:///" + str(Path(instance_path) / "portal.db")
     )
     config = {

@@ -1,6 +1,8 @@
 """Fixtures shared by every test: an application on a migrated SQLite file, its client and
 CLI runner, and a ``Wizard`` helper that walks the setup wizard like a browser would."""
 
+import itertools
+import os
 import re
 import shutil
 
@@ -9,25 +11,78 @@ from cryptography.fernet import Fernet
 from flask_migrate import upgrade
 
 from portal import create_app
+from portal.config import database_uri
 from portal.extensions import db
 
 ENCRYPTION_KEY = Fernet.generate_key().decode()
 
+# The scale-out pass (.ci/run runs the integration tests twice): with PORTAL_TEST_SCALE_OUT=1
+# every test application uses its own PostgreSQL database, made from a migrated template,
+# and Redis for sessions, rate limits and the job queue.
+SCALE_OUT = os.environ.get("PORTAL_TEST_SCALE_OUT") == "1"
+POSTGRES_URL = database_uri(
+    os.environ.get("PORTAL_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+)
+TEST_REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
-def base_config(database_path) -> dict:
-    """Settings for a test application; no environment variable is needed."""
+
+def base_config(database) -> dict:
+    """Settings for a test application; no environment variable is needed.
+
+    ``database`` is a SQLite file path or, in the scale-out pass, a database URL."""
+    url = str(database) if "://" in str(database) else f"sqlite:///{database}"
     return {
         "TESTING": True,
         "PORTAL_ENV": "production",
         "SECRET_KEY": "test-secret-key-not-for-production",
         "ENCRYPTION_KEYS": ENCRYPTION_KEY,
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database_path}",
+        "SQLALCHEMY_DATABASE_URI": url,
         "EXTERNAL_URL": "http://localhost",
-        "REDIS_URL": None,
+        "REDIS_URL": TEST_REDIS_URL if SCALE_OUT else None,
         "AUTHORITY_HOST": None,
         "GRAPH_ENDPOINT": None,
         "CA_BUNDLE": None,
     }
+
+
+class PostgresDatabases:
+    """Per-test PostgreSQL databases, each a copy of one migrated template database."""
+
+    def __init__(self, server_url: str):
+        from sqlalchemy import create_engine
+        from sqlalchemy.engine import make_url
+
+        self.server = make_url(server_url)
+        self.admin = create_engine(self.server, isolation_level="AUTOCOMMIT", poolclass=None)
+        self.prefix = f"portal_test_{os.getpid()}"
+        self.template = f"{self.prefix}_template"
+        self.numbers = itertools.count()
+
+    def _run(self, statement: str):
+        from sqlalchemy import text
+
+        with self.admin.connect() as connection:
+            connection.execute(text(statement))
+
+    def url(self, name: str) -> str:
+        return self.server.set(database=name).render_as_string(hide_password=False)
+
+    def make_template(self) -> str:
+        self._run(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
+        self._run(f'CREATE DATABASE "{self.template}"')
+        return self.url(self.template)
+
+    def copy(self) -> str:
+        name = f"{self.prefix}_{next(self.numbers)}"
+        self._run(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        return name
+
+    def drop(self, name: str):
+        self._run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def close(self):
+        self.drop(self.template)
+        self.admin.dispose()
 
 
 @pytest.fixture(autouse=True)
@@ -40,28 +95,61 @@ def _clean_environment(monkeypatch):
             monkeypatch.delenv(name)
 
 
-@pytest.fixture(scope="session")
-def migrated_database(tmp_path_factory):
-    """A database file migrated once through Alembic; each test gets a copy."""
-    path = tmp_path_factory.mktemp("schema") / "portal.db"
-    app = create_app(base_config(path))
+def _migrate(database):
+    app = create_app(base_config(database))
     with app.app_context():
         upgrade()
         db.engine.dispose()
-    return path
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory):
+    """A database migrated once through Alembic; each test gets a copy.
+
+    A SQLite file by default; a PostgreSQL template database in the scale-out pass."""
+    if not SCALE_OUT:
+        path = tmp_path_factory.mktemp("schema") / "portal.db"
+        _migrate(path)
+        yield path
+        return
+    databases = PostgresDatabases(POSTGRES_URL)
+    _migrate(databases.make_template())
+    yield databases
+    databases.close()
 
 
 @pytest.fixture
 def make_app(tmp_path, migrated_database):
-    """Make an application on a fresh copy of the migrated database, with extra settings."""
+    """Make an application on a fresh copy of the migrated database, with extra settings.
+
+    Every application made in one test shares that test's database."""
+    made = []
 
     def make(**overrides):
-        path = tmp_path / "portal.db"
-        if not path.exists():
-            shutil.copy(migrated_database, path)
-        return create_app({**base_config(path), **overrides})
+        if not SCALE_OUT:
+            path = tmp_path / "portal.db"
+            if not path.exists():
+                shutil.copy(migrated_database, path)
+            database = path
+        else:
+            if not made:
+                made.append(migrated_database.copy())
+            database = migrated_database.url(made[0])
+        app = create_app({**base_config(database), **overrides})
+        apps.append(app)
+        return app
 
-    return make
+    apps = []
+    if SCALE_OUT:
+        import redis
+
+        redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+    yield make
+    for app in apps:
+        with app.app_context():
+            db.engine.dispose()
+    if made:
+        migrated_database.drop(made[0])
 
 
 @pytest.fixture
@@ -185,6 +273,12 @@ def standins(pki):
 @pytest.fixture
 def invitation(app):
     """Invitation links for a managed and an on-premises institution, and the vendor cert."""
+    return invitation_links(app)
+
+
+def invitation_links(app) -> dict:
+    """Make a managed and an on-premises institution and the vendor certificate in ``app``;
+    return their invitation links."""
     from portal import certificates, invitations
 
     with app.app_context():

@@ -7,9 +7,10 @@ from portal.extensions import db
 from portal.models import Certificate
 
 
-def test_healthz_reports_the_database(client):
+def test_healthz_reports_the_database_and_redis_when_used(app, client):
     response = client.get("/healthz")
-    assert response.status_code == 200 and response.json == {"database": "ok"}
+    expected = {"database": "ok"} | ({"redis": "ok"} if app.config["REDIS_URL"] else {})
+    assert response.status_code == 200 and response.json == expected
 
 
 def test_healthz_reports_an_unreachable_redis(make_app):

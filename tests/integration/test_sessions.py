@@ -7,12 +7,15 @@ import redis
 
 from portal.extensions import db
 from portal.models import ServerSession
+from tests.conftest import Wizard, invitation_links
 
 REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
-def test_session_lives_in_the_database_by_default(app, wizard, invitation):
-    wizard.open(invitation["managed"])
+def test_session_lives_in_the_database_by_default(make_app):
+    app = make_app(REDIS_URL=None)  # the embedded default, also in the scale-out pass
+    wizard = Wizard(app.test_client())
+    wizard.open(invitation_links(app)["managed"])
     cookie = wizard.client.get_cookie("portal_session")
     assert cookie is not None and cookie.http_only and cookie.same_site == "Lax"
     with app.app_context():

@@ -216,6 +216,7 @@ def test_broken_feed_fails_the_run_and_changes_nothing(mailbox, standins, feed_s
 
 
 def test_waiting_jobs_run_in_process(mailbox, standins, feed_server):
+    mailbox.config["REDIS_URL"] = None  # the embedded default, also in the scale-out pass
     feed_server.calendars[ADELE] = ics(*lessons(2))
     with mailbox.app_context():
         assert jobs.run_waiting(sleep=lambda s: None) == 1  # the first sync queued at provisioning

@@ -28,6 +28,16 @@ def test_embedded_default_is_sqlite_in_the_instance_folder(tmp_path):
     assert config["REDIS_URL"] is None
 
 
+@pytest.mark.parametrize(
+    "given",
+    ["postgres://portal@db.internal/portal", "postgresql://portal@db.internal/portal"],
+)
+def test_postgresql_urls_use_the_installed_psycopg_driver(tmp_path, given):
+    environ = {"PORTAL_ENV": "development", "PORTAL_DATABASE_URL": given}
+    config = from_environment(str(tmp_path), environ=environ)
+    assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://portal@db.internal/portal"
+
+
 def test_hosts_can_be_pointed_elsewhere(tmp_path):
     config = from_environment(
         str(tmp_path),
