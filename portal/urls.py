@@ -1,6 +1,15 @@
-"""Absolute addresses of the portal's own pages, on its external URL."""
+"""Addresses: the portal's own pages on its external URL, and which addresses taken from
+a request the portal may send a browser to."""
+
+import re
+from urllib.parse import unquote, urlsplit
 
 from flask import current_app, url_for
+
+# Browsers drop tabs and newlines anywhere in an address and read a backslash as a
+# slash, so "/\t/evil.example" and "/\\evil.example" both lead to another host.
+_UNSAFE_CHARACTER = re.compile(r"[\x00-\x1f\x7f\\]")
+MAX_TARGET_LENGTH = 2000
 
 
 def external(endpoint: str, **values) -> str:
@@ -11,3 +20,26 @@ def external(endpoint: str, **values) -> str:
 def redirect_uri() -> str:
     """The one redirect URI registered in Entra: administrators and end users share it."""
     return external("connect.callback")
+
+
+def local_target(target: str | None) -> str | None:
+    """``target`` if it is a path on this portal, else None.
+
+    For every redirect to an address that came with the request (a ``next`` parameter, a
+    form field, a Referer): only a path that starts with one slash passes, without a
+    scheme or host, without characters a browser drops or turns into a slash, also once
+    percent-decoded (a proxy in front may decode it).
+    """
+    if not isinstance(target, str) or not 0 < len(target) <= MAX_TARGET_LENGTH:
+        return None
+    if " " in target:
+        return None
+    for form in (target, unquote(target)):
+        if not form.startswith("/") or form.startswith("//"):
+            return None
+        if _UNSAFE_CHARACTER.search(form):
+            return None
+        parts = urlsplit(form)
+        if parts.scheme or parts.netloc:
+            return None
+    return target
