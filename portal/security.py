@@ -81,7 +81,7 @@ def describe(public_pem: str) -> CertificateInfo:
     return CertificateInfo(
         subject=cert.subject.rfc4514_string(),
         public_pem=public_pem,
-        sha1_thumbprint=cert.fingerprint(hashes.SHA1()).hex().upper(),  # noqa: S303 (Entra's thumbprint)
+        sha1_thumbprint=cert.fingerprint(hashes.SHA1()).hex().upper(),  # noqa: S303  # nosec B303  # Entra's thumbprint: an ID, not a signature
         sha256_thumbprint=cert.fingerprint(hashes.SHA256()).hex().upper(),
         not_before=cert.not_valid_before_utc.replace(tzinfo=None),
         not_after=cert.not_valid_after_utc.replace(tzinfo=None),
