@@ -69,7 +69,7 @@ class _Run:
                 purpose=self.purpose,
                 kind=link.kind,
                 outcome=outcome,
-                error_code=code,
+                error_code=code[:60] if code else None,  # the column's length
                 message=message[:2000],
                 evidence=evidence[:2000],
             )

@@ -143,3 +143,24 @@ def test_a_json_body_is_no_form(app, far_wizard):
     )
     assert response.status_code < 500
     assert _saved_tenant(app) == before
+
+
+def test_an_overlong_error_code_in_microsofts_answer_still_fits_its_column(
+    app, far_wizard, monkeypatch
+):
+    """The error in a sign-in answer is text from the browser's address bar: PostgreSQL
+    refuses one longer than the 60-character column (a 500) where SQLite keeps it."""
+    from portal import signins, verification
+    from portal.microsoft.errors import MicrosoftError
+    from portal.models import Verification
+
+    def refuse(*args):
+        raise MicrosoftError("x" * 300, "forged")
+
+    monkeypatch.setattr(signins, "finish_sign_in", refuse)
+    with app.app_context():
+        config = db.session.query(Configuration).join(Institution).first()
+        config.method = "delegated"
+        verification.finish_delegated_checks(config, "run-1", {}, {"error": "x" * 300}, "t")
+        stored = db.session.query(Verification).filter_by(run_id="run-1").one()
+        assert stored.error_code == "x" * 60
