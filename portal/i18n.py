@@ -7,12 +7,13 @@ browser's Accept-Language, else English.
 """
 
 from datetime import datetime
-from urllib.parse import urlsplit
 
 from babel.dates import format_datetime
 from flask import Flask, abort, has_request_context, redirect, request, url_for
 from flask_babel import LazyString, get_locale, gettext
 from markupsafe import Markup, escape
+
+from .urls import local_target
 
 LANGUAGES = {"en": "English", "nl": "Nederlands"}
 DEFAULT = "en"
@@ -46,24 +47,11 @@ def select_locale() -> str:
     return request.accept_languages.best_match(LANGUAGES, default=DEFAULT)
 
 
-def local_path(target: str | None) -> str | None:
-    """``target`` if it is a path on this site, else None: the switcher never sends the
-    browser elsewhere (no scheme, no host, no ``//`` or ``\\`` a browser reads as a host)."""
-    if not target or not target.startswith("/") or target.startswith("//"):
-        return None
-    if "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target):
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return None
-    return target
-
-
 def choose_language(code: str):
     """Remember the chosen language and go back to the page the switcher was on."""
     if code not in LANGUAGES:
         abort(404)
-    response = redirect(local_path(request.args.get("next")) or url_for("index"))
+    response = redirect(local_target(request.args.get("next")) or url_for("index"))
     response.set_cookie(
         COOKIE,
         code,
