@@ -1,10 +1,13 @@
 """Serving the stand-ins over https on 127.0.0.1, each in a daemon thread."""
 
+import contextlib
+import io
 import socket
 import threading
 
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, DechunkedInput, WSGIRequestHandler, make_server
+from werkzeug.wsgi import LimitedStream
 
 from .directory import Directory
 from .graph import create_graph_app
@@ -13,10 +16,17 @@ from .tls import TestPKI
 
 
 class _Handler(WSGIRequestHandler):
-    """Werkzeug's handler, sending each response at once and logging only errors.
+    """Werkzeug's handler, sending each response at once, keeping connections open between
+    requests (as Microsoft's endpoints do) and logging only errors.
 
     Without TCP_NODELAY, Nagle's algorithm holds the response behind the TLS 1.3 session
-    tickets until werkzeug closes the connection, which costs about 10 ms per request.
+    tickets, which costs about 10 ms per request. Werkzeug closes every connection after
+    one request: http.server would take a request body the application left unread for the
+    next request line, and after each response werkzeug reads whatever else the client has
+    sent. This handler gives the application the body alone (Content-Length bytes, or the
+    chunks), reads the rest of it after the response, and shows werkzeug's read-everything
+    an empty stream, so that a client's connection (and its TLS session) serves many
+    requests.
     """
 
     quiet = True
@@ -24,6 +34,42 @@ class _Handler(WSGIRequestHandler):
     def setup(self) -> None:
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().setup()
+        with self.server.connections_lock:
+            self.server.connections.add(self.request)
+            self.server.accepted += 1
+
+    def finish(self) -> None:
+        with self.server.connections_lock:
+            self.server.connections.discard(self.request)
+        super().finish()
+
+    def make_environ(self):
+        environ = super().make_environ()
+        if "wsgi.input_terminated" in environ:  # chunked
+            environ["wsgi.input"] = DechunkedInput(self._connection_input)
+        else:
+            length = environ.get("CONTENT_LENGTH", "")
+            environ["wsgi.input"] = LimitedStream(self._connection_input, int(length or 0))
+            environ["wsgi.input_terminated"] = True
+        self._body = environ["wsgi.input"]
+        return environ
+
+    def send_header(self, keyword: str, value: str) -> None:
+        if keyword.lower() == "connection" and value.lower() == "close":
+            return  # werkzeug's "always close"; run_wsgi reads the rest of the body instead
+        super().send_header(keyword, value)
+
+    def run_wsgi(self) -> None:
+        self._connection_input, self.rfile = self.rfile, io.BytesIO()
+        try:
+            super().run_wsgi()
+        finally:
+            self.rfile = self._connection_input
+        try:
+            while self._body.read(64 * 1024):
+                pass
+        except (OSError, ValueError):
+            self.close_connection = True
 
     def log_request(self, *args, **kwargs) -> None:
         if not self.quiet:
@@ -55,6 +101,11 @@ class StandinServer:
             raise RuntimeError("the server is not started")
         return f"https://127.0.0.1:{self._server.server_port}"
 
+    @property
+    def accepted(self) -> int:
+        """How many connections the server has accepted (each serves many requests)."""
+        return self._server.accepted if self._server else 0
+
     def start(self) -> "StandinServer":
         """Bind the port and serve in a daemon thread."""
         self._server = make_server(
@@ -65,6 +116,8 @@ class StandinServer:
             request_handler=_Handler if self.quiet else _LoggingHandler,
             ssl_context=self.pki.ssl_context(),
         )
+        self._server.connections, self._server.connections_lock = set(), threading.Lock()
+        self._server.accepted = 0
         # A short poll interval keeps stop() quick when every test starts its own server.
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -81,6 +134,10 @@ class StandinServer:
             return
         self._server.shutdown()
         self._server.server_close()
+        with self._server.connections_lock:  # kept-alive connections end with the server
+            for connection in self._server.connections:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
         self._thread.join(timeout=5)
         self._server = self._thread = None
 

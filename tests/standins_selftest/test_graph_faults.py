@@ -107,3 +107,18 @@ def test_issued_access_tokens_lapse_after_the_requests_given(directory, standins
     assert "WWW-Authenticate" in answers[2].headers
     assert after.get(f"/users/{ADELE}/calendars").status_code == 200
     assert before.get(f"/users/{ADELE}/calendars").status_code == 401
+
+
+def test_one_connection_serves_many_requests_even_after_an_unread_body(standins, app_client):
+    token, app_client.token = app_client.token, "not-a-token"
+    refused = app_client.post(f"/users/{ADELE}/events", json=EVENT)  # its body is never read
+    app_client.token = token
+    accepted = standins.graph.accepted
+
+    answers = [app_client.get(f"/users/{ADELE}/calendars") for _ in range(3)]
+    created = app_client.post(f"/users/{ADELE}/events", json=EVENT)
+
+    assert refused.status_code == 401
+    assert [a.status_code for a in answers] == [200] * 3
+    assert created.status_code == 201
+    assert standins.graph.accepted == accepted
