@@ -4,6 +4,7 @@ import re
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+import redis
 
 from portal.extensions import db
 from portal.models import Connection, SyncJob
@@ -81,7 +82,7 @@ def test_connect_stores_an_encrypted_sign_in_makes_the_calendar_and_queues_a_syn
         assert db.session.query(Connection).count() == 1
 
 
-def test_the_database_file_holds_no_token_in_clear_text(portal, standins, tmp_path):
+def test_the_database_and_session_store_hold_no_token_in_clear_text(portal, standins, tmp_path):
     standins.registration.admin_consented = True
     issued = []
     original = standins.directory.sign
@@ -94,8 +95,17 @@ def test_the_database_file_holds_no_token_in_clear_text(portal, standins, tmp_pa
     standins.directory.sign = recording_sign
     EndUser(portal, standins).connect(ADELE)
     with portal.app_context():
+        rows = [
+            repr(row).encode()
+            for table in db.metadata.sorted_tables
+            for row in db.session.execute(table.select())
+        ]
+        db.session.remove()
         db.engine.dispose()
-    raw = b"".join(p.read_bytes() for p in tmp_path.glob("portal.db*"))
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("portal.db*")) + b"".join(rows)
+    if portal.config["REDIS_URL"]:  # the sessions, in the scale-out pass
+        store = redis.Redis.from_url(portal.config["REDIS_URL"])
+        raw += b"".join(store.dump(key) or b"" for key in store.scan_iter())
     refresh_tokens = list(standins.directory._refresh_tokens)
     assert issued and refresh_tokens
     for token in issued + refresh_tokens:

@@ -1,0 +1,48 @@
+"""gunicorn's settings for the portal: ``gunicorn -c gunicorn.conf.py wsgi:app``.
+
+gunicorn also reads this file by itself when it is started from this folder. Each setting
+can be changed with the environment variable beside it; command-line flags win over both.
+
+The portal's requests wait on Microsoft (sign-in redemption, verification checks, Graph),
+so each worker process serves several requests at once in threads. Nothing is kept in a
+process that another needs: sessions, rate limits and jobs live in the database or Redis,
+so any number of these processes, on any number of machines, can serve the same portal.
+"""
+
+import multiprocessing
+import os
+
+# Where to listen. Behind a reverse proxy keep it on loopback or a private address, and set
+# PORTAL_PROXY_HOPS to the number of proxies so that redirect URIs use the public address.
+bind = os.environ.get("PORTAL_BIND", "127.0.0.1:8000")
+
+# Worker processes and threads per process.
+workers = int(os.environ.get("PORTAL_WORKERS", min(2 * multiprocessing.cpu_count() + 1, 8)))
+worker_class = "gthread"
+threads = int(os.environ.get("PORTAL_THREADS", "8"))
+
+# A request may wait on Microsoft for up to PORTAL_HTTP_TIMEOUT (10 s) more than once
+# (token redemption, then the calendar); give it room before the worker is replaced.
+timeout = int(os.environ.get("PORTAL_WORKER_TIMEOUT", "60"))
+graceful_timeout = 30
+keepalive = 5
+
+# Replace workers now and then, so that a slow leak in a library cannot grow for ever.
+max_requests = 2000
+max_requests_jitter = 200
+
+# Logs to standard output and error, for the service manager or the container to collect.
+# The access log shows paths and status codes only: query strings (OAuth codes, states)
+# are left out.
+accesslog = os.environ.get("PORTAL_ACCESS_LOG", "-")
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+errorlog = "-"
+loglevel = os.environ.get("PORTAL_LOG_LEVEL", "info")
+
+# The portal trusts X-Forwarded-* through ProxyFix (PORTAL_PROXY_HOPS), not gunicorn.
+forwarded_allow_ips = ""
+
+# gunicorn's control socket (for gunicornc) is per user by default, so a second portal on the
+# same machine would take it over: it is off unless PORTAL_CONTROL_SOCKET names a path.
+control_socket = os.environ.get("PORTAL_CONTROL_SOCKET", "")
+control_socket_disable = not control_socket
