@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import requests
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from .. import connections
 from ..extensions import db
@@ -72,6 +72,9 @@ class _Target:
 
     def __init__(self, connection: Connection):
         self.connection = connection
+        # Kept as plain values: each batch's commit expires the ORM object, and reading it
+        # again would cost a query per batch.
+        self.connection_id, self.calendar_id = connection.id, connection.calendar_id
         self.configuration = connection.configuration
         self.cloud = cloud(self.configuration.cloud)
         self.delegated = self.configuration.method == Method.DELEGATED
@@ -114,9 +117,9 @@ def _backoff(round_number: int, retry_after: float | None = None) -> float:
     return min(MAX_WAIT, max(retry_after or 0.0, 0.5 * 2**round_number))
 
 
-def transaction_id(connection: Connection, key: str) -> str:
+def transaction_id(connection_id: int, calendar_id: str, key: str) -> str:
     """The same create for the same connection, calendar and occurrence: the same ID."""
-    name = f"{connection.id}|{connection.calendar_id}|{key}"
+    name = f"{connection_id}|{calendar_id}|{key}"
     return str(uuid.uuid5(TRANSACTION_NAMESPACE, name))
 
 
@@ -124,10 +127,10 @@ def _request(target: _Target, op: _Op, request_id: str) -> dict:
     if op.kind == "create":
         body = {
             **op.occurrence.graph_event(),
-            "transactionId": transaction_id(target.connection, op.key),
+            "transactionId": transaction_id(target.connection_id, target.calendar_id, op.key),
             "singleValueExtendedProperties": [{"id": PROPERTY_ID, "value": op.key}],
         }
-        calendar = quote(target.connection.calendar_id, safe="")
+        calendar = quote(target.calendar_id, safe="")
         return {
             "id": request_id,
             "method": "POST",
@@ -153,21 +156,79 @@ def _chained(requests_: list[dict]) -> list[dict]:
     return requests_
 
 
-def _items(connection: Connection) -> dict[str, SyncItem]:
-    rows = db.session.scalars(select(SyncItem).filter_by(connection_id=connection.id))
-    return {row.key: row for row in rows}
+class _Bookkeeping:
+    """The connection's SyncItems: what the portal wrote, by occurrence key.
+
+    Read once as plain values; the changes of a batch are written together (a few
+    statements, not an ORM object per event) and committed with ``commit``.
+    """
+
+    def __init__(self, connection_id: int):
+        self.connection_id = connection_id
+        rows = db.session.execute(
+            select(SyncItem.key, SyncItem.event_id, SyncItem.content_hash).where(
+                SyncItem.connection_id == connection_id
+            )
+        )
+        self.items = {key: planning.Written(event_id, content) for key, event_id, content in rows}
+        self._added: list[dict] = []
+        self._changed: list[dict] = []
+        self._removed_events: list[str] = []
+        self._removed_keys: list[str] = []
+
+    def added(self, key: str, event_id: str, content_hash: str) -> None:
+        self.items[key] = planning.Written(event_id, content_hash)
+        self._added.append(
+            {"connection_id": self.connection_id, "key": key, "event_id": event_id}
+            | {"content_hash": content_hash, "updated_at": utcnow()}
+        )
+
+    def changed(self, key: str, content_hash: str) -> None:
+        self.items[key] = planning.Written(self.items[key].event_id, content_hash)
+        self._changed.append({"b_key": key, "content_hash": content_hash, "updated_at": utcnow()})
+
+    def event_removed(self, key: str, event_id: str) -> None:
+        """The event is gone; so is its item, unless the key's item is another event."""
+        if key in self.items and self.items[key].event_id == event_id:
+            del self.items[key]
+        self._removed_events.append(event_id)
+
+    def forgotten(self, key: str) -> None:
+        """The key's event was removed by someone else: its item goes."""
+        del self.items[key]
+        self._removed_keys.append(key)
+
+    def commit(self) -> None:
+        table = SyncItem.__table__
+        mine = table.c.connection_id == self.connection_id
+        if self._removed_events:
+            db.session.execute(
+                delete(table).where(mine, table.c.event_id.in_(self._removed_events))
+            )
+        if self._removed_keys:
+            db.session.execute(delete(table).where(mine, table.c.key.in_(self._removed_keys)))
+        if self._added:
+            db.session.execute(insert(table), self._added)
+        if self._changed:
+            statement = (
+                update(table)
+                .where(mine, table.c.key == bindparam("b_key"))
+                .values(content_hash=bindparam("content_hash"), updated_at=bindparam("updated_at"))
+            )
+            db.session.execute(statement, self._changed)
+        db.session.commit()
+        self._added, self._changed, self._removed_events, self._removed_keys = [], [], [], []
 
 
-def _repair(target: _Target, items: dict[str, SyncItem], result: RunResult, sleep):
+def _repair(target: _Target, books: _Bookkeeping, result: RunResult, sleep):
     """Adopt events the portal wrote but lost track of (after a crash); return the extra
     events (key, event ID) found for an occurrence that already has one, to delete."""
-    connection = target.connection
     for round_number in range(MAX_ROUNDS):
         token = None
         try:
             token = target.token()
             found, pages = graph.tagged_events(
-                target.cloud, token, target.prefix, connection.calendar_id, PROPERTY_ID
+                target.cloud, token, target.prefix, target.calendar_id, PROPERTY_ID
             )
             break
         except MicrosoftError as error:
@@ -183,50 +244,33 @@ def _repair(target: _Target, items: dict[str, SyncItem], result: RunResult, slee
     result.requests += pages
     extra = []
     for event_id, key in found:
-        if key not in items:
+        if key not in books.items:
             # An empty hash makes the plan rewrite it, in case it was half-updated.
-            item = SyncItem(
-                connection_id=connection.id, key=key, event_id=event_id, content_hash=""
-            )
-            db.session.add(item)
-            items[key] = item
-        elif items[key].event_id != event_id:
+            books.added(key, event_id, "")
+        elif books.items[key].event_id != event_id:
             extra.append((key, event_id))
-    db.session.commit()
+    books.commit()
     return extra
 
 
-def _apply(target: _Target, op: _Op, answer: graph.BatchAnswer, items, result) -> bool:
+def _apply(op: _Op, answer: graph.BatchAnswer, books: _Bookkeeping, result) -> bool:
     """Record one answer; True when the operation is finished (done or failed for good)."""
-    connection = target.connection
     status = answer.status
     if op.kind == "create" and status in (200, 201):
-        item = SyncItem(
-            connection_id=connection.id,
-            key=op.key,
-            event_id=answer.body.get("id", ""),
-            content_hash=op.occurrence.content_hash(),
-        )
-        db.session.add(item)
-        items[op.key] = item
+        books.added(op.key, answer.body.get("id", ""), op.occurrence.content_hash())
         result.created += 1
         return True
     if op.kind == "update" and status == 200:
-        items[op.key].content_hash = op.occurrence.content_hash()
+        books.changed(op.key, op.occurrence.content_hash())
         result.updated += 1
         return True
     if op.kind == "delete" and status in (204, 404):
-        db.session.execute(
-            delete(SyncItem).where(
-                SyncItem.connection_id == connection.id, SyncItem.event_id == op.event_id
-            )
-        )
-        items.pop(op.key, None)
+        books.event_removed(op.key, op.event_id)
         result.deleted += 1
         return True
     if op.kind == "update" and status == 404:
         # Removed in Outlook by the user: write it again.
-        db.session.delete(items.pop(op.key))
+        books.forgotten(op.key)
         op.kind, op.event_id = "create", None
         return False
     if status in RETRYABLE or status == 401:
@@ -245,7 +289,7 @@ def _operations(plan: planning.Plan, duplicates: list[tuple[str, str]]) -> list[
     return ops
 
 
-def _write(target: _Target, ops: list[_Op], items, result: RunResult, sleep) -> None:
+def _write(target: _Target, ops: list[_Op], books: _Bookkeeping, result: RunResult, sleep):
     """Send the operations in batches; what is refused for now goes again in the next
     round, after a wait unless only a refused token (now replaced) stood in the way."""
     pending = ops
@@ -275,7 +319,7 @@ def _write(target: _Target, ops: list[_Op], items, result: RunResult, sleep) -> 
             by_id = {a.id: a for a in answers}
             for index, op in enumerate(chunk):
                 answer = by_id.get(str(index))
-                if answer is not None and _apply(target, op, answer, items, result):
+                if answer is not None and _apply(op, answer, books, result):
                     continue
                 retry.append(op)
                 if answer is not None and answer.status == 401:
@@ -283,7 +327,7 @@ def _write(target: _Target, ops: list[_Op], items, result: RunResult, sleep) -> 
                 elif answer is None or answer.status != 404:  # 404: an update, now a create
                     slow_down = True
                     wait = max(wait, answer.retry_after or 0.0) if answer else wait
-            db.session.commit()  # bookkeeping per batch
+            books.commit()  # bookkeeping per batch
         pending = retry
         if pending and slow_down:
             sleep(_backoff(round_number, wait))
@@ -320,11 +364,10 @@ def run(connection: Connection, session: requests.Session | None = None, sleep=t
             result.outcome = "unchanged"
         else:
             target = _Target(connection)
-            items = _items(connection)
-            extra = [] if clean else _repair(target, items, result, sleep)
-            written = {k: planning.Written(v.event_id, v.content_hash) for k, v in items.items()}
-            plan = planning.make(fetched.occurrences, written)
-            _write(target, _operations(plan, extra), items, result, sleep)
+            books = _Bookkeeping(target.connection_id)
+            extra = [] if clean else _repair(target, books, result, sleep)
+            plan = planning.make(fetched.occurrences, books.items)
+            _write(target, _operations(plan, extra), books, result, sleep)
             result.outcome = "partial" if result.failed else "ok"
         connection.feed_etag, connection.feed_last_modified = fetched.etag, fetched.last_modified
     except feed.FeedError as error:

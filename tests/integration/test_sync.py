@@ -203,6 +203,30 @@ def test_lost_bookkeeping_is_repaired_without_duplicates(mailbox, standins, feed
         assert db.session.query(SyncItem).count() == 25
 
 
+def test_a_doubled_event_found_by_the_repair_goes_and_its_original_is_still_updated(
+    mailbox, standins, feed_server
+):
+    events = lessons(3)
+    feed_server.calendars[ADELE] = ics(*events)
+    sync(mailbox)
+    [first, *_] = calendar_events(standins, mailbox)
+    twin = {k: v for k, v in first.items() if k != "transactionId"}  # made without one
+    user = standins.directory.user_by_upn(ADELE)
+    with mailbox.app_context():  # a second copy, left by an unfinished run
+        connection = db.session.get(Connection, mailbox.config["test.connection_id"])
+        standins.directory.add_event(user, connection.calendar_id, twin)
+        connection.last_sync_outcome = "failed"
+        db.session.commit()
+    uid, start, subject = next(e for e in events if e[2] == first["subject"])
+    feed_server.calendars[ADELE] = ics((uid, start, f"{subject} (moved)"), *events[1:])
+
+    result = sync(mailbox)
+
+    assert (result.outcome, result.deleted, result.updated) == ("ok", 1, 1), result.errors
+    subjects = [f"{subject} (moved)"] + [s for _, _, s in events[1:]]
+    assert_exactly(mailbox, standins, subjects)
+
+
 def test_broken_feed_fails_the_run_and_changes_nothing(mailbox, standins, feed_server):
     feed_server.calendars[ADELE] = ics(*lessons(4))
     sync(mailbox)

@@ -14,6 +14,7 @@ import collections
 import copy
 import datetime
 import hashlib
+import random
 import secrets
 import threading
 import time
@@ -145,15 +146,25 @@ class RefreshToken:
     revoked: bool = False
 
 
+# Item ids, change keys and request ids need to be unique, not secret: drawn from one
+# generator seeded once, since os.urandom is a system call per id.
+_ids = random.Random(secrets.randbits(128))
+
+
+def random_guid() -> str:
+    """A random (version 4) GUID, as Graph gives each request."""
+    return str(uuid.UUID(int=_ids.getrandbits(128), version=4))
+
+
 def new_calendar(name: str, owner: User, is_default: bool = False) -> dict:
     """A calendar resource as Graph returns it."""
     return {
-        "id": "AAMkA" + base64.urlsafe_b64encode(secrets.token_bytes(63)).decode(),
+        "id": "AAMkA" + base64.urlsafe_b64encode(_ids.randbytes(63)).decode(),
         "name": name,
         "color": "auto",
         "hexColor": "",
         "isDefaultCalendar": is_default,
-        "changeKey": base64.b64encode(secrets.token_bytes(12)).decode(),
+        "changeKey": base64.b64encode(_ids.randbytes(12)).decode(),
         "canShare": True,
         "canViewPrivateItems": True,
         "canEdit": True,
@@ -196,11 +207,16 @@ class Directory:
         self.tenants: dict[str, Tenant] = {}
         self.apps: dict[tuple[str, str], AppRegistration] = {}
         self.users: dict[str, User] = {}
+        self._users_by_upn: dict[str, User] = {}
         self._codes: dict[str, AuthorizationCode] = {}
         self._refresh_tokens: dict[str, RefreshToken] = {}
         self.groups: dict[str, Group] = {}
         self._calendars: dict[str, list[dict]] = {}
         self._events: dict[str, list[dict]] = {}
+        # Per mailbox (object ID): its stored events' records by transactionId.
+        self._transactions: dict[str, dict[str, dict]] = {}
+        # Tokens whose signature and audience were checked: claims by (token, audiences).
+        self._verified: dict[tuple, dict] = {}
         self._throttles: dict[str, collections.deque[Throttle]] = {}
         self._holds: dict[str, collections.deque[Hold | None]] = {}
         self._live_access_tokens: set[str] = set()
@@ -237,6 +253,7 @@ class Directory:
         user = user or User(**fields)
         with self.lock:
             self.users[user.object_id.lower()] = user
+            self._users_by_upn[user.upn.lower()] = user
         return user
 
     def add_group(self, group: Group | None = None, /, **fields) -> Group:
@@ -272,10 +289,8 @@ class Directory:
     def user_by_upn(self, upn: str) -> User | None:
         """The user with this user principal name (case-insensitive), in any tenant."""
         with self.lock:
-            for user in self.users.values():
-                if user.upn.lower() == upn.lower():
-                    return user
-        return None
+            user = self._users_by_upn.get(upn.lower())
+            return user if user is not None and user.upn.lower() == upn.lower() else None
 
     def user_by_id_or_upn(self, key: str) -> User | None:
         """The user with this object ID or user principal name."""
@@ -307,10 +322,11 @@ class Directory:
                     pending.extend(member.members)
         return list(found.values())
 
-    def count(self, name: str) -> None:
-        """Count one request served by the endpoint called ``name``."""
+    def count(self, *names: str) -> None:
+        """Count one request served by each endpoint named."""
         with self.lock:
-            self.counters[name] += 1
+            for name in names:
+                self.counters[name] += 1
 
     # Consent
 
@@ -382,10 +398,12 @@ class Directory:
     def calendars(self, user: User) -> list[dict]:
         """The user's calendars; a mailbox starts with its default calendar."""
         with self.lock:
-            calendars = self._calendars.setdefault(
-                user.object_id, [new_calendar("Calendar", user, is_default=True)]
-            )
-            return [dict(calendar) for calendar in calendars]
+            return [dict(calendar) for calendar in self._mailbox_calendars(user)]
+
+    def _mailbox_calendars(self, user: User) -> list[dict]:
+        if user.object_id not in self._calendars:
+            self._calendars[user.object_id] = [new_calendar("Calendar", user, is_default=True)]
+        return self._calendars[user.object_id]
 
     def add_calendar(self, user: User, name: str) -> dict | None:
         """Create a calendar in the user's mailbox; None if one has that name already."""
@@ -413,6 +431,7 @@ class Directory:
             calendars[:] = [c for c in calendars if c["id"] != calendar_id]
             stored = self._events.get(user.object_id, [])
             stored[:] = [r for r in stored if r["calendar_id"] != calendar_id]
+            self._index_transactions(user)
             return True
 
     # Events
@@ -423,13 +442,13 @@ class Directory:
         the event's ``transactionId``, that event instead: (it, False). None if the user has
         no such calendar."""
         with self.lock:
-            if self.calendar(user, calendar_id) is None:
+            if not any(c["id"] == calendar_id for c in self._mailbox_calendars(user)):
                 return None
             stored = self._events.setdefault(user.object_id, [])
+            transactions = self._transactions.setdefault(user.object_id, {})
             transaction_id = event.get("transactionId")
-            for record in stored:
-                if transaction_id and record["event"].get("transactionId") == transaction_id:
-                    return copy.deepcopy(record["event"]), False
+            if transaction_id and transaction_id in transactions:
+                return copy.deepcopy(transactions[transaction_id]["event"]), False
             now = _graph_timestamp()
             event = {
                 **copy.deepcopy(event),
@@ -438,9 +457,12 @@ class Directory:
                 "lastModifiedDateTime": now,
                 "changeKey": _change_key(),
                 "iCalUId": "040000008200E00074C5B7101A82E00800000000"
-                + secrets.token_hex(36).upper(),
+                + _ids.randbytes(36).hex().upper(),
             }
-            stored.append({"calendar_id": calendar_id, "event": event})
+            record = {"calendar_id": calendar_id, "event": event}
+            stored.append(record)
+            if transaction_id:
+                transactions[transaction_id] = record
             return copy.deepcopy(event), True
 
     def event(self, user: User, event_id: str, calendar_id: str | None = None) -> dict | None:
@@ -471,6 +493,9 @@ class Directory:
             if record is None:
                 return False
             self._events[user.object_id].remove(record)
+            transaction_id = record["event"].get("transactionId")
+            if transaction_id:
+                self._transactions.get(user.object_id, {}).pop(transaction_id, None)
             return True
 
     def calendar_events(self, user: User, calendar_id: str) -> list[dict]:
@@ -493,6 +518,13 @@ class Directory:
                 for r in stored
                 if calendar_id is None or r["calendar_id"] == calendar_id
             ]
+
+    def _index_transactions(self, user: User) -> None:
+        self._transactions[user.object_id] = {
+            r["event"]["transactionId"]: r
+            for r in self._events.get(user.object_id, [])
+            if r["event"].get("transactionId")
+        }
 
     def _event_record(self, user: User, event_id: str, calendar_id: str | None) -> dict | None:
         for record in self._events.get(user.object_id, []):
@@ -587,6 +619,8 @@ class Directory:
 
     def access_token_lapsed(self, claims: dict) -> bool:
         """Whether Graph must refuse this token as expired; counts one Graph request."""
+        if self._lapse_after is None and not self._lapsed_access_tokens:
+            return False  # nothing was made to lapse: no need to wait for the lock
         with self.lock:
             if self._lapse_after is not None:
                 if self._lapse_after == 0:
@@ -608,14 +642,26 @@ class Directory:
         return jwt.encode(claims, self.signing_key, algorithm="RS256", headers=headers)
 
     def decode(self, token: str, audiences: list[str]) -> dict:
-        """The claims of a token this directory signed; raises ``jwt.InvalidTokenError``."""
-        return jwt.decode(
-            token,
-            self.signing_key.public_key(),
-            algorithms=["RS256"],
-            audience=audiences,
-            options={"require": ["exp", "iat", "aud", "tid"]},
-        )
+        """The claims of a token this directory signed; raises ``jwt.InvalidTokenError``.
+
+        A token's signature and audience are checked once; later uses check its expiry."""
+        key = (token, tuple(audiences))
+        claims = self._verified.get(key)
+        if claims is None:
+            claims = jwt.decode(
+                token,
+                self.signing_key.public_key(),
+                algorithms=["RS256"],
+                audience=audiences,
+                options={"require": ["exp", "iat", "aud", "tid"]},
+            )
+            with self.lock:
+                if len(self._verified) >= 10_000:
+                    self._verified.clear()
+                self._verified[key] = claims
+        elif claims["exp"] <= time.time():
+            raise jwt.ExpiredSignatureError("Signature has expired")
+        return claims
 
     def jwks(self) -> dict:
         """The JSON Web Key Set that publishes the signing key."""
@@ -638,11 +684,11 @@ class Directory:
 
 def _outlook_id() -> str:
     """An Exchange item id as Graph shows it (URL-safe base64)."""
-    return "AAMkA" + base64.urlsafe_b64encode(secrets.token_bytes(105)).decode() + "AAA="
+    return "AAMkA" + base64.urlsafe_b64encode(_ids.randbytes(105)).decode() + "AAA="
 
 
 def _change_key() -> str:
-    return base64.b64encode(secrets.token_bytes(22)).decode()
+    return base64.b64encode(_ids.randbytes(22)).decode()
 
 
 def _graph_timestamp() -> str:

@@ -13,7 +13,6 @@ not implement is answered 501 ``NotImplemented``.
 
 import re
 import time
-import uuid
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -22,7 +21,7 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.routing import BaseConverter
 
 from .batch import MAILBOX_SLOTS, run_batch
-from .directory import Directory, Group, User
+from .directory import Directory, Group, User, random_guid
 from .events import (
     expanded_properties,
     extended_property_filter,
@@ -105,10 +104,8 @@ def create_graph_app(directory: Directory) -> Flask:
 
     @app.before_request
     def count_and_trace():
-        g.request_id = str(uuid.uuid4())
-        directory.count("graph")
-        if request.endpoint:
-            directory.count(f"graph:{request.endpoint}")
+        g.request_id = random_guid()
+        directory.count("graph", *([f"graph:{request.endpoint}"] if request.endpoint else []))
 
     @app.after_request
     def headers(response):
