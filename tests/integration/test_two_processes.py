@@ -59,9 +59,9 @@ def start_gunicorn(app, port: int, log: Path) -> subprocess.Popen:
     deadline = time.time() + 30
     while time.time() < deadline and process.poll() is None:
         try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).ok:
                 return process
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or still starting up
             time.sleep(0.1)
     process.kill()
     pytest.fail(f"gunicorn did not start on port {port}:\n{log.read_text()}")
