@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import case, func, or_, select
 
 from . import notifications
@@ -98,9 +99,9 @@ def submitted(configuration: Configuration, actor: str) -> None:
 def approve(configuration: Configuration, staff_email: str) -> None:
     """Make a submitted configuration active."""
     if configuration.status != Status.SUBMITTED:
-        raise ReviewError("Only a submitted configuration can be approved.")
+        raise ReviewError(_("Only a submitted configuration can be approved."))
     if not configuration.verified_at:
-        raise ReviewError("Run the checks again first: the last verification did not pass.")
+        raise ReviewError(_("Run the checks again first: the last verification did not pass."))
     configuration.status = Status.APPROVED
     configuration.reviewed_at, configuration.reviewed_by = utcnow(), staff_email
     configuration.review_message = configuration.review_step = None
@@ -119,9 +120,9 @@ def return_for_changes(
 ) -> None:
     """Send a submitted configuration back to its administrator with a message."""
     if configuration.status != Status.SUBMITTED:
-        raise ReviewError("Only a submitted configuration can be returned.")
+        raise ReviewError(_("Only a submitted configuration can be returned."))
     if step not in RETURN_STEPS:
-        raise ReviewError("Choose the step the administrator should change.")
+        raise ReviewError(_("Choose the step the administrator should change."))
     configuration.status = Status.CHANGES_REQUESTED
     configuration.reviewed_at, configuration.reviewed_by = utcnow(), staff_email
     configuration.review_message, configuration.review_step = message.strip(), step

@@ -10,6 +10,7 @@ accepts it there; the others keep the old certificate, which still works until i
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from . import certificates, invitations, notifications, verification
@@ -48,7 +49,7 @@ def participants() -> list[Configuration]:
 def start(actor: str, days: int = 730) -> Certificate:
     """Make the next vendor certificate and ask every managed institution to add it."""
     if Certificate.upcoming_vendor() is not None:
-        raise RotationError("A rotation is already under way.")
+        raise RotationError(_("A rotation is already under way."))
     new = certificates.create_vendor_certificate(days, actor, upcoming=True)
     for configuration in participants():
         if configuration.certificate_id == new.id:
@@ -74,7 +75,7 @@ def check(configuration: Configuration, actor: str) -> bool:
     """Check the new certificate for one configuration; switch to it if it is accepted."""
     new = Certificate.upcoming_vendor()
     if new is None:
-        raise RotationError("No rotation is under way.")
+        raise RotationError(_("No rotation is under way."))
     if configuration.certificate_id == new.id:
         return True
     if not verification.check_certificate(configuration, new, actor):
@@ -95,7 +96,7 @@ def check_all(actor: str) -> tuple[int, int]:
     """Check every institution not yet switched; return (switched now, still waiting)."""
     new = Certificate.upcoming_vendor()
     if new is None:
-        raise RotationError("No rotation is under way.")
+        raise RotationError(_("No rotation is under way."))
     switched = waiting = 0
     for configuration in participants():
         if configuration.certificate_id == new.id or not configuration.client_id:
@@ -129,7 +130,7 @@ def finish(actor: str) -> Certificate:
     """Make the new certificate the one new institutions get; the rest keep theirs."""
     new = Certificate.upcoming_vendor()
     if new is None:
-        raise RotationError("No rotation is under way.")
+        raise RotationError(_("No rotation is under way."))
     for old in db.session.scalars(select(Certificate).filter_by(source="vendor", current=True)):
         old.current = False
     new.current, new.upcoming = True, False

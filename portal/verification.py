@@ -8,8 +8,11 @@ console both run the checks through this module.
 import uuid
 from dataclasses import dataclass
 
+from flask_babel import force_locale
+
 from . import signins
 from .extensions import db
+from .i18n import lazy_gettext as _l
 from .microsoft import graph, identity
 from .microsoft.clouds import cloud
 from .microsoft.errors import MicrosoftError
@@ -27,13 +30,13 @@ class Link:
     label: str
 
 
-TENANT = Link("tenant_found", "Tenant found")
-APPLICATION = Link("application_found", "Application found in the tenant")
-CERTIFICATE = Link("certificate_accepted", "Certificate accepted")
-SIGNED_IN = Link("signed_in", "Administrator signed in and consented")
-PERMISSION = Link("permission_granted", "Calendars.ReadWrite permission granted")
-MAILBOX = Link("mailbox_reachable", "Mailbox reachable")
-SCOPE = Link("scope_enforced", "Access limited to the security group")
+TENANT = Link("tenant_found", _l("Tenant found"))
+APPLICATION = Link("application_found", _l("Application found in the tenant"))
+CERTIFICATE = Link("certificate_accepted", _l("Certificate accepted"))
+SIGNED_IN = Link("signed_in", _l("Administrator signed in and consented"))
+PERMISSION = Link("permission_granted", _l("Calendars.ReadWrite permission granted"))
+MAILBOX = Link("mailbox_reachable", _l("Mailbox reachable"))
+SCOPE = Link("scope_enforced", _l("Access limited to the security group"))
 
 CHAINS = {
     Method.APPLICATION: (TENANT, APPLICATION, CERTIFICATE, PERMISSION, MAILBOX, SCOPE),
@@ -233,7 +236,10 @@ def _finish(run: _Run, actor: str) -> None:
     chain = CHAINS[Method(configuration.method)]
     complete = broken is None and len(links) == len(chain)
     configuration.verified_at = utcnow() if complete else None
-    outcome = "passed" if complete else f"failed at {LABELS[broken.kind]}" if broken else "failed"
+    outcome = "passed" if complete else "failed"
+    if broken:
+        with force_locale("en"):  # the audit trail is in English, whoever ran the checks
+            outcome = f"failed at {LABELS[broken.kind]}"
     record(configuration.institution, actor, "verification_run", outcome)
     db.session.commit()
 

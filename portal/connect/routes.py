@@ -1,6 +1,7 @@
 """End users connect their Outlook calendar; Microsoft's answers come back here too."""
 
 from flask import abort, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 
 from .. import connections, signins, verification
 from ..extensions import db
@@ -117,11 +118,11 @@ def sync_now(slug: str):
         connections.sync_now(connection)
     except MicrosoftError as error:
         if error.code == "unreachable":
-            flash("Microsoft could not be reached. Try again in a few minutes.", "error")
+            flash(_("Microsoft could not be reached. Try again in a few minutes."), "error")
         else:
-            flash("Your Microsoft sign-in has expired: connect again to continue.", "error")
+            flash(_("Your Microsoft sign-in has expired: connect again to continue."), "error")
     else:
-        flash("Synchronisation requested: your calendar updates in a few minutes.", "success")
+        flash(_("Synchronisation requested: your calendar updates in a few minutes."), "success")
     return redirect(url_for("connect.status", slug=slug))
 
 
@@ -238,9 +239,11 @@ def _admin_consent(consent: dict):
     except MicrosoftError as error:
         record(configuration.institution, actor, "admin_consent_failed", error.code)
         db.session.commit()
-        message = (
-            f"Consent for the organisation was not granted ({error.display_code or error.code}): "
-            f"{error.advice.cause} {error.advice.action}"
+        message = _(
+            "Consent for the organisation was not granted (%(code)s): %(cause)s %(action)s",
+            code=error.display_code or error.code,
+            cause=error.advice.cause,
+            action=error.advice.action,
         )
         if purpose == "setup":
             flash(message, "error")
@@ -255,8 +258,10 @@ def _admin_consent(consent: dict):
     db.session.commit()
     if purpose == "setup":
         flash(
-            "Consent was granted for the whole organisation: users will not be asked. "
-            "Now sign in to check the connection.",
+            _(
+                "Consent was granted for the whole organisation: users will not be asked. "
+                "Now sign in to check the connection."
+            ),
             "success",
         )
         return redirect(url_for("setup.verify"))

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from flask import current_app
 
+from ..i18n import lazy_gettext as _l
+
 
 @dataclass(frozen=True)
 class Cloud:
@@ -31,7 +33,7 @@ CLOUDS: dict[str, Cloud] = {
     for c in (
         Cloud(
             "worldwide",
-            "Worldwide (Microsoft 365)",
+            _l("Worldwide (Microsoft 365)"),
             "https://login.microsoftonline.com",
             "https://graph.microsoft.com",
             "https://entra.microsoft.com",
@@ -39,7 +41,7 @@ CLOUDS: dict[str, Cloud] = {
         ),
         Cloud(
             "usgov",
-            "US Government (GCC High, L4)",
+            _l("US Government (GCC High, L4)"),
             "https://login.microsoftonline.us",
             "https://graph.microsoft.us",
             "https://entra.microsoft.us",
@@ -47,7 +49,7 @@ CLOUDS: dict[str, Cloud] = {
         ),
         Cloud(
             "usgov_dod",
-            "US Government (DoD, L5)",
+            _l("US Government (DoD, L5)"),
             "https://login.microsoftonline.us",
             "https://dod-graph.microsoft.us",
             "https://entra.microsoft.us",
@@ -55,7 +57,7 @@ CLOUDS: dict[str, Cloud] = {
         ),
         Cloud(
             "china",
-            "China (operated by 21Vianet)",
+            _l("China (operated by 21Vianet)"),
             "https://login.chinacloudapi.cn",
             "https://microsoftgraph.chinacloudapi.cn",
             "https://portal.azure.cn",

@@ -8,6 +8,8 @@ out of ``portal.microsoft`` so that nothing else needs to read Microsoft's respo
 import re
 from dataclasses import dataclass
 
+from ..i18n import lazy_gettext as _l
+
 # Wizard steps a piece of advice can send the administrator back to.
 METHOD, CERTIFICATE, REGISTER, TENANT, VERIFY = (
     "method",
@@ -22,221 +24,271 @@ METHOD, CERTIFICATE, REGISTER, TENANT, VERIFY = (
 class Advice:
     """The cause of a failure in plain words, what to do, and where to do it."""
 
-    cause: str
+    cause: str  # lazily translated, as every text of the table
     action: str
     step: str | None = None
 
 
 ADVICE: dict[str, Advice] = {
     "90002": Advice(
-        "Microsoft does not know this tenant.",
-        "Check the Tenant ID: copy the Directory (tenant) ID from the app's Overview page, "
-        "or use your primary domain. Also check the cloud chosen in step 1.",
+        _l("Microsoft does not know this tenant."),
+        _l(
+            "Check the Tenant ID: copy the Directory (tenant) ID from the app's Overview page, "
+            "or use your primary domain. Also check the cloud chosen in step 1."
+        ),
         TENANT,
     ),
     "700016": Advice(
-        "The application was not found in this tenant.",
-        "Check the Application (client) ID on the app's Overview page, and that the app "
-        "was registered in this tenant (not in another directory you can sign in to).",
+        _l("The application was not found in this tenant."),
+        _l(
+            "Check the Application (client) ID on the app's Overview page, and that the app "
+            "was registered in this tenant (not in another directory you can sign in to)."
+        ),
         TENANT,
     ),
     "700027": Advice(
-        "Microsoft does not accept the certificate: it is not uploaded to this app.",
-        "Upload the certificate from step 2 under Certificates & secrets > Certificates, "
-        "then check again. It can take a minute or two to take effect.",
+        _l("Microsoft does not accept the certificate: it is not uploaded to this app."),
+        _l(
+            "Upload the certificate from step 2 under Certificates & secrets > Certificates, "
+            "then check again. It can take a minute or two to take effect."
+        ),
         CERTIFICATE,
     ),
     "7000274": Advice(
-        "Microsoft found the certificate but the signature did not verify.",
-        "Upload the certificate exactly as downloaded in step 2 (the .cer file), remove "
-        "any older copy with another thumbprint, then check again.",
+        _l("Microsoft found the certificate but the signature did not verify."),
+        _l(
+            "Upload the certificate exactly as downloaded in step 2 (the .cer file), remove "
+            "any older copy with another thumbprint, then check again."
+        ),
         CERTIFICATE,
     ),
     "7000215": Advice(
-        "A client secret was sent where a certificate is expected.",
-        "MyTimetable uses a certificate, not a client secret. Upload the certificate from step 2.",
+        _l("A client secret was sent where a certificate is expected."),
+        _l(
+            "MyTimetable uses a certificate, not a client secret. "
+            "Upload the certificate from step 2."
+        ),
         CERTIFICATE,
     ),
     "7000222": Advice(
-        "The client secret has expired.",
-        "MyTimetable uses a certificate, not a client secret. Upload the certificate from step 2.",
+        _l("The client secret has expired."),
+        _l(
+            "MyTimetable uses a certificate, not a client secret. "
+            "Upload the certificate from step 2."
+        ),
         CERTIFICATE,
     ),
     "7000218": Advice(
-        "No credential was sent with the request.",
-        "Upload the certificate from step 2 and check again.",
+        _l("No credential was sent with the request."),
+        _l("Upload the certificate from step 2 and check again."),
         CERTIFICATE,
     ),
     "50011": Advice(
-        "The redirect URI is not registered on the app.",
-        "Add the redirect URI from step 3 under Authentication > Web > Redirect URIs, "
-        "exactly as shown (scheme, host, path, no trailing slash).",
+        _l("The redirect URI is not registered on the app."),
+        _l(
+            "Add the redirect URI from step 3 under Authentication > Web > Redirect URIs, "
+            "exactly as shown (scheme, host, path, no trailing slash)."
+        ),
         REGISTER,
     ),
     "65001": Advice(
-        "Nobody has consented to the app's permissions yet.",
-        "Grant admin consent for your organisation under API permissions, or use the "
-        "'Grant for the whole organisation' link below.",
+        _l("Nobody has consented to the app's permissions yet."),
+        _l(
+            "Grant admin consent for your organisation under API permissions, or use the "
+            "'Grant for the whole organisation' link below."
+        ),
         REGISTER,
     ),
     "65004": Advice(
-        "Consent was declined on Microsoft's consent page.",
-        "Sign in again and choose Accept, or grant admin consent for the organisation.",
+        _l("Consent was declined on Microsoft's consent page."),
+        _l("Sign in again and choose Accept, or grant admin consent for the organisation."),
         VERIFY,
     ),
     "90094": Advice(
-        "An administrator must approve the app: users may not consent to calendar access "
-        "themselves under your tenant's consent policy.",
-        "A Global or Privileged Role Administrator grants admin consent for the "
-        "organisation under API permissions, or through the 'Grant for the whole "
-        "organisation' link below.",
+        _l(
+            "An administrator must approve the app: users may not consent to calendar access "
+            "themselves under your tenant's consent policy."
+        ),
+        _l(
+            "A Global or Privileged Role Administrator grants admin consent for the "
+            "organisation under API permissions, or through the 'Grant for the whole "
+            "organisation' link below."
+        ),
         REGISTER,
     ),
     "90093": Advice(
-        "An administrator must approve the app: user consent is blocked in your tenant.",
-        "A Global or Privileged Role Administrator grants admin consent for the "
-        "organisation, or enables the admin consent workflow.",
+        _l("An administrator must approve the app: user consent is blocked in your tenant."),
+        _l(
+            "A Global or Privileged Role Administrator grants admin consent for the "
+            "organisation, or enables the admin consent workflow."
+        ),
         REGISTER,
     ),
     "50020": Advice(
-        "The account that signed in belongs to another tenant.",
-        "Sign in with an account of your own institution's tenant (not a guest or a "
-        "personal account), or check the Tenant ID.",
+        _l("The account that signed in belongs to another tenant."),
+        _l(
+            "Sign in with an account of your own institution's tenant (not a guest or a "
+            "personal account), or check the Tenant ID."
+        ),
         TENANT,
     ),
     "650056": Advice(
-        "The app asks for a permission that is not configured on it.",
-        "Add the Microsoft Graph permissions listed in step 3 under API permissions.",
+        _l("The app asks for a permission that is not configured on it."),
+        _l("Add the Microsoft Graph permissions listed in step 3 under API permissions."),
         REGISTER,
     ),
     "650057": Advice(
-        "The app asks for a permission that is not configured on it.",
-        "Add the Microsoft Graph permissions listed in step 3 under API permissions.",
+        _l("The app asks for a permission that is not configured on it."),
+        _l("Add the Microsoft Graph permissions listed in step 3 under API permissions."),
         REGISTER,
     ),
     "53003": Advice(
-        "A Conditional Access policy blocked the sign-in.",
-        "Ask your identity administrator to exclude this app or this sign-in from the "
-        "policy, or sign in from a compliant device or location.",
+        _l("A Conditional Access policy blocked the sign-in."),
+        _l(
+            "Ask your identity administrator to exclude this app or this sign-in from the "
+            "policy, or sign in from a compliant device or location."
+        ),
         None,
     ),
     "50173": Advice(
-        "The sign-in has expired: the grant was revoked (for example, a password reset).",
-        "Sign in again.",
+        _l("The sign-in has expired: the grant was revoked (for example, a password reset)."),
+        _l("Sign in again."),
         None,
     ),
     "700082": Advice(
-        "The sign-in has expired after a long time unused.",
-        "Sign in again.",
+        _l("The sign-in has expired after a long time unused."),
+        _l("Sign in again."),
         None,
     ),
-    "invalid_grant": Advice("The sign-in is no longer valid.", "Sign in again.", None),
+    "invalid_grant": Advice(_l("The sign-in is no longer valid."), _l("Sign in again."), None),
     "no_roles": Advice(
-        "The token carries no Calendars.ReadWrite application permission: admin consent "
-        "has not been granted (or the permission was added as delegated).",
-        "Under API permissions, add Microsoft Graph > Application permissions > "
-        "Calendars.ReadWrite and choose 'Grant admin consent for <your institution>'.",
+        _l(
+            "The token carries no Calendars.ReadWrite application permission: admin consent "
+            "has not been granted (or the permission was added as delegated)."
+        ),
+        _l(
+            "Under API permissions, add Microsoft Graph > Application permissions > "
+            "Calendars.ReadWrite and choose 'Grant admin consent for <your institution>'."
+        ),
         REGISTER,
     ),
     "rbac_tenant_wide": Advice(
-        "Calendars.ReadWrite was granted tenant-wide in Entra, so the Exchange RBAC scope "
-        "means nothing: MyTimetable could reach every mailbox.",
-        "Under API permissions, remove the admin consent for the Calendars.ReadWrite "
-        "application permission (Revoke admin consent); the RBAC role assignment grants it "
-        "for the group only.",
+        _l(
+            "Calendars.ReadWrite was granted tenant-wide in Entra, so the Exchange RBAC scope "
+            "means nothing: MyTimetable could reach every mailbox."
+        ),
+        _l(
+            "Under API permissions, remove the admin consent for the Calendars.ReadWrite "
+            "application permission (Revoke admin consent); the RBAC role assignment grants it "
+            "for the group only."
+        ),
         REGISTER,
     ),
     "no_scope": Advice(
-        "The sign-in did not grant Calendars.ReadWrite.",
-        "Add the delegated Microsoft Graph permissions from step 3 and grant consent.",
+        _l("The sign-in did not grant Calendars.ReadWrite."),
+        _l("Add the delegated Microsoft Graph permissions from step 3 and grant consent."),
         REGISTER,
     ),
     "InvalidAuthenticationToken": Advice(
-        "Microsoft Graph did not accept the token.",
-        "Check that the app was registered in the cloud chosen in step 1, then check again.",
+        _l("Microsoft Graph did not accept the token."),
+        _l("Check that the app was registered in the cloud chosen in step 1, then check again."),
         METHOD,
     ),
     "ErrorAccessDenied": Advice(
-        "Microsoft Graph refused access to the mailbox: the permission is missing, or "
-        "the mailbox is outside the group the app is limited to.",
-        "Check the API permissions and, if you limit access to a security group, that "
-        "the test mailbox is a member of it (changes can take an hour to apply).",
+        _l(
+            "Microsoft Graph refused access to the mailbox: the permission is missing, or "
+            "the mailbox is outside the group the app is limited to."
+        ),
+        _l(
+            "Check the API permissions and, if you limit access to a security group, that "
+            "the test mailbox is a member of it (changes can take an hour to apply)."
+        ),
         REGISTER,
     ),
     "ErrorAccessDenied/policy": Advice(
-        "The mailbox is outside the security group the app is limited to.",
-        "Use a test mailbox that is a member of the group, or add it to the group (changes "
-        "to an access policy can take over an hour to apply).",
+        _l("The mailbox is outside the security group the app is limited to."),
+        _l(
+            "Use a test mailbox that is a member of the group, or add it to the group (changes "
+            "to an access policy can take over an hour to apply)."
+        ),
         VERIFY,
     ),
     "MailboxNotEnabledForRESTAPI": Advice(
-        "This account has no Exchange Online mailbox (unlicensed, on-premises or guest).",
-        "Use a licensed user's mailbox in Exchange Online.",
+        _l("This account has no Exchange Online mailbox (unlicensed, on-premises or guest)."),
+        _l("Use a licensed user's mailbox in Exchange Online."),
         VERIFY,
     ),
     "ErrorInvalidUser": Advice(
-        "Microsoft Graph does not know this user.",
-        "Check the address of the test mailbox.",
+        _l("Microsoft Graph does not know this user."),
+        _l("Check the address of the test mailbox."),
         VERIFY,
     ),
     "ResourceNotFound": Advice(
-        "Microsoft Graph does not know this user.",
-        "Check the address of the test mailbox.",
+        _l("Microsoft Graph does not know this user."),
+        _l("Check the address of the test mailbox."),
         VERIFY,
     ),
     "Authorization_RequestDenied": Advice(
-        "The app may not read the security group's members.",
-        "Add the Microsoft Graph application permission GroupMember.Read.All and grant admin "
-        "consent, or paste the list of mailboxes instead.",
+        _l("The app may not read the security group's members."),
+        _l(
+            "Add the Microsoft Graph application permission GroupMember.Read.All and grant admin "
+            "consent, or paste the list of mailboxes instead."
+        ),
         REGISTER,
     ),
     "GroupNotFound": Advice(
-        "Microsoft Graph knows no group with this address.",
-        "Check the security group's e-mail address in step 4.",
+        _l("Microsoft Graph knows no group with this address."),
+        _l("Check the security group's e-mail address in step 4."),
         TENANT,
     ),
     "Request_ResourceNotFound": Advice(
-        "Microsoft Graph does not know this user or group.",
-        "Check the address.",
+        _l("Microsoft Graph does not know this user or group."),
+        _l("Check the address."),
         None,
     ),
     "ErrorItemNotFound": Advice(
-        "The item no longer exists in the mailbox.", "Nothing to do; it is recreated.", None
+        _l("The item no longer exists in the mailbox."), _l("Nothing to do; it is recreated."), None
     ),
     "scope_not_enforced": Advice(
-        "A mailbox outside the security group could be read: the limit is not in force.",
-        "Check the PowerShell from step 3 ran without errors, and that tenant-wide "
-        "Calendars.ReadWrite was not also granted in Entra (with RBAC for Applications it "
-        "must not be). Policy changes can take over an hour to apply.",
+        _l("A mailbox outside the security group could be read: the limit is not in force."),
+        _l(
+            "Check the PowerShell from step 3 ran without errors, and that tenant-wide "
+            "Calendars.ReadWrite was not also granted in Entra (with RBAC for Applications it "
+            "must not be). Policy changes can take over an hour to apply."
+        ),
         REGISTER,
     ),
     "no_certificate": Advice(
-        "There is no certificate to sign in with yet.",
-        "Get or make the certificate in step 2.",
+        _l("There is no certificate to sign in with yet."),
+        _l("Get or make the certificate in step 2."),
         CERTIFICATE,
     ),
     "state_mismatch": Advice(
-        "The answer from Microsoft did not match a sign-in started here (it was stale, "
-        "replayed or forged).",
-        "Start again from this page.",
+        _l(
+            "The answer from Microsoft did not match a sign-in started here (it was stale, "
+            "replayed or forged)."
+        ),
+        _l("Start again from this page."),
         VERIFY,
     ),
     "tenant_mismatch": Advice(
-        "Microsoft answered for a different tenant than the one entered.",
-        "Sign in with an administrator of the tenant entered in step 4, or correct it.",
+        _l("Microsoft answered for a different tenant than the one entered."),
+        _l("Sign in with an administrator of the tenant entered in step 4, or correct it."),
         TENANT,
     ),
     "unreachable": Advice(
-        "Microsoft could not be reached.",
-        "Try again in a few minutes. If it persists, check the portal's outbound network.",
+        _l("Microsoft could not be reached."),
+        _l("Try again in a few minutes. If it persists, check the portal's outbound network."),
         None,
     ),
 }
 
 UNKNOWN = Advice(
-    "Microsoft returned an error the portal does not know.",
-    "Check the error code in Microsoft's documentation, or contact MyTimetable support "
-    "with the code and the time shown.",
+    _l("Microsoft returned an error the portal does not know."),
+    _l(
+        "Check the error code in Microsoft's documentation, or contact MyTimetable support "
+        "with the code and the time shown."
+    ),
     None,
 )
 

@@ -2,6 +2,7 @@
 
 import re
 
+from flask_babel import gettext as _
 from flask_wtf.file import FileAllowed, FileField, FileSize
 from wtforms import (
     BooleanField,
@@ -15,6 +16,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
 from ..forms import PortalForm
+from ..i18n import lazy_gettext as _l
 from ..microsoft.clouds import CLOUDS
 from ..validators import DOMAIN, GUID, mailbox_address
 from ..validators import strip as _strip
@@ -24,18 +26,18 @@ class MethodForm(PortalForm):
     """Step 1: how MyTimetable reaches calendars, and in which Microsoft cloud."""
 
     method = RadioField(
-        "Permission type",
+        _l("Permission type"),
         choices=[
-            SelectChoice("application", "Application permissions"),
-            SelectChoice("delegated", "Delegated permissions"),
+            SelectChoice("application", _l("Application permissions")),
+            SelectChoice("delegated", _l("Delegated permissions")),
         ],
-        validators=[DataRequired("Choose how MyTimetable may reach calendars.")],
+        validators=[DataRequired(_l("Choose how MyTimetable may reach calendars."))],
     )
     cloud = SelectField(
-        "Microsoft cloud",
+        _l("Microsoft cloud"),
         choices=[SelectChoice(c.key, c.label) for c in CLOUDS.values()],
         default="worldwide",
-        validators=[DataRequired("Choose the Microsoft cloud your tenant is in.")],
+        validators=[DataRequired(_l("Choose the Microsoft cloud your tenant is in."))],
     )
 
 
@@ -43,14 +45,14 @@ class GenerateCertificateForm(PortalForm):
     """Step 2, on-premises: make the institution's own certificate."""
 
     validity = SelectField(
-        "Valid for",
+        _l("Valid for"),
         choices=[
-            SelectChoice("365", "1 year"),
-            SelectChoice("548", "18 months"),
-            SelectChoice("730", "2 years"),
+            SelectChoice("365", _l("1 year")),
+            SelectChoice("548", _l("18 months")),
+            SelectChoice("730", _l("2 years")),
         ],
         default="730",
-        validators=[DataRequired("Choose how long the certificate is valid.")],
+        validators=[DataRequired(_l("Choose how long the certificate is valid."))],
     )
 
 
@@ -58,54 +60,56 @@ class PfxForm(PortalForm):
     """Step 2, on-premises: the password that protects the downloaded private key."""
 
     password = PasswordField(
-        "Password for the .pfx file",
+        _l("Password for the .pfx file"),
         validators=[
-            DataRequired("Choose a password to protect the private key."),
-            Length(min=12, max=200, message="Use at least 12 characters."),
+            DataRequired(_l("Choose a password to protect the private key.")),
+            Length(min=12, max=200, message=_l("Use at least 12 characters.")),
         ],
     )
     confirm = PasswordField(
-        "Repeat the password",
-        validators=[EqualTo("password", message="The two passwords are not the same.")],
+        _l("Repeat the password"),
+        validators=[EqualTo("password", message=_l("The two passwords are not the same."))],
     )
 
 
 class RegisterForm(PortalForm):
     """Step 3: options that change the app registration's permissions."""
 
-    outlook_categories = BooleanField("Show timetable events in colour (Outlook categories)")
+    outlook_categories = BooleanField(_l("Show timetable events in colour (Outlook categories)"))
 
 
 class TenantForm(PortalForm):
     """Step 4: the tenant and the app registration's identifiers."""
 
     tenant_id = StringField(
-        "Tenant ID",
+        _l("Tenant ID"),
         filters=[_strip],
         validators=[
-            DataRequired("Enter the Directory (tenant) ID or your tenant's domain."),
-            Length(max=253, message="This is longer than any tenant ID or domain."),
+            DataRequired(_l("Enter the Directory (tenant) ID or your tenant's domain.")),
+            Length(max=253, message=_l("This is longer than any tenant ID or domain.")),
         ],
     )
     client_id = StringField(
-        "Application (client) ID",
+        _l("Application (client) ID"),
         filters=[_strip],
-        validators=[DataRequired("Enter the Application (client) ID from the app's Overview.")],
+        validators=[DataRequired(_l("Enter the Application (client) ID from the app's Overview."))],
     )
     security_group_email = StringField(
-        "Mail-enabled security group (optional)",
+        _l("Mail-enabled security group (optional)"),
         filters=[_strip],
         validators=[
             Optional(),
             Length(max=320),
-            mailbox_address("Enter the group's e-mail address, such as mytimetable@example.edu."),
+            mailbox_address(
+                _l("Enter the group's e-mail address, such as mytimetable@example.edu.")
+            ),
         ],
     )
     group_scope_method = RadioField(
-        "How to limit access to the group",
+        _l("How to limit access to the group"),
         choices=[
-            SelectChoice("rbac", "RBAC for Applications in Exchange Online (recommended)"),
-            SelectChoice("access_policy", "Application access policy (legacy)"),
+            SelectChoice("rbac", _l("RBAC for Applications in Exchange Online (recommended)")),
+            SelectChoice("access_policy", _l("Application access policy (legacy)")),
         ],
         default="rbac",
         validators=[Optional()],
@@ -118,28 +122,37 @@ class TenantForm(PortalForm):
             return
         if value.lower() in ("common", "organizations", "consumers"):
             raise ValidationError(
-                f"'{value}' is not your tenant: enter your Directory (tenant) ID or domain."
+                _(
+                    "'%(value)s' is not your tenant: enter your Directory (tenant) ID or domain.",
+                    value=value,
+                )
             )
         if "@" in value:
             raise ValidationError(
-                "Enter a domain (such as example.edu) or a GUID, not an e-mail address."
+                _("Enter a domain (such as example.edu) or a GUID, not an e-mail address.")
             )
         if re.fullmatch(r"[0-9a-fA-F-]{20,}", value):
             raise ValidationError(
-                "This looks like a GUID but is not one: it has 32 hexadecimal digits in "
-                "groups of 8-4-4-4-12."
+                _(
+                    "This looks like a GUID but is not one: it has 32 hexadecimal digits in "
+                    "groups of 8-4-4-4-12."
+                )
             )
         raise ValidationError(
-            "Enter the Directory (tenant) ID, a GUID such as "
-            "72f988bf-86f1-41af-91ab-2d7cd011db47, or a domain such as example.edu."
+            _(
+                "Enter the Directory (tenant) ID, a GUID such as "
+                "72f988bf-86f1-41af-91ab-2d7cd011db47, or a domain such as example.edu."
+            )
         )
 
     def validate_client_id(self, field):
         """The client ID is always a GUID."""
         if not GUID.match(field.data):
             raise ValidationError(
-                "The Application (client) ID is a GUID such as "
-                "11111111-2222-3333-4444-555555555555: copy it from the app's Overview page."
+                _(
+                    "The Application (client) ID is a GUID such as "
+                    "11111111-2222-3333-4444-555555555555: copy it from the app's Overview page."
+                )
             )
 
 
@@ -147,20 +160,20 @@ class ApplicationVerifyForm(PortalForm):
     """Step 5, application permissions: the mailboxes to test with."""
 
     test_mailbox = StringField(
-        "Test mailbox",
+        _l("Test mailbox"),
         filters=[_strip],
         validators=[
-            DataRequired("Enter the address of a mailbox MyTimetable should reach."),
+            DataRequired(_l("Enter the address of a mailbox MyTimetable should reach.")),
             Length(max=320),
-            mailbox_address("Enter a user principal name such as teacher@example.edu."),
+            mailbox_address(_l("Enter a user principal name such as teacher@example.edu.")),
         ],
     )
     outside_mailbox = StringField(
-        "Mailbox outside the group",
+        _l("Mailbox outside the group"),
         filters=[_strip],
         validators=[
             Length(max=320),
-            mailbox_address("Enter a user principal name such as student@example.edu."),
+            mailbox_address(_l("Enter a user principal name such as student@example.edu.")),
         ],
     )
 
@@ -172,28 +185,33 @@ class ApplicationVerifyForm(PortalForm):
         """With a security group, a mailbox outside it proves the limit works."""
         if self.group and not field.data:
             raise ValidationError(
-                f"Enter a mailbox that is not in {self.group}, to prove access is limited."
+                _(
+                    "Enter a mailbox that is not in %(group)s, to prove access is limited.",
+                    group=self.group,
+                )
             )
         if field.data and field.data.lower() == (self.test_mailbox.data or "").lower():
-            raise ValidationError("Use a different mailbox from the test mailbox.")
+            raise ValidationError(_("Use a different mailbox from the test mailbox."))
 
 
 class MailboxesForm(PortalForm):
     """Application permissions, after approval: the mailboxes to synchronise."""
 
     addresses = TextAreaField(
-        "Mailboxes (one address per line)",
-        validators=[Length(max=400_000, message="Paste at most a few thousand addresses at once.")],
+        _l("Mailboxes (one address per line)"),
+        validators=[
+            Length(max=400_000, message=_l("Paste at most a few thousand addresses at once."))
+        ],
     )
     upload = FileField(
-        "Or upload a list (.txt or .csv)",
+        _l("Or upload a list (.txt or .csv)"),
         validators=[
-            FileAllowed(["txt", "csv"], "Upload a .txt or .csv file."),
-            FileSize(max_size=512 * 1024, message="Upload a file under 512 KB."),
+            FileAllowed(["txt", "csv"], _l("Upload a .txt or .csv file.")),
+            FileSize(max_size=512 * 1024, message=_l("Upload a file under 512 KB.")),
         ],
     )
 
     def validate_addresses(self, field):
         """Either the text box or the file must hold the list."""
         if not (field.data or "").strip() and not self.upload.data:
-            raise ValidationError("Paste the addresses, or upload a file with them.")
+            raise ValidationError(_("Paste the addresses, or upload a file with them."))

@@ -14,12 +14,14 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
 
 from .. import certificates, export, invitations, provisioning, security, signins, verification
 from .. import review as reviews
 from .. import rotation as rotations
 from ..extensions import db
 from ..forms import ConfirmForm
+from ..i18n import lazy_gettext as _l
 from ..microsoft.clouds import cloud
 from ..microsoft.errors import MicrosoftError, advice_for
 from ..models import Certificate, Method, Status, record, utcnow
@@ -48,12 +50,12 @@ class Step:
 
 
 STEPS = (
-    Step(1, "setup.method", "Method"),
-    Step(2, "setup.certificate", "Certificate"),
-    Step(3, "setup.register", "Register the app"),
-    Step(4, "setup.tenant", "Tenant and application"),
-    Step(5, "setup.verify", "Verify"),
-    Step(6, "setup.review", "Review and finish"),
+    Step(1, "setup.method", _l("Method")),
+    Step(2, "setup.certificate", _l("Certificate")),
+    Step(3, "setup.register", _l("Register the app")),
+    Step(4, "setup.tenant", _l("Tenant and application")),
+    Step(5, "setup.verify", _l("Verify")),
+    Step(6, "setup.review", _l("Review and finish")),
 )
 STEP_BY_NAME = {s.endpoint.split(".")[1]: s for s in STEPS}
 LOCKED = (Status.SUBMITTED, Status.APPROVED)
@@ -164,7 +166,7 @@ def certificate():
     form = ConfirmForm()
     if form.validate_on_submit():
         if configuration.certificate is None:
-            flash("Generate the certificate first.", "error")
+            flash(_("Generate the certificate first."), "error")
             return redirect(url_for("setup.certificate"))
         _reached(3)
         db.session.commit()
@@ -187,17 +189,19 @@ def generate_certificate():
         abort(404)
     form = GenerateCertificateForm()
     if not form.validate_on_submit():
-        flash("Choose how long the certificate is valid.", "error")
+        flash(_("Choose how long the certificate is valid."), "error")
         return redirect(url_for("setup.certificate"))
     replacing = g.configuration.certificate is not None
     certificates.generate_for(g.institution, int(form.validity.data), ADMIN)
     verification.invalidate(g.configuration)
     db.session.commit()
     flash(
-        "A new certificate was made. Upload it to the app registration again and remove "
-        "the old one."
+        _(
+            "A new certificate was made. Upload it to the app registration again and remove "
+            "the old one."
+        )
         if replacing
-        else "The certificate was made. Download it below.",
+        else _("The certificate was made. Download it below."),
         "success",
     )
     return redirect(url_for("setup.certificate"))
@@ -411,9 +415,9 @@ def rotation():
         if not ConfirmForm().validate_on_submit():
             abort(400)
         if rotations.check(configuration, ADMIN):
-            flash("Microsoft accepts the new certificate: MyTimetable now uses it.", "success")
+            flash(_("Microsoft accepts the new certificate: MyTimetable now uses it."), "success")
         else:
-            flash("Microsoft does not accept the new certificate yet: see below.", "error")
+            flash(_("Microsoft does not accept the new certificate yet: see below."), "error")
         return redirect(url_for("setup.rotation"))
     return render_template(
         "setup/rotation.html",
@@ -519,10 +523,10 @@ def submit():
     if not ConfirmForm().validate_on_submit():
         abort(400)
     if not configuration.verified_at:
-        flash("Verify the connection first: every check must pass.", "error")
+        flash(_("Verify the connection first: every check must pass."), "error")
         return redirect(url_for("setup.verify"))
     reviews.submitted(configuration, ADMIN)
-    flash("Submitted. MyTimetable support will review the configuration.", "success")
+    flash(_("Submitted. MyTimetable support will review the configuration."), "success")
     return redirect(url_for("setup.review"))
 
 
@@ -533,7 +537,7 @@ def export_configuration():
     if g.institution.managed:
         abort(404)
     if not configuration.verified_at or configuration.step_reached < 6:
-        flash("Verify the connection first: every check must pass.", "error")
+        flash(_("Verify the connection first: every check must pass."), "error")
         return redirect(url_for("setup.verify"))
     body = export.mytimetable_properties(configuration)
     configuration.status = Status.EXPORTED

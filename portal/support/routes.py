@@ -12,6 +12,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from .. import invitations, provisioning, review, rotation, staff, verification
@@ -76,7 +77,7 @@ def sign_in():
     if form.validate_on_submit():
         member = staff.authenticate(form.email.data, form.password.data)
         if member is None:
-            form.password.errors.append("The e-mail address or password is not right.")
+            form.password.errors.append(_("The e-mail address or password is not right."))
             return render_template("support/sign_in.html", form=form), 401
         session.clear()
         session["staff_id"] = member.id
@@ -92,7 +93,7 @@ def sign_out():
         record(None, g.staff.email, "signed_out")
         db.session.commit()
     session.clear()
-    flash("You are signed out.", "success")
+    flash(_("You are signed out."), "success")
     return redirect(url_for("support.sign_in"))
 
 
@@ -159,18 +160,20 @@ def verify(configuration_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     if not (configuration.method and configuration.tenant_id and configuration.client_id):
-        flash("The administrator has not entered the tenant and application yet.", "error")
+        flash(_("The administrator has not entered the tenant and application yet."), "error")
     elif configuration.method == Method.APPLICATION:
         if not configuration.test_mailbox:
-            flash("The administrator has not named a test mailbox yet.", "error")
+            flash(_("The administrator has not named a test mailbox yet."), "error")
         else:
             verification.run_application_checks(configuration, g.staff.email)
-            flash("The checks ran again: see the newest run below.", "info")
+            flash(_("The checks ran again: see the newest run below."), "info")
     else:
         verification.begin_delegated_checks(configuration, g.staff.email)
         flash(
-            "Tenant, application and certificate were checked again. The sign-in link can "
-            "only be checked by an administrator of the tenant.",
+            _(
+                "Tenant, application and certificate were checked again. The sign-in link can "
+                "only be checked by an administrator of the tenant."
+            ),
             "info",
         )
     return redirect(url_for("support.configuration", configuration_id=configuration.id))
@@ -187,7 +190,7 @@ def approve(configuration_id: int):
     except review.ReviewError as error:
         flash(str(error), "error")
     else:
-        flash(f"Approved: {configuration.institution.name} is active.", "success")
+        flash(_("Approved: %(name)s is active.", name=configuration.institution.name), "success")
     return redirect(url_for("support.configuration", configuration_id=configuration.id))
 
 
@@ -198,14 +201,14 @@ def return_for_changes(configuration_id: int):
     form = ReturnForm()
     if not form.validate_on_submit():
         for errors in form.errors.values():
-            flash(errors[0], "error")
+            flash(str(errors[0]), "error")  # a lazy text cannot be stored in the session
         return redirect(url_for("support.configuration", configuration_id=configuration.id))
     try:
         review.return_for_changes(configuration, g.staff.email, form.message.data, form.step.data)
     except review.ReviewError as error:
         flash(str(error), "error")
     else:
-        flash("Returned to the administrator with your message.", "success")
+        flash(_("Returned to the administrator with your message."), "success")
     return redirect(url_for("support.configuration", configuration_id=configuration.id))
 
 
@@ -216,7 +219,7 @@ def mailboxes(configuration_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     if configuration.status != Status.APPROVED or configuration.method != Method.APPLICATION:
-        flash("Mailboxes can be added once an application configuration is approved.", "error")
+        flash(_("Mailboxes can be added once an application configuration is approved."), "error")
         return redirect(url_for("support.configuration", configuration_id=configuration.id))
     upns, unreadable = provisioning.parse_list(request.form.get("addresses", "")[:400_000])
     try:
@@ -224,13 +227,19 @@ def mailboxes(configuration_id: int):
     except MicrosoftError as error:
         flash(f"{error.advice.cause} {error.advice.action}", "error")
     else:
-        refused = "; ".join(f"{upn} ({why})" for upn, _, why in outcome.refused)
-        flash(
-            f"Added {len(outcome.added)}, {len(outcome.already)} already synchronised"
-            + (f"; refused: {refused}" if refused else "")
-            + (f"; not addresses: {', '.join(unreadable)}" if unreadable else ""),
-            "info" if not outcome.refused else "error",
-        )
+        parts = [
+            _(
+                "Added %(added)s, %(already)s already synchronised",
+                added=len(outcome.added),
+                already=len(outcome.already),
+            )
+        ]
+        if outcome.refused:
+            refused = "; ".join(f"{upn} ({why})" for upn, _code, why in outcome.refused)
+            parts.append(_("refused: %(mailboxes)s", mailboxes=refused))
+        if unreadable:
+            parts.append(_("not addresses: %(items)s", items=", ".join(unreadable)))
+        flash("; ".join(parts), "info" if not outcome.refused else "error")
     return redirect(url_for("support.configuration", configuration_id=configuration.id))
 
 
@@ -243,10 +252,10 @@ def feed(configuration_id: int):
         configuration.feed_url_template = form.feed_url_template.data
         record(configuration.institution, g.staff.email, "feed_set", form.feed_url_template.data)
         db.session.commit()
-        flash("The timetable feed address was saved.", "success")
+        flash(_("The timetable feed address was saved."), "success")
     else:
         for errors in form.errors.values():
-            flash(errors[0], "error")
+            flash(str(errors[0]), "error")  # a lazy text cannot be stored in the session
     return redirect(url_for("support.configuration", configuration_id=configuration.id))
 
 
@@ -296,7 +305,9 @@ def revoke(invitation_id: int):
             invitation.institution, g.staff.email, "invitation_revoked", f"link #{invitation.id}"
         )
         db.session.commit()
-        flash(f"The link for {invitation.institution.name} no longer works.", "success")
+        flash(
+            _("The link for %(name)s no longer works.", name=invitation.institution.name), "success"
+        )
     return redirect(url_for("support.institutions"))
 
 
@@ -321,16 +332,31 @@ def rotate(action: str):
         if action == "start":
             new = rotation.start(g.staff.email)
             flash(
-                f"Rotation started with {new.sha1_thumbprint}; administrators were told.", "success"
+                _(
+                    "Rotation started with %(thumbprint)s; administrators were told.",
+                    thumbprint=new.sha1_thumbprint,
+                ),
+                "success",
             )
         elif action == "check":
             switched, waiting = rotation.check_all(g.staff.email)
             flash(
-                f"Checked: {switched} switched to the new certificate, {waiting} not yet.", "info"
+                _(
+                    "Checked: %(switched)s switched to the new certificate, %(waiting)s not yet.",
+                    switched=switched,
+                    waiting=waiting,
+                ),
+                "info",
             )
         else:
             new = rotation.finish(g.staff.email)
-            flash(f"{new.sha1_thumbprint} is now the current vendor certificate.", "success")
+            flash(
+                _(
+                    "%(thumbprint)s is now the current vendor certificate.",
+                    thumbprint=new.sha1_thumbprint,
+                ),
+                "success",
+            )
     except rotation.RotationError as error:
         flash(str(error), "error")
     return redirect(url_for("support.certificates"))

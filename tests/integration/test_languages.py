@@ -75,3 +75,67 @@ def test_the_switcher_never_sends_the_browser_off_site(client, target):
 
 def test_the_switcher_knows_only_english_and_dutch(client):
     assert client.get("/language/fr?next=/").status_code == 404
+
+
+def test_a_wizard_step_is_in_dutch(client, wizard, invitation):
+    wizard.open(invitation["managed"])
+    page = client.get("/setup/method", headers=DUTCH)
+    assert "Hoe mag MyTimetable agenda's bereiken?" in page.text
+    assert "Toepassingsmachtigingen" in page.text
+    assert "Stap 1 van 6" in page.text
+
+
+def test_the_wizard_names_entra_as_the_dutch_portal_does(client, wizard, invitation):
+    wizard.open(invitation["managed"])
+    wizard.to_tenant("delegated")
+    page = client.get("/setup/register", headers=DUTCH)
+    for name in ("App-registraties", "Nieuwe registratie", "Certificaten en geheimen"):
+        assert name in page.text
+    assert "Alleen accounts in deze organisatiemap" in page.text
+    assert "Beheerderstoestemming verlenen voor Example University" in page.text
+
+
+def test_form_messages_are_in_dutch(client, wizard, invitation):
+    wizard.open(invitation["managed"])
+    wizard.to_tenant()
+    client.get("/language/nl?next=/setup/tenant")
+    page = wizard.post("/setup/tenant", {"tenant_id": "common", "client_id": "x"})
+    assert "is niet uw tenant" in page.text
+    assert "Toepassings-id (client)" in page.text
+
+
+def test_the_end_users_start_page_is_in_dutch(client, app):
+    from portal import invitations
+    from portal.extensions import db
+
+    with app.app_context():
+        institution = invitations.create_institution("Contoso", "managed", "it@x.edu", "test")
+        configuration = institution.configuration
+        configuration.method, configuration.status = "delegated", "approved"
+        db.session.commit()
+    page = client.get("/connect/contoso", headers=DUTCH)
+    assert "Uw rooster in Outlook" in page.text
+    assert "Aanmelden bij Microsoft" in page.text
+
+
+def test_the_support_sign_in_is_in_dutch(client):
+    page = client.get("/support/sign-in", headers=DUTCH)
+    assert "Ondersteuningsconsole" in page.text
+    assert "Wachtwoord" in page.text
+
+
+def test_an_error_page_is_in_dutch(client):
+    page = client.get("/no-such-page", headers=DUTCH)
+    assert page.status_code == 404
+    assert "Pagina niet gevonden" in page.text
+    assert '<html lang="nl">' in page.text
+
+
+def test_dates_follow_the_language(app):
+    from datetime import datetime
+
+    with app.test_request_context(headers=DUTCH):
+        render = app.jinja_env.filters["long_date"]
+        assert render(datetime(2026, 3, 5, 14, 0)) == "05 maart 2026"
+    with app.test_request_context():
+        assert app.jinja_env.filters["long_date"](datetime(2026, 3, 5)) == "05 March 2026"
