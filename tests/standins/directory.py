@@ -11,7 +11,6 @@ handlers run in server threads, so access goes through one lock.
 
 import base64
 import collections
-import copy
 import datetime
 import hashlib
 import random
@@ -26,6 +25,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+
+from .odata import clone
 
 
 @dataclass
@@ -448,10 +449,10 @@ class Directory:
             transactions = self._transactions.setdefault(user.object_id, {})
             transaction_id = event.get("transactionId")
             if transaction_id and transaction_id in transactions:
-                return copy.deepcopy(transactions[transaction_id]["event"]), False
+                return clone(transactions[transaction_id]["event"]), False
             now = _graph_timestamp()
             event = {
-                **copy.deepcopy(event),
+                **clone(event),
                 "id": _outlook_id(),
                 "createdDateTime": now,
                 "lastModifiedDateTime": now,
@@ -463,13 +464,13 @@ class Directory:
             stored.append(record)
             if transaction_id:
                 transactions[transaction_id] = record
-            return copy.deepcopy(event), True
+            return clone(event), True
 
     def event(self, user: User, event_id: str, calendar_id: str | None = None) -> dict | None:
         """One of the user's events, by id (and in that calendar, if one is given)."""
         with self.lock:
             record = self._event_record(user, event_id, calendar_id)
-            return copy.deepcopy(record["event"]) if record else None
+            return clone(record["event"]) if record else None
 
     def update_event(
         self, user: User, event_id: str, change, calendar_id: str | None = None
@@ -480,11 +481,11 @@ class Directory:
             record = self._event_record(user, event_id, calendar_id)
             if record is None:
                 return None
-            changed = change(copy.deepcopy(record["event"]))
+            changed = change(clone(record["event"]))
             changed["lastModifiedDateTime"] = _graph_timestamp()
             changed["changeKey"] = _change_key()
             record["event"] = changed
-            return copy.deepcopy(changed)
+            return clone(changed)
 
     def delete_event(self, user: User, event_id: str, calendar_id: str | None = None) -> bool:
         """Delete one of the user's events; False if there is no such event."""
@@ -502,7 +503,7 @@ class Directory:
         """The events of one of the user's calendars, oldest first."""
         with self.lock:
             stored = self._events.get(user.object_id, [])
-            return [copy.deepcopy(r["event"]) for r in stored if r["calendar_id"] == calendar_id]
+            return [clone(r["event"]) for r in stored if r["calendar_id"] == calendar_id]
 
     def events(self, user_upn_or_id: str, calendar_id: str | None = None) -> list[dict]:
         """For tests: the events of a mailbox (of one calendar, if given), oldest first, as
@@ -514,7 +515,7 @@ class Directory:
         with self.lock:
             stored = self._events.get(user.object_id, [])
             return [
-                copy.deepcopy(r["event"])
+                clone(r["event"])
                 for r in stored
                 if calendar_id is None or r["calendar_id"] == calendar_id
             ]

@@ -18,14 +18,13 @@ What the stand-in reproduces because a client can trip over it:
 Time zones: IANA names, ``UTC`` and the common Windows names in ``WINDOWS_TIME_ZONES``.
 """
 
-import copy
 import datetime
 import html
 import re
 import zoneinfo
 from urllib.parse import quote
 
-from .odata import STRING_LITERAL, GraphError, literal, not_implemented, pick
+from .odata import STRING_LITERAL, GraphError, clone, literal, not_implemented, pick
 
 WINDOWS_TIME_ZONES = {
     "utc": "UTC",
@@ -238,7 +237,7 @@ def new_event(body, owner_name: str, owner_address: str) -> dict:
 def patch_event(event: dict, body) -> dict:
     """The event after a PATCH with ``body`` (a new copy; server fields are left as they
     were)."""
-    updated = copy.deepcopy(event)
+    updated = clone(event)
     _apply(updated, _object(body), creating=False)
     return updated
 
@@ -254,7 +253,7 @@ def render_event(
     rendered = {"@odata.etag": f'W/"{event["changeKey"]}"'}
     for name in EVENT_PROPERTIES:
         if name in event:
-            rendered[name] = copy.deepcopy(event[name])
+            rendered[name] = clone(event[name])
     rendered["webLink"] = (
         f"https://outlook.office365.com/owa/?itemid={quote(event['id'], safe='')}"
         "&exvsurl=1&path=/calendar/item"
@@ -407,7 +406,7 @@ def _apply(event: dict, body: dict, creating: bool) -> None:
         elif name == "singleValueExtendedProperties":
             _set_extended_properties(event, value)
         else:
-            event[name] = copy.deepcopy(value)
+            event[name] = clone(value)
     if event.get("recurrence"):
         event["type"] = "seriesMaster"
     _check_times(event)

@@ -25,6 +25,17 @@ class GraphError(Exception):
         self.headers = dict(headers or {})
 
 
+def clone(value):
+    """A deep copy of JSON-like data (dicts, lists and scalars), as the stand-ins store
+    resources; several times quicker than ``copy.deepcopy``, which the hot paths of a
+    benchmark would otherwise spend much of their time in."""
+    if isinstance(value, dict):
+        return {key: clone(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [clone(item) for item in value]
+    return value
+
+
 def error_body(code: str, message: str) -> dict:
     """Graph's error body, ``{"error": {"code", "message", "innerError"}}``."""
     return {
