@@ -8,11 +8,14 @@ The Microsoft stand-ins run in a process of their own (``standins_process.py``),
 the engine measured here has this process's interpreter to itself; everything goes over
 https with the test CA, through the portal's own session, MSAL and engine.
 
-Reports Graph requests per mailbox for the first sync and for a re-sync of an unchanged
+Reports Graph requests per mailbox for the first sync, for a re-sync of an unchanged
 timetable (fetched again in full, as after a new day: only the content hash stands between
-the feed and the writes), events per second through the engine, and this process's peak
-memory after the first ``--checkpoint`` mailboxes and after all of them (flat: nothing is
-kept per mailbox). The last line is one JSON object: {"mailboxes", "events_per_mailbox",
+the feed and the writes) and for a re-sync after ``--changes`` lectures moved; events per
+second through the engine (the whole first sync: feed, plan, batches, bookkeeping); the
+CPU seconds of the engine and of the stand-ins; this process's peak memory after the first
+``--checkpoint`` mailboxes and after all of them (flat: nothing is kept per mailbox); and
+how many calendars, counted back through Graph, do not hold exactly the feed's events.
+The last line is one JSON object: {"mailboxes", "events_per_mailbox",
 "first_sync_requests_per_mailbox", "resync_writes", "events_per_s", "peak_rss_mb",
 "naive_requests_per_mailbox", "request_ratio", ...}.
 """
@@ -60,13 +63,14 @@ class _Quiet(WSGIRequestHandler):
         """No request log."""
 
 
-def timetable(events: int, stamp: datetime) -> str:
+def timetable(events: int, stamp: datetime, moved: int = 0) -> str:
     """One person's iCalendar feed: ``events`` one-hour lectures over the coming weeks,
-    generated at ``stamp`` (DTSTAMP), as MyTimetable writes it."""
+    generated at ``stamp`` (DTSTAMP), as MyTimetable writes it; the first ``moved`` of them
+    half an hour later than usual."""
     base = datetime.now(UTC).replace(hour=8, minute=0, second=0, microsecond=0)
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//MyTimetable//Benchmark//EN"]
     for n in range(events):
-        start = base + timedelta(days=1 + n // 8, hours=n % 8)
+        start = base + timedelta(days=1 + n // 8, hours=n % 8, minutes=30 if n < moved else 0)
         lines += [
             "BEGIN:VEVENT",
             f"UID:lecture-{n}@mytimetable",
@@ -143,6 +147,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--naive-mailboxes", type=int, default=None)
+    parser.add_argument("--changes", type=int, default=10, help="lectures moved per mailbox")
     args = parser.parse_args()
     mailboxes = args.mailboxes or (40 if args.quick else 1000)
     checkpoint = min(mailboxes, args.checkpoint or (20 if args.quick else 100))
@@ -210,6 +215,12 @@ def main() -> None:
     writes_again = sum(r.created + r.updated + r.deleted for r in again)
     again_requests = sum(r.requests for r in again)
 
+    # Then a few lectures move: only they are written, in as few batches as they fill.
+    feeds.publish(timetable(args.events, datetime.now(UTC), moved=args.changes))
+    changed, _ = sync_all(engine_ids[:checkpoint])
+    changed_writes = sum(r.created + r.updated + r.deleted for r in changed) / checkpoint
+    changed_requests = sum(r.requests for r in changed) / checkpoint
+
     with app.app_context():
         certificate = db.session.get(Connection, naive_ids[0]).configuration.certificate
         token = entra.app_token(cloud("worldwide"), CONTOSO_TENANT_ID, DEMO_CLIENT_ID, certificate)
@@ -247,6 +258,10 @@ def main() -> None:
         "resync_writes": writes_again,
         "resync_requests": again_requests,
         "resync_s": round(again_seconds, 1),
+        "changed_events_per_mailbox": args.changes,
+        "changed_writes_per_mailbox": round(changed_writes, 2),
+        "changed_resync_requests_per_mailbox": round(changed_requests, 2),
+        "changed_target_requests_per_mailbox": math.ceil(args.changes / 20) + 2,
         "events_per_s": round(events_written / first_seconds, 1),
         "first_sync_s": round(first_seconds, 1),
         "engine_cpu_s": round(engine_cpu, 1),

@@ -101,6 +101,7 @@ def create_graph_app(directory: Directory) -> Flask:
     """The Graph stand-in as a Flask application over ``directory``."""
     app = Flask(__name__)
     app.url_map.converters["user"] = UserSegment
+    app.json.sort_keys = False  # Graph lists properties in its own order, kept as built
 
     @app.before_request
     def count_and_trace():
