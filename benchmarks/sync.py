@@ -265,6 +265,7 @@ def main() -> None:
         "events_per_s": round(events_written / first_seconds, 1),
         "first_sync_s": round(first_seconds, 1),
         "engine_cpu_s": round(engine_cpu, 1),
+        "engine_events_per_cpu_s": round(events_written / engine_cpu, 1),
         "standin_cpu_s": round(standin_cpu, 1),
         "peak_rss_mb": round(rss_after_first, 1),
         "checkpoint_mailboxes": checkpoint,
