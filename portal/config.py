@@ -91,8 +91,11 @@ def from_environment(instance_path: str, given: dict | None = None, environ=None
 def defaults(config: dict) -> dict:
     """Settings that follow from the others and are the same in every environment."""
     https = config["EXTERNAL_URL"].startswith("https://")
+    # A database server may drop an idle connection, so it is tested before each request;
+    # an SQLite file cannot, and the test would cost a query on every request.
+    remote = not config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
     return {
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": remote},
         "SESSION_COOKIE_NAME": "portal_session",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -76,18 +76,18 @@ def resolve(token: str | None) -> Invitation:
     return invitation
 
 
+# Every wizard page needs these with the invitation: one query, its options built once.
+_WITH_CONFIGURATION = (
+    joinedload(Invitation.institution)
+    .joinedload(Institution.configuration)
+    .joinedload(Configuration.certificate),
+)
+
+
 def current(invitation_id: int | None) -> Invitation:
     """The invitation remembered in the session, checked again on every request."""
     invitation = (
-        db.session.get(
-            Invitation,
-            invitation_id,
-            options=[
-                joinedload(Invitation.institution)
-                .joinedload(Institution.configuration)
-                .joinedload(Configuration.certificate)
-            ],
-        )
+        db.session.get(Invitation, invitation_id, options=_WITH_CONFIGURATION)
         if invitation_id
         else None
     )

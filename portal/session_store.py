@@ -9,10 +9,16 @@ Flask-Session's own session interface instead; Redis uses Flask-Session's Redis 
 from datetime import timedelta
 
 from flask_session.base import ServerSideSession, ServerSideSessionInterface
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
 from .extensions import db
 from .models import ServerSession, utcnow
+
+# Every request reads its session: one statement, built once, by the unique session_id
+# index, and only the two columns it needs (no ORM object to track).
+_READ = select(ServerSession.data, ServerSession.expiry).where(
+    ServerSession.session_id == bindparam("store_id")
+)
 
 
 class DatabaseSessionInterface(ServerSideSessionInterface):
@@ -24,7 +30,7 @@ class DatabaseSessionInterface(ServerSideSessionInterface):
         super().__init__(app, key_prefix="session:", cleanup_n_requests=1000)
 
     def _retrieve_session_data(self, store_id: str) -> dict | None:
-        row = db.session.scalar(select(ServerSession).filter_by(session_id=store_id))
+        row = db.session.execute(_READ, {"store_id": store_id}).first()
         if row is None or row.expiry <= utcnow():
             return None
         return self.serializer.decode(row.data)
