@@ -31,6 +31,23 @@ def create_app(config: dict | None = None) -> Flask:
     return app
 
 
+def warm_up(app: Flask) -> None:
+    """Do once what each process would otherwise do on its first requests: compile every
+    template and read each language's catalog. gunicorn calls it before it starts its
+    workers (``gunicorn.conf.py``), so that every worker, and every replacement, starts
+    with them."""
+    from flask_babel import force_locale, get_translations
+
+    from .i18n import LANGUAGES
+
+    for name in app.jinja_env.list_templates(extensions=["html"]):
+        app.jinja_env.get_template(name)
+    with app.test_request_context():
+        for code in LANGUAGES:
+            with force_locale(code):
+                get_translations()
+
+
 def register_extensions(app: Flask) -> None:
     """Bind the extensions, the server-side session store and the Microsoft clients."""
     from . import i18n, security
