@@ -20,27 +20,41 @@ def free_port() -> int:
 
 
 def gunicorn(
-    module: str, port: int, env: dict, cwd: Path, workers: int, threads: int = 4
+    module: str,
+    port: int,
+    env: dict,
+    cwd: Path,
+    workers: int,
+    threads: int | None = 4,
+    config: Path | None = None,
+    log: Path | None = None,
 ) -> subprocess.Popen:
-    """Serve ``module`` with gunicorn (gthread workers) on 127.0.0.1 and wait for it."""
-    command = [
-        str(VENV_BIN / "gunicorn"),
-        "--workers", str(workers),
-        "--worker-class", "gthread",
-        "--threads", str(threads),
-        "--bind", f"127.0.0.1:{port}",
-        "--log-level", "warning",
-        module,
-    ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=cwd, env=env)
+    """Serve ``module`` with gunicorn on 127.0.0.1 and wait for it.
+
+    Without ``config``: gthread workers with ``threads`` each, warnings only (and what a
+    ``gunicorn.conf.py`` in ``cwd`` says, as gunicorn reads it). With ``config``: that
+    file's settings, except the address and the worker count (and ``threads`` when given).
+    ``log`` receives gunicorn's output.
+    """
+    command = [str(VENV_BIN / "gunicorn"), "--workers", str(workers), "--bind", f"127.0.0.1:{port}"]
+    if config is None:
+        command += ["--worker-class", "gthread", "--log-level", "warning"]
+    else:
+        command += ["--config", str(config)]
+    if threads is not None:
+        command += ["--threads", str(threads)]
+    output = open(log, "ab") if log else None  # noqa: SIM115  # gunicorn writes to it
+    process = subprocess.Popen(command + [module], cwd=cwd, env=env, stdout=output, stderr=output)
+    if output:
+        output.close()
     deadline = time.time() + 30
     while time.time() < deadline:
         try:
-            requests.get(f"http://127.0.0.1:{port}/", timeout=1)
+            requests.get(f"http://127.0.0.1:{port}/", timeout=5)
             return process
-        except requests.ConnectionError:
+        except requests.RequestException:
             time.sleep(0.2)
-    process.kill()
+    stop(process)
     raise SystemExit(f"gunicorn {module} did not start on port {port}")
 
 
