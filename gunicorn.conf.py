@@ -54,6 +54,16 @@ def when_ready(server):
     gc.freeze()
 
 
+def post_fork(server, worker):
+    """A worker opens database connections of its own: should the master have opened one
+    while loading the portal, it is dropped from the copied pool, never shared."""
+    extensions = sys.modules.get("portal.extensions")
+    if not server.cfg.preload_app or extensions is None:
+        return
+    with server.app.wsgi().app_context():
+        extensions.db.engine.dispose(close=False)
+
+
 # Logs to standard output and error, for the service manager or the container to collect.
 # The access log shows paths and status codes only: query strings (OAuth codes, states)
 # are left out.
