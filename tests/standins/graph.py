@@ -20,7 +20,7 @@ import jwt
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.routing import BaseConverter
 
-from .batch import MAILBOX_SLOTS, run_batch
+from .batch import MAILBOX_SLOTS, encode, run_batch
 from .directory import Directory, Group, User, random_guid
 from .events import (
     expanded_properties,
@@ -352,7 +352,8 @@ def create_graph_app(directory: Directory) -> Flask:
         _caller(directory)
         payload = request.get_json(silent=True)
         authorization = request.headers["Authorization"]
-        return jsonify(run_batch(app, directory, payload, authorization, request.host_url))
+        result = run_batch(app, directory, payload, authorization, request.host_url)
+        return Response(encode(result), mimetype="application/json")
 
     return app
 
