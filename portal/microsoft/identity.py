@@ -168,21 +168,28 @@ def app_token(
     cloud: Cloud, tenant: str, client_id: str, certificate: Certificate, fresh: bool = False
 ) -> str:
     """An app-only Graph token for synchronising, from a per-process application whose
-    token cache serves it until it nears expiry (``fresh`` asks Microsoft anyway)."""
+    token cache serves it until it nears expiry (``fresh`` asks Microsoft anyway).
+
+    One thread at a time asks each application, so that the threads of a worker that
+    starts together wait for one token instead of each signing an assertion for its own.
+    """
     shared: _Shared = current_app.extensions[EXTENSION]
     key = (cloud.authority_host, tenant.lower(), client_id.lower(), certificate.sha256_thumbprint)
     with shared.lock:
-        app = shared.app_only.get(key)
-        if app is None:
-            app = shared.app_only[key] = _build(cloud, tenant, client_id, certificate, shared=True)
-    if fresh:
-        # A list first: removing from the cache while searching it changes the dict searched.
-        for token in list(app.token_cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
-            app.token_cache.remove_at(token)
-    try:
-        result = app.acquire_token_for_client([cloud.graph_default_scope])
-    except requests.RequestException as exc:
-        raise MicrosoftError("unreachable", str(exc)) from exc
+        if key not in shared.app_only:
+            app = _build(cloud, tenant, client_id, certificate, shared=True)
+            shared.app_only[key] = (app, threading.Lock())
+        app, app_lock = shared.app_only[key]
+    with app_lock:
+        if fresh:
+            # A list first: removing from the cache while searching it changes the dict.
+            cached = app.token_cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)
+            for token in list(cached):
+                app.token_cache.remove_at(token)
+        try:
+            result = app.acquire_token_for_client([cloud.graph_default_scope])
+        except requests.RequestException as exc:
+            raise MicrosoftError("unreachable", str(exc)) from exc
     if "access_token" not in result:
         raise from_token_response(result)
     return result["access_token"]

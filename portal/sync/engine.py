@@ -232,7 +232,8 @@ def _repair(target: _Target, books: _Bookkeeping, result: RunResult, sleep):
             )
             break
         except MicrosoftError as error:
-            result.requests += 1
+            if token is not None:  # else it was the token endpoint that failed
+                result.requests += 1
             if round_number == MAX_ROUNDS - 1:
                 raise
             if error.code == GRAPH_REFUSED and token is not None:
@@ -305,7 +306,8 @@ def _write(target: _Target, ops: list[_Op], books: _Bookkeeping, result: RunResu
                 token = target.token()
                 answers = graph.batch(target.cloud, token, batch)
             except MicrosoftError as error:
-                result.requests += 1
+                if token is not None:  # else it was the token endpoint that failed
+                    result.requests += 1
                 if error.code == GRAPH_REFUSED and token is not None:
                     target.refused(token)
                 elif _transient(error):
