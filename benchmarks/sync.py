@@ -29,16 +29,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
-from werkzeug.serving import WSGIRequestHandler, make_server
-from werkzeug.wrappers import Request, Response
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -56,11 +52,6 @@ from portal.models import Connection, utcnow  # noqa: E402
 from portal.sync import engine, feed  # noqa: E402
 from tests.standins.demo import CONTOSO_TENANT_ID, DEMO_CLIENT_ID  # noqa: E402
 from tests.standins.tls import make_test_pki  # noqa: E402
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs):
-        """No request log."""
 
 
 def timetable(events: int, stamp: datetime, moved: int = 0) -> str:
@@ -86,23 +77,41 @@ def timetable(events: int, stamp: datetime, moved: int = 0) -> str:
 
 
 class FeedServer:
-    """Serves the same timetable to everyone, with an ETag and 304s; ``publish`` replaces it."""
+    """MyTimetable's feed server, in a process of its own (Python's ``http.server``): the
+    same timetable for everyone, with Last-Modified and 304s; ``publish`` replaces it."""
 
-    def __init__(self, body: str):
+    def __init__(self, directory: Path, body: str):
+        self.path = directory / "ical"  # /ical?user=...: the query does not pick the file
+        directory.mkdir()
         self.publish(body)
-        self.server = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=_Quiet)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        port = free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+            + ["--directory", str(directory)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(f"{self.url}/ical", timeout=1).raise_for_status()
+                break
+            except requests.RequestException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
     def publish(self, body: str) -> None:
-        self.body, self.etag = body, f'"{uuid.uuid5(uuid.NAMESPACE_URL, body)}"'
+        previous = self.path.stat().st_mtime if self.path.exists() else 0
+        self.path.write_bytes(body.encode())
+        # Last-Modified counts whole seconds: a new version must be seen as newer.
+        stamp = max(time.time(), previous + 2)
+        os.utime(self.path, (stamp, stamp))
 
-    def app(self, environ, start_response):
-        request = Request(environ)
-        if request.headers.get("If-None-Match") == self.etag:
-            return Response(status=304, headers={"ETag": self.etag})(environ, start_response)
-        response = Response(self.body, mimetype="text/calendar", headers={"ETag": self.etag})
-        return response(environ, start_response)
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
 
 
 def start_standins(workdir: Path, certificate_pem: str, users: int, ports: tuple[int, int]):
@@ -157,7 +166,7 @@ def main() -> None:
     pki = make_test_pki(workdir / "pki")
     ports = (free_port(), free_port())
     identity_url, graph_url = (f"https://127.0.0.1:{port}" for port in ports)
-    feeds = FeedServer(timetable(args.events, datetime.now(UTC)))
+    feeds = FeedServer(workdir / "feeds", timetable(args.events, datetime.now(UTC)))
     app = create_app(
         {
             "SECRET_KEY": "benchmark",
@@ -245,7 +254,7 @@ def main() -> None:
 
     standins.stdin.close()
     standins.wait(timeout=30)
-    feeds.server.shutdown()
+    feeds.stop()
     shutil.rmtree(workdir, ignore_errors=True)
 
     per_mailbox = first_requests / mailboxes
@@ -257,6 +266,7 @@ def main() -> None:
         "target_requests_per_mailbox": math.ceil(args.events / 20) + 2,
         "resync_writes": writes_again,
         "resync_requests": again_requests,
+        "resync_feeds_read": sum(1 for r in again if r.outcome == "ok"),
         "resync_s": round(again_seconds, 1),
         "changed_events_per_mailbox": args.changes,
         "changed_writes_per_mailbox": round(changed_writes, 2),
