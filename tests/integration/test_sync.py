@@ -30,7 +30,10 @@ class FeedServer:
         self.requests = 0
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=_Quiet)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # A short poll interval keeps shutdown() quick at the end of each test.
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        ).start()
 
     def app(self, environ, start_response):
         request = Request(environ)
