@@ -3,8 +3,11 @@
 - Writes go in Graph JSON batches of 20. Inside a batch the requests form at most four
   ``dependsOn`` chains, so a mailbox never sees more than four requests at once (Exchange's
   limit); a failure stops only its own chain, whose requests are retried.
-- Creates carry a ``transactionId`` derived from the connection and the occurrence, so a
-  create retried after a lost answer returns the same event instead of a second one.
+- Creates carry a ``transactionId`` derived from the run, the connection and the
+  occurrence, so a create retried after a lost answer returns the same event instead of a
+  second one. It is new in every run: what a crashed run created is found again by the
+  extended property below, and an event created again later (the person deleted it in
+  Outlook, or a cancelled lesson came back) is never mistaken for the old one.
 - Every event the portal writes carries a single-value extended property with the
   occurrence's key; only such events are ever changed or removed.
 - SyncItems are committed after each batch, so a crash loses at most one batch of
@@ -75,6 +78,7 @@ class _Target:
         # Kept as plain values: each batch's commit expires the ORM object, and reading it
         # again would cost a query per batch.
         self.connection_id, self.calendar_id = connection.id, connection.calendar_id
+        self.run = uuid.uuid4().hex  # this run's part of every transactionId
         self.configuration = connection.configuration
         self.cloud = cloud(self.configuration.cloud)
         self.delegated = self.configuration.method == Method.DELEGATED
@@ -117,9 +121,9 @@ def _backoff(round_number: int, retry_after: float | None = None) -> float:
     return min(MAX_WAIT, max(retry_after or 0.0, 0.5 * 2**round_number))
 
 
-def transaction_id(connection_id: int, calendar_id: str, key: str) -> str:
-    """The same create for the same connection, calendar and occurrence: the same ID."""
-    name = f"{connection_id}|{calendar_id}|{key}"
+def transaction_id(run: str, connection_id: int, calendar_id: str, key: str) -> str:
+    """The same create in the same run, connection, calendar and occurrence: the same ID."""
+    name = f"{run}|{connection_id}|{calendar_id}|{key}"
     return str(uuid.uuid5(TRANSACTION_NAMESPACE, name))
 
 
@@ -127,7 +131,9 @@ def _request(target: _Target, op: _Op, request_id: str) -> dict:
     if op.kind == "create":
         body = {
             **op.occurrence.graph_event(),
-            "transactionId": transaction_id(target.connection_id, target.calendar_id, op.key),
+            "transactionId": transaction_id(
+                target.run, target.connection_id, target.calendar_id, op.key
+            ),
             "singleValueExtendedProperties": [{"id": PROPERTY_ID, "value": op.key}],
         }
         calendar = quote(target.calendar_id, safe="")

@@ -147,6 +147,26 @@ def test_changes_become_one_update_one_delete_one_create(mailbox, standins, feed
     assert subjects == ["Exam", "Lecture 0", "Lecture 1", "Lecture 2", "Lecture 3"]
 
 
+def test_a_lesson_deleted_in_outlook_or_dropped_and_restored_comes_back_once(
+    mailbox, standins, feed_server
+):
+    events = lessons(3)
+    feed_server.calendars[ADELE] = ics(*events)
+    sync(mailbox)
+    adele = standins.directory.user_by_upn(ADELE)
+    deleted = next(e for e in calendar_events(standins, mailbox) if e["subject"] == "Lecture 0")
+    standins.directory.delete_event(adele, deleted["id"])  # by the person, in Outlook
+    moved = (events[0][0], events[0][1] + timedelta(hours=1), events[0][2])
+    feed_server.calendars[ADELE] = ics(moved, events[1])  # Lecture 2 dropped
+    sync(mailbox)
+    feed_server.calendars[ADELE] = ics(moved, *events[1:])  # and restored
+    sync(mailbox)
+    subjects = sorted(e["subject"] for e in calendar_events(standins, mailbox))
+    assert subjects == ["Lecture 0", "Lecture 1", "Lecture 2"]
+    again = next(e for e in calendar_events(standins, mailbox) if e["subject"] == "Lecture 0")
+    assert again["id"] != deleted["id"]
+
+
 def test_a_users_own_events_are_left_alone(mailbox, standins, feed_server):
     feed_server.calendars[ADELE] = ics(*lessons(3))
     sync(mailbox)
