@@ -28,6 +28,15 @@ def _instance_secret(instance_path: str, name: str, make) -> str:
     return value
 
 
+def _whole_number(env, name: str, default: int) -> int:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    if not value.isdigit():
+        raise ConfigurationError(f"{name} must be a whole number of 0 or more, not {value!r}.")
+    return int(value)
+
+
 def database_uri(url: str | None) -> str | None:
     """The SQLAlchemy URL for ``url``: PostgreSQL URLs as hosting providers write them
     (``postgres://`` or ``postgresql://``) are served by psycopg 3, the driver installed."""
@@ -83,6 +92,8 @@ def from_environment(instance_path: str, given: dict | None = None, environ=None
         "SMTP_URL": env.get("PORTAL_SMTP_URL") or None,
         "MAIL_FROM": env.get("PORTAL_MAIL_FROM", "MyTimetable <no-reply@mytimetable.invalid>"),
         "SIGNIN_LIMIT": env.get("PORTAL_SIGNIN_LIMIT", "10 per 15 minutes"),
+        "SYNC_DAYS_BACK": _whole_number(env, "PORTAL_SYNC_DAYS_BACK", 14),
+        "SYNC_WEEKS_AHEAD": _whole_number(env, "PORTAL_SYNC_WEEKS_AHEAD", 26),
     }
     config.update(given)
     return config

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import requests
+from flask import current_app
 from sqlalchemy import bindparam, delete, insert, select, update
 
 from .. import connections
@@ -352,7 +353,10 @@ def run(connection: Connection, session: requests.Session | None = None, sleep=t
     try:
         if not configuration.feed_url_template:
             raise feed.FeedError("No timetable feed address is set for the institution yet.")
-        window_start, window_end = feed.default_window()
+        window_start, window_end = feed.default_window(
+            days_back=current_app.config["SYNC_DAYS_BACK"],
+            weeks_ahead=current_app.config["SYNC_WEEKS_AHEAD"],
+        )
         clean = connection.last_sync_outcome in ("ok", "unchanged")
         # After an unfinished run, or on a new day (the window has moved), the whole feed is
         # needed, not "not modified".

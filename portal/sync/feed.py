@@ -110,15 +110,18 @@ def feed_url(template: str, upn: str) -> str:
     return template.replace("{upn}", quoted).replace("{email}", quoted)
 
 
-def default_window(now: datetime | None = None) -> tuple[datetime, datetime]:
-    """The span the sync keeps in the calendar: two weeks back to 26 weeks ahead.
+def default_window(
+    now: datetime | None = None, days_back: int = 14, weeks_ahead: int = 26
+) -> tuple[datetime, datetime]:
+    """The span the sync keeps in the calendar: by default two weeks back to 26 weeks ahead
+    (``PORTAL_SYNC_DAYS_BACK`` and ``PORTAL_SYNC_WEEKS_AHEAD``).
 
     Both ends are midnight UTC, so runs on the same day agree on the window. A naive ``now``
     is taken to be UTC, as the portal's stored timestamps are.
     """
     now = _as_utc(now or datetime.now(UTC))
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    return today - timedelta(days=14), today + timedelta(weeks=26)
+    return today - timedelta(days=days_back), today + timedelta(weeks=weeks_ahead)
 
 
 def fetch(

@@ -167,6 +167,15 @@ def test_a_lesson_deleted_in_outlook_or_dropped_and_restored_comes_back_once(
     assert again["id"] != deleted["id"]
 
 
+def test_only_the_configured_window_is_kept_in_the_calendar(make_mailbox, standins, feed_server):
+    app = make_mailbox(SYNC_DAYS_BACK=0, SYNC_WEEKS_AHEAD=1)
+    soon, later = lessons(1, "soon")[0], lessons(1, "later")[0]
+    later = (later[0], later[1] + timedelta(weeks=3), "Lecture in three weeks")
+    feed_server.calendars[ADELE] = ics(soon, later)
+    assert sync(app).created == 1
+    assert [e["subject"] for e in calendar_events(standins, app)] == [soon[2]]
+
+
 def test_a_users_own_events_are_left_alone(mailbox, standins, feed_server):
     feed_server.calendars[ADELE] = ics(*lessons(3))
     sync(mailbox)
@@ -512,7 +521,7 @@ def test_a_feed_across_the_october_change_lands_at_the_right_instants_and_change
     mailbox, standins, feed_server, monkeypatch
 ):
     window = (datetime(2027, 10, 1, tzinfo=UTC), datetime(2027, 12, 1, tzinfo=UTC))
-    monkeypatch.setattr(feed, "default_window", lambda now=None: window)
+    monkeypatch.setattr(feed, "default_window", lambda now=None, **span: window)
     tutorial = vevent(*TUTORIAL, f"DTSTART;{AMS}:20271028T130000", f"DTEND;{AMS}:20271028T140000")
     feed_server.calendars[ADELE] = vcalendar(*AUTUMN_FEED, tutorial, GUEST, vevent(*LAB))
 

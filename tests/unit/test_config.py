@@ -49,3 +49,16 @@ def test_hosts_can_be_pointed_elsewhere(tmp_path):
     )
     assert config["AUTHORITY_HOST"] == "https://127.0.0.1:8443"
     assert config["GRAPH_ENDPOINT"] == "https://127.0.0.1:8444"
+
+
+def test_the_sync_window_is_two_weeks_back_and_26_ahead_unless_set(tmp_path):
+    config = from_environment(str(tmp_path), environ={"PORTAL_ENV": "development"})
+    assert (config["SYNC_DAYS_BACK"], config["SYNC_WEEKS_AHEAD"]) == (14, 26)
+    environ = {"PORTAL_ENV": "development", "PORTAL_SYNC_WEEKS_AHEAD": "52"}
+    assert from_environment(str(tmp_path), environ=environ)["SYNC_WEEKS_AHEAD"] == 52
+
+
+def test_a_sync_window_that_is_not_a_number_stops_with_a_clear_message(tmp_path):
+    environ = {"PORTAL_ENV": "development", "PORTAL_SYNC_DAYS_BACK": "two weeks"}
+    with pytest.raises(ConfigurationError, match="PORTAL_SYNC_DAYS_BACK must be a whole number"):
+        from_environment(str(tmp_path), environ=environ)
