@@ -2,6 +2,8 @@
 
 from flask import abort, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from .. import connections, signins, verification
 from ..extensions import db
@@ -36,7 +38,9 @@ def load_institution(endpoint, values):
     slug = (values or {}).get("slug")
     if slug is None:
         return
-    institution = db.session.query(Institution).filter_by(slug=slug).one_or_none()
+    institution = db.session.scalar(
+        select(Institution).options(joinedload(Institution.configuration)).filter_by(slug=slug)
+    )
     if institution is None or institution.configuration is None:
         abort(404)
     g.institution, g.configuration = institution, institution.configuration

@@ -264,3 +264,17 @@ def test_revoked_sign_in_asks_to_reconnect_and_reconnecting_restores_it(
     with portal.app_context():
         connection = db.session.query(Connection).one()
         assert connection.status == "connected" and connection.last_error is None
+
+
+def test_the_status_page_reads_four_things_and_writes_nothing(portal, standins):
+    from tests.integration.test_request_path import statements
+
+    standins.registration.admin_consented = True
+    user = EndUser(portal, standins)
+    status = user.connect(ADELE).location
+    user.client.get(status)
+    with statements(portal) as sent:
+        assert user.client.get(status).status_code == 200
+    # The session (unless it lives in Redis), the institution with its configuration, the
+    # connection and its waiting synchronisation.
+    assert sent == ["SELECT"] * (3 if portal.config["REDIS_URL"] else 4)
