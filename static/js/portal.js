@@ -7,13 +7,17 @@ document.addEventListener("click", function (event) {
     value = document.getElementById(button.dataset.copyTarget).textContent;
   }
   var label = button.textContent;
-  function done(text) {
+  // The words come from the page, in its language; the status region reads them out.
+  var status = document.getElementById("copy-status");
+  function done(copied) {
+    var text = copied ? status.dataset.copied : status.dataset.failed;
     button.textContent = text;
+    status.textContent = text;
     button.classList.add("copied");
     setTimeout(function () { button.textContent = label; button.classList.remove("copied"); }, 1800);
   }
   if (navigator.clipboard && window.isSecureContext) {
-    navigator.clipboard.writeText(value).then(function () { done("Copied"); }, function () { done("Press Ctrl+C"); });
+    navigator.clipboard.writeText(value).then(function () { done(true); }, function () { done(false); });
   } else {
     var area = document.createElement("textarea");
     area.value = value;
@@ -22,7 +26,7 @@ document.addEventListener("click", function (event) {
     area.style.left = "-9999px";
     document.body.appendChild(area);
     area.select();
-    try { document.execCommand("copy"); done("Copied"); } catch (e) { done("Press Ctrl+C"); }
+    try { document.execCommand("copy"); done(true); } catch (e) { done(false); }
     document.body.removeChild(area);
   }
 });

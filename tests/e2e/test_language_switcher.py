@@ -62,6 +62,13 @@ def test_a_dutch_browser_walks_the_wizard_in_dutch(portal, dutch_page, screensho
     assert_accessible(page, "nl-wizard-register")
     screenshot("nl-wizard-register", of=page)
 
+    # A copy button answers in the page's language, and says so to a screen reader too.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    page.get_by_role("button", name="omleidings-URI kopiëren").click()
+    expect(page.get_by_role("button", name="omleidings-URI kopiëren")).to_have_text("Gekopieerd")
+    expect(page.locator("#copy-status")).to_have_text("Gekopieerd")
+    assert page.evaluate("navigator.clipboard.readText()") == f"{server.url}/connect/callback"
+
 
 def test_the_switcher_changes_the_language_of_the_same_page(portal, page, screenshot):
     server, _ = portal
