@@ -47,6 +47,9 @@ class Institution(db.Model):
     slug: Mapped[str] = mapped_column(String(100), unique=True)
     hosting: Mapped[str] = mapped_column(String(20))
     contact_email: Mapped[str] = mapped_column(String(320))
+    # The administrator's language (as the wizard last showed it at submission): the
+    # language of the e-mails the portal sends them. None until then: English.
+    language: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     configuration: Mapped["Configuration | None"] = relationship(

@@ -8,15 +8,24 @@ sent from a background thread; the outbox shows what was sent, what failed and w
 import smtplib
 import ssl
 import threading
+from contextlib import contextmanager
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
 from flask import current_app
+from flask_babel import force_locale
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from .extensions import db
 from .models import Institution, Notification, utcnow
+
+
+@contextmanager
+def in_language(institution: Institution):
+    """Text made inside is in the language of the institution's administrator."""
+    with force_locale(institution.language or "en"):
+        yield
 
 
 def queue(institution: Institution, subject: str, body: str) -> Notification:

@@ -71,14 +71,17 @@ def queue(
 
 
 def _link_text() -> str:
-    return (
+    return _(
         "Open the invitation link you received from MyTimetable support to see the "
         "configuration. If it has expired, ask support for a new one."
     )
 
 
-def submitted(configuration: Configuration, actor: str) -> None:
-    """The administrator handed the configuration in: audit it and confirm by e-mail."""
+def submitted(configuration: Configuration, actor: str, language: str | None = None) -> None:
+    """The administrator handed the configuration in: audit it and confirm by e-mail, in
+    ``language``, the one the administrator used, which later e-mails keep to."""
+    if language:
+        configuration.institution.language = language
     configuration.status = Status.SUBMITTED
     configuration.submitted_at = utcnow()
     record(
@@ -87,12 +90,18 @@ def submitted(configuration: Configuration, actor: str) -> None:
         "submitted",
         f"{configuration.method}, tenant {configuration.tenant_id}",
     )
-    notifications.queue(
-        configuration.institution,
-        f"MyTimetable: Office 365 connection for {configuration.institution.name} submitted",
-        "Thank you. MyTimetable support will review the configuration and let you know "
-        "when the connection is active.\n\n" + _link_text(),
-    )
+    institution = configuration.institution
+    with notifications.in_language(institution):
+        notifications.queue(
+            institution,
+            _("MyTimetable: Office 365 connection for %(name)s submitted", name=institution.name),
+            _(
+                "Thank you. MyTimetable support will review the configuration and let you "
+                "know when the connection is active."
+            )
+            + "\n\n"
+            + _link_text(),
+        )
     db.session.commit()
 
 
@@ -106,12 +115,18 @@ def approve(configuration: Configuration, staff_email: str) -> None:
     configuration.reviewed_at, configuration.reviewed_by = utcnow(), staff_email
     configuration.review_message = configuration.review_step = None
     record(configuration.institution, staff_email, "approved")
-    notifications.queue(
-        configuration.institution,
-        f"MyTimetable: Office 365 connection for {configuration.institution.name} is active",
-        "MyTimetable support approved the configuration: timetables can now be "
-        "synchronised to Outlook.\n\n" + _link_text(),
-    )
+    institution = configuration.institution
+    with notifications.in_language(institution):
+        notifications.queue(
+            institution,
+            _("MyTimetable: Office 365 connection for %(name)s is active", name=institution.name),
+            _(
+                "MyTimetable support approved the configuration: timetables can now be "
+                "synchronised to Outlook."
+            )
+            + "\n\n"
+            + _link_text(),
+        )
     db.session.commit()
 
 
@@ -127,12 +142,18 @@ def return_for_changes(
     configuration.reviewed_at, configuration.reviewed_by = utcnow(), staff_email
     configuration.review_message, configuration.review_step = message.strip(), step
     record(configuration.institution, staff_email, "returned", f"step {step}: {message.strip()}")
-    notifications.queue(
-        configuration.institution,
-        f"MyTimetable: please change the Office 365 connection for "
-        f"{configuration.institution.name}",
-        f"MyTimetable support asks for a change:\n\n{message.strip()}\n\n" + _link_text(),
-    )
+    institution = configuration.institution
+    with notifications.in_language(institution):
+        notifications.queue(
+            institution,
+            _(
+                "MyTimetable: please change the Office 365 connection for %(name)s",
+                name=institution.name,
+            ),
+            _("MyTimetable support asks for a change:")
+            + f"\n\n{message.strip()}\n\n"
+            + _link_text(),
+        )
     db.session.commit()
 
 

@@ -10,6 +10,7 @@ accepts it there; the others keep the old certificate, which still works until i
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import format_date
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -56,16 +57,25 @@ def start(actor: str, days: int = 730) -> Certificate:
             continue
         link = invitations.issue_invitation(configuration.institution, actor)
         old = configuration.certificate
-        notifications.queue(
-            configuration.institution,
-            "MyTimetable: add the new certificate to your app registration",
-            f"MyTimetable's certificate {old.sha1_thumbprint} expires on "
-            f"{old.not_after:%d %B %Y}. Before then, add the new certificate "
-            f"{new.sha1_thumbprint} to the MyTimetable app registration in Microsoft Entra "
-            f"ID, beside the old one, and let the portal check it:\n\n{link}?to=rotation\n\n"
-            "Nothing changes for your users; the old certificate keeps working until you "
-            "have added the new one.",
-        )
+        institution = configuration.institution
+        with notifications.in_language(institution):
+            notifications.queue(
+                institution,
+                _("MyTimetable: add the new certificate to your app registration"),
+                _(
+                    "MyTimetable's certificate %(old)s expires on %(date)s. Before then, add "
+                    "the new certificate %(new)s to the MyTimetable app registration in "
+                    "Microsoft Entra ID, beside the old one, and let the portal check it:",
+                    old=old.sha1_thumbprint,
+                    date=format_date(old.not_after, "d MMMM y"),
+                    new=new.sha1_thumbprint,
+                )
+                + f"\n\n{link}?to=rotation\n\n"
+                + _(
+                    "Nothing changes for your users; the old certificate keeps working until "
+                    "you have added the new one."
+                ),
+            )
         record(configuration.institution, actor, "rotation_requested", new.sha1_thumbprint)
     db.session.commit()
     return new

@@ -14,6 +14,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from .. import certificates, export, invitations, provisioning, security, signins, verification
@@ -525,7 +526,7 @@ def submit():
     if not configuration.verified_at:
         flash(_("Verify the connection first: every check must pass."), "error")
         return redirect(url_for("setup.verify"))
-    reviews.submitted(configuration, ADMIN)
+    reviews.submitted(configuration, ADMIN, language=str(get_locale()))
     flash(_("Submitted. MyTimetable support will review the configuration."), "success")
     return redirect(url_for("setup.review"))
 

@@ -194,6 +194,25 @@ def test_return_then_resubmit_then_approve_keeps_the_history(app, console, wizar
     assert "Approved" in console.client.get(detail).text
 
 
+def test_an_administrator_who_submits_in_dutch_gets_dutch_e_mails(app, console, wizard, invitation):
+    wizard.client.set_cookie("portal_language", "nl")  # the switcher's choice
+    config_id = submitted_configuration(app, wizard, invitation["managed"])
+    # Support works in English; the administrator's e-mail stays in Dutch.
+    assert console.post(f"/support/configurations/{config_id}/approve").status_code == 302
+    with app.app_context():
+        config = db.session.get(Configuration, config_id)
+        assert config.institution.language == "nl"
+        messages = db.session.query(Notification).order_by(Notification.id).all()
+        texts = [(n.subject, n.body) for n in messages]
+    assert (
+        texts[0][0] == "MyTimetable: de Office 365-koppeling voor Example University is ingediend"
+    )
+    assert texts[1][0] == "MyTimetable: de Office 365-koppeling voor Example University is actief"
+    assert "MyTimetable support heeft de configuratie goedgekeurd" in texts[1][1]
+    assert "Open de uitnodigingslink" in texts[1][1]
+    assert "Approved" in console.client.get(f"/support/configurations/{config_id}").text
+
+
 def test_unverified_or_unsubmitted_configurations_cannot_be_approved(
     app, console, wizard, invitation
 ):
