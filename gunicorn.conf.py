@@ -29,9 +29,23 @@ timeout = int(os.environ.get("PORTAL_WORKER_TIMEOUT", "60"))
 graceful_timeout = 30
 keepalive = 5
 
-# Replace workers now and then, so that a slow leak in a library cannot grow for ever.
-max_requests = 2000
-max_requests_jitter = 200
+# Each worker listens on a socket of its own (SO_REUSEPORT), and the kernel spreads new
+# connections over them. With one shared socket, whichever worker wakes first accepts: a
+# burst of kept-alive connections (a reverse proxy's pool, a load test) can all land on one
+# worker while the others idle, which halved the portal's throughput in benchmarks/load.py.
+# When a worker stops, connections still waiting in its own queue are reset (Linux 5.14+
+# hands them to the others with sysctl net.ipv4.tcp_migrate_req=1), and a second gunicorn
+# started by the same user on the same address shares it instead of failing, so stop the
+# old one before starting a new one. PORTAL_REUSE_PORT=0 gives one shared socket.
+reuse_port = os.environ.get("PORTAL_REUSE_PORT", "1") != "0"
+
+# Replacing a worker after PORTAL_MAX_REQUESTS requests bounds a slow leak in a library, at
+# a price: while the old worker finishes its kept-alive connections and the new one starts,
+# a worker's share of the load waits (under full load, recycling every 2,000 requests cost
+# the bare Flask page of benchmarks/load.py half its throughput). The portal's memory stays
+# flat (benchmarks/sync.py), so it is off unless set; a value of 50000 or more keeps it rare.
+max_requests = int(os.environ.get("PORTAL_MAX_REQUESTS", "0"))
+max_requests_jitter = max_requests // 10
 
 # The portal is imported once, in the master process, before the workers are forked from it,
 # and its templates and catalogs are made ready there (``when_ready``): a worker, first or

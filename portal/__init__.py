@@ -50,7 +50,7 @@ def warm_up(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind the extensions, the server-side session store and the Microsoft clients."""
-    from . import i18n, security
+    from . import forms, fragments, i18n, security
     from .microsoft import http, identity
 
     security.check_keys(app.config["ENCRYPTION_KEYS"])
@@ -59,6 +59,8 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     limiter.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
+    fragments.init_app(app)
+    forms.use_fast_html_params()
     if app.config["REDIS_URL"]:
         import redis
 

@@ -3,6 +3,7 @@
 import sqlite3
 
 from flask_babel import Babel
+from flask_caching import Cache
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
@@ -24,6 +25,8 @@ csrf = CSRFProtect()
 sessions = Session()
 limiter = Limiter(get_remote_address, default_limits=[])
 babel = Babel()
+# Rendered page fragments, per process: see ``portal.fragments``.
+fragments = Cache()
 
 
 @event.listens_for(Engine, "connect")

@@ -11,6 +11,7 @@ from datetime import datetime
 from babel.dates import format_datetime
 from flask import Flask, abort, g, has_request_context, redirect, request, url_for
 from flask_babel import LazyString, get_locale, get_translations
+from jinja2 import pass_context
 from markupsafe import Markup, escape
 
 from .urls import local_target
@@ -43,19 +44,49 @@ def gettext(string: str, **variables) -> str:
     return text % variables if variables else text
 
 
+# The render context carries the request's catalog (``_switcher_context`` puts it there once
+# per page), so that the many translations of a page are plain lookups in it.
+CATALOG = "_portal_catalog"
+
+
+def _catalog_of(context):
+    catalog = context.get(CATALOG)
+    return translations() if catalog is None else catalog
+
+
+def _newstyle(translate, defaults=lambda *args: {}):
+    """Jinja's "newstyle" gettext (``{{ _('Hello %(name)s', name=x) }}``, ``{% trans %}``):
+    the translation, marked safe when the page autoescapes, then the variables put in
+    (escaped, and ``%%`` for a percent sign), as ``install_gettext_callables`` makes it, but
+    with the catalog taken from the render context."""
+
+    @pass_context
+    def call(context, *args, **variables):
+        text = translate(_catalog_of(context), *args)
+        if context.eval_ctx.autoescape:
+            text = Markup(text)  # noqa: S704  # the catalog's text, as Jinja marks it
+        return text % {**defaults(*args), **variables}
+
+    return call
+
+
 def _install_jinja_gettext(app: Flask) -> None:
-    """Templates translate through ``translations`` (Jinja's own newstyle wrappers, as
-    Flask-Babel installs them, with the faster catalog lookup)."""
-    app.jinja_env.install_gettext_callables(
-        gettext=lambda s: translations().ugettext(s),
-        ngettext=lambda s, p, n: translations().ungettext(s, p, n),
-        pgettext=lambda c, s: translations().upgettext(c, s),
-        npgettext=lambda c, s, p, n: translations().unpgettext(c, s, p, n),
-        newstyle=True,
+    """Templates translate through the catalog of the page's context; a macro imported
+    without context (``{% from ... import %}``) falls back to ``translations``."""
+    gettext_ = _newstyle(lambda catalog, string: catalog.ugettext(string))
+    app.jinja_env.globals.update(
+        gettext=gettext_,
+        _=gettext_,
+        ngettext=_newstyle(
+            lambda catalog, singular, plural, n: catalog.ungettext(singular, plural, n),
+            lambda singular, plural, n: {"num": n},
+        ),
+        pgettext=_newstyle(
+            lambda catalog, context, string: catalog.upgettext(context, string),
+            lambda context, string: {"context": context},
+        ),
     )
-    # ``_`` is Jinja's alias that looks ``gettext`` up again on every call; the same
-    # function, without the detour.
-    app.jinja_env.globals["_"] = app.jinja_env.globals["gettext"]
+    app.jinja_env.newstyle_gettext = True  # how ``{% trans %}`` blocks call them
 
 
 class _LazyText(LazyString):
@@ -108,6 +139,7 @@ def _switcher_context() -> dict:
         "languages": LANGUAGES,
         "current_language": str(get_locale() or DEFAULT),
         "return_path": here,
+        CATALOG: translations(),
     }
 
 

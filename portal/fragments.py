@@ -1,0 +1,45 @@
+"""Parts of pages rendered once and kept, with Flask-Caching's ``{% cache %}`` tag.
+
+Some parts of the wizard's pages are long and the same for many requests: the stepper, the
+Microsoft Entra instructions of step 3, the explanations of step 1. A template wraps such a
+part in ``{% cache None, 'name', fragment_key(value, ...) %} ... {% endcache %}``, naming
+every value the part shows or depends on; ``fragment_key`` adds the page's language and
+the portal's path prefix (for its links), and makes one digest of them, so that two
+different sets of values never share a key.
+
+The kept parts live in each process's memory (cachelib's SimpleCache, bounded in entries).
+Nothing in them is secret or personal beyond what the key names, and a part is rendered
+from its key's values alone, so processes never need to agree: each fills its own. They
+are not kept when the portal runs in debug mode, where templates are edited and reloaded.
+"""
+
+import hashlib
+
+from flask import Flask, has_request_context, request
+from flask_babel import get_locale
+
+from .extensions import fragments
+
+# A part is rendered from its key alone, so it never goes stale; the limit only bounds the
+# memory a process gives to parts that are no longer asked for.
+ENTRIES = 2000
+
+
+def fragment_key(*values) -> str:
+    """One key for ``values``, the page's language and the path the portal is served under."""
+    prefix = request.script_root if has_request_context() else ""
+    named = (str(get_locale()), prefix, *values)
+    return hashlib.sha256(repr(named).encode()).hexdigest()
+
+
+def init_app(app: Flask) -> None:
+    fragments.init_app(
+        app,
+        config={
+            "CACHE_TYPE": "NullCache" if app.debug else "SimpleCache",
+            "CACHE_DEFAULT_TIMEOUT": 0,  # never expires: see ENTRIES
+            "CACHE_THRESHOLD": ENTRIES,
+            "CACHE_NO_NULL_WARNING": True,
+        },
+    )
+    app.jinja_env.globals["fragment_key"] = fragment_key

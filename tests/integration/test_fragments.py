@@ -1,0 +1,96 @@
+"""Parts of pages kept after their first rendering (``portal.fragments``) are shown only to
+requests with the same values: another institution, method, certificate, step or language
+gets its own."""
+
+from flask import render_template_string
+
+from portal.extensions import fragments
+
+CLIENT = "5b2f8c39-7a1e-4a53-9d0e-3c7f1a2b4c6d"
+
+
+def registered(wizard, link, method="application"):
+    wizard.open(link)
+    wizard.to_tenant(method)
+    return wizard.client.get("/setup/register").text
+
+
+def instructions(page: str) -> str:
+    return page[
+        page.index('<ol class="instructions">') : page.index(
+            "</ol>", page.index("Note the two IDs")
+        )
+    ]
+
+
+def test_two_institutions_each_see_their_own_instructions(app, client, invitation):
+    from tests.conftest import Wizard
+
+    university = registered(Wizard(client), invitation["managed"])
+    college = registered(Wizard(app.test_client()), invitation["on_premises"])
+    assert "Grant admin consent for Example University" in university
+    assert "Grant admin consent for Example College" in college
+    assert "Example University" not in college
+    # each has its own certificate, so each its own thumbprint
+    thumbprint = 'Check that the thumbprint Entra shows is <span class="copy-value"><code>'
+    assert university.split(thumbprint)[1][:40] != college.split(thumbprint)[1][:40]
+    # and the same institution again gets the kept copy, the same text
+    again = registered(Wizard(app.test_client()), invitation["managed"])
+    assert instructions(again) == instructions(university)
+
+
+def test_instructions_follow_a_change_of_method(wizard, invitation):
+    application = registered(wizard, invitation["managed"], "application")
+    delegated = registered(wizard, invitation["managed"], "delegated")
+    assert "Leave empty: application permissions need none." in application
+    assert "http://localhost/connect/callback" not in application
+    assert "http://localhost/connect/callback" in delegated
+    assert "Grant admin consent for Example University</strong> now" in delegated
+
+
+def test_instructions_follow_the_group_limit_in_the_scripts(wizard, invitation):
+    before = registered(wizard, invitation["managed"])
+    wizard.enter_tenant("contoso.onmicrosoft.com", CLIENT, group="staff@contoso.edu")
+    after = wizard.client.get("/setup/register").text
+    assert "staff@contoso.edu" not in before
+    assert "staff@contoso.edu" in after
+
+
+def test_the_stepper_follows_the_step_reached(wizard, invitation):
+    wizard.open(invitation["managed"])
+    first = wizard.client.get("/setup/method").text
+    assert 'href="/setup/register"' not in first
+    wizard.to_tenant()
+    later = wizard.client.get("/setup/method").text
+    assert 'href="/setup/register"' in later
+    assert 'href="/setup/tenant"' in later
+
+
+def test_kept_parts_are_per_language(wizard, invitation):
+    english = registered(wizard, invitation["managed"])
+    wizard.client.get("/language/nl?next=/setup/register")
+    dutch = wizard.client.get("/setup/register").text
+    wizard.client.get("/language/en?next=/setup/register")
+    assert "Open App registrations" in english and "Open App-registraties" not in english
+    assert "Open App-registraties" in dutch and "Open App registrations" not in dutch
+    assert "(gereed)" in dutch and "(done)" not in dutch
+    assert instructions(wizard.client.get("/setup/register").text) == instructions(english)
+
+
+def test_nothing_is_kept_in_debug_mode(make_app, monkeypatch):
+    monkeypatch.setenv("FLASK_DEBUG", "1")
+    debug = make_app()
+    assert debug.debug
+    with debug.test_request_context():
+        assert type(fragments.cache).__name__ == "NullCache"
+
+
+def test_a_kept_part_depends_on_every_value_of_its_key(app):
+    template = "{% cache None, 't', fragment_key(a, b) %}{{ a }}|{{ b }}{% endcache %}"
+    with app.test_request_context():
+        assert render_template_string(template, a="x_y", b="z") == "x_y|z"
+        # the same text joined differently is another key
+        assert render_template_string(template, a="x", b="y_z") == "x|y_z"
+        assert render_template_string(template, a=None, b="z") == "None|z"
+        assert render_template_string(template, a="None", b="z") == "None|z"
+        assert render_template_string(template, a="x_y", b="z") == "x_y|z"
