@@ -20,9 +20,11 @@ from flask_babel import get_locale
 
 from .extensions import fragments
 
-# A part is rendered from its key alone, so it never goes stale; the limit only bounds the
-# memory a process gives to parts that are no longer asked for.
+# A part is rendered from its key alone, so it never goes stale; the limits only bound the
+# memory a process gives to parts no longer asked for. Past ENTRIES, the parts expiring
+# first (the oldest) make room.
 ENTRIES = 2000
+LIFETIME = 24 * 3600
 
 
 def fragment_key(*values) -> str:
@@ -37,7 +39,7 @@ def init_app(app: Flask) -> None:
         app,
         config={
             "CACHE_TYPE": "NullCache" if app.debug else "SimpleCache",
-            "CACHE_DEFAULT_TIMEOUT": 0,  # never expires: see ENTRIES
+            "CACHE_DEFAULT_TIMEOUT": LIFETIME,
             "CACHE_THRESHOLD": ENTRIES,
             "CACHE_NO_NULL_WARNING": True,
         },

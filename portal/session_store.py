@@ -30,7 +30,8 @@ class DatabaseSessionInterface(ServerSideSessionInterface):
         super().__init__(app, key_prefix="session:", cleanup_n_requests=1000)
 
     def _retrieve_session_data(self, store_id: str) -> dict | None:
-        row = db.session.execute(_READ, {"store_id": store_id}).first()
+        # straight on the session's connection: a Core statement needs no ORM bookkeeping
+        row = db.session.connection().execute(_READ, {"store_id": store_id}).first()
         if row is None or row.expiry <= utcnow():
             return None
         return self.serializer.decode(row.data)

@@ -2,7 +2,7 @@
 
 from flask import abort, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from .. import connections, signins, verification
@@ -32,15 +32,21 @@ PROBLEM_KINDS = {
 }
 
 
+# Built once: every page under /connect/<slug> runs it.
+_BY_SLUG = (
+    select(Institution)
+    .where(Institution.slug == bindparam("slug"))
+    .options(joinedload(Institution.configuration))
+)
+
+
 @bp.url_value_preprocessor
 def load_institution(endpoint, values):
     """Pages under /connect/<slug> belong to an approved, managed configuration."""
     slug = (values or {}).get("slug")
     if slug is None:
         return
-    institution = db.session.scalar(
-        select(Institution).options(joinedload(Institution.configuration)).filter_by(slug=slug)
-    )
+    institution = db.session.execute(_BY_SLUG, {"slug": slug}).unique().scalar()
     if institution is None or institution.configuration is None:
         abort(404)
     g.institution, g.configuration = institution, institution.configuration

@@ -14,7 +14,7 @@ from datetime import timedelta
 import redis
 from flask import current_app
 from rq import Queue
-from sqlalchemy import event, select, update
+from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.orm import Session
 
 from ..extensions import db
@@ -95,11 +95,14 @@ def run_job(job_id: int) -> str:
         lock.release()
 
 
+_WAITING = select(SyncJob).where(
+    SyncJob.connection_id == bindparam("connection_id"), SyncJob.started_at.is_(None)
+)
+
+
 def waiting(connection: Connection) -> SyncJob | None:
-    """The job waiting for ``connection``, if any."""
-    return db.session.scalar(
-        select(SyncJob).where(SyncJob.connection_id == connection.id, SyncJob.started_at.is_(None))
-    )
+    """The job waiting for ``connection``, if any (the status page asks on every view)."""
+    return db.session.scalar(_WAITING, {"connection_id": connection.id})
 
 
 def release_abandoned() -> int:
