@@ -22,14 +22,15 @@ COOKIE = "portal_language"
 COOKIE_AGE = 365 * 24 * 3600
 
 
-def translations():
+def translations(locale=None):
     """The catalog of the request's language, as Flask-Babel chose it.
 
     Flask-Babel looks the catalog up through its context and a cache keyed by the locale's
     name on every call, which a page makes 30 to 70 times; here it is kept on ``g`` beside
-    the locale it belongs to, so that ``force_locale`` still switches it.
+    the locale it belongs to, so that ``force_locale`` still switches it. ``locale``: the
+    request's, when the caller has just asked Flask-Babel for it.
     """
-    locale = get_locale()
+    locale = locale or get_locale()
     if locale is None:  # outside a request and an application: no translation
         return get_translations()
     kept = g.get("_portal_catalog")
@@ -135,11 +136,12 @@ def _switcher_context() -> dict:
     here = ""
     if has_request_context():
         here = (request.full_path if request.method == "GET" else request.path).rstrip("?")
+    locale = get_locale()
     return {
         "languages": LANGUAGES,
-        "current_language": str(get_locale() or DEFAULT),
+        "current_language": str(locale or DEFAULT),
         "return_path": here,
-        CATALOG: translations(),
+        CATALOG: translations(locale),
     }
 
 

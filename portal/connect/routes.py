@@ -62,9 +62,14 @@ def _available() -> bool:
     return g.institution.managed and configuration.status == Status.APPROVED
 
 
+_CONNECTION = select(Connection).where(Connection.id == bindparam("connection_id"))
+
+
 def _current_connection() -> Connection | None:
     connection_id = session.get("connection_id")
-    connection = db.session.get(Connection, connection_id) if connection_id else None
+    connection = (
+        db.session.scalar(_CONNECTION, {"connection_id": connection_id}) if connection_id else None
+    )
     if connection is None or connection.configuration_id != g.configuration.id:
         return None
     return connection
@@ -113,8 +118,7 @@ def status(slug: str):
         "connect/status.html",
         connection=connection,
         waiting=jobs.waiting(connection),
-        form=ConfirmForm(),
-        disconnect_form=DisconnectForm(),
+        disconnect_form=DisconnectForm(),  # its token serves the Sync now button too
     )
 
 

@@ -94,3 +94,38 @@ def test_a_kept_part_depends_on_every_value_of_its_key(app):
         assert render_template_string(template, a=None, b="z") == "None|z"
         assert render_template_string(template, a="None", b="z") == "None|z"
         assert render_template_string(template, a="x_y", b="z") == "x_y|z"
+
+
+def test_step_1_shows_the_choice_saved_and_errors_are_never_kept(wizard, invitation):
+    wizard.open(invitation["managed"])
+    wizard.post("/setup/method", {"method": "delegated", "cloud": "usgov"})
+    page = wizard.client.get("/setup/method").text
+    assert (
+        '<input checked id="method-1" name="method" required type="radio" value="delegated">'
+        in page
+    )
+    assert '<option selected value="usgov">' in page
+    refused = wizard.post("/setup/method", {"method": "neither", "cloud": "usgov"})
+    assert refused.status_code == 400 and 'class="field-error"' in refused.text
+    page = wizard.client.get("/setup/method").text
+    assert 'class="field-error"' not in page and '<option selected value="usgov">' in page
+
+
+def test_step_4_shows_each_institutions_own_values(app, client, invitation):
+    from tests.conftest import Wizard
+
+    university, college = Wizard(client), Wizard(app.test_client())
+    for wizard, link, tenant in (
+        (university, invitation["managed"], "contoso.onmicrosoft.com"),
+        (college, invitation["on_premises"], "fabrikam.onmicrosoft.com"),
+    ):
+        wizard.open(link)
+        wizard.to_tenant()
+        wizard.enter_tenant(tenant, CLIENT)
+    assert 'value="contoso.onmicrosoft.com"' in university.client.get("/setup/tenant").text
+    college_page = college.client.get("/setup/tenant").text
+    assert 'value="fabrikam.onmicrosoft.com"' in college_page
+    assert "contoso" not in college_page
+    typed = college.enter_tenant("not a tenant", CLIENT)
+    assert 'value="not a tenant"' in typed.text and 'aria-invalid="true"' in typed.text
+    assert 'value="fabrikam.onmicrosoft.com"' in college.client.get("/setup/tenant").text
