@@ -2,7 +2,7 @@
 
 from flask import abort, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import joinedload
 
 from .. import connections, signins, verification
@@ -11,8 +11,7 @@ from ..forms import ConfirmForm
 from ..microsoft import identity
 from ..microsoft.clouds import cloud
 from ..microsoft.errors import MicrosoftError, advice_for
-from ..models import Configuration, Connection, Institution, Method, Status, record
-from ..sync import jobs
+from ..models import Configuration, Connection, Institution, Method, Status, SyncJob, record
 from ..urls import external
 from ..validators import ADDRESS
 from . import bp
@@ -63,16 +62,26 @@ def _available() -> bool:
 
 
 _CONNECTION = select(Connection).where(Connection.id == bindparam("connection_id"))
+# The status page's connection with its waiting synchronisation, if any, in one statement.
+_CONNECTION_AND_WAITING = (
+    select(Connection, SyncJob)
+    .outerjoin(SyncJob, and_(SyncJob.connection_id == Connection.id, SyncJob.started_at.is_(None)))
+    .where(Connection.id == bindparam("connection_id"))
+    .limit(1)
+)
 
 
-def _current_connection() -> Connection | None:
+def _current_connection(statement=_CONNECTION) -> tuple | None:
+    """The row of ``statement`` for the connection this browser made at this institution."""
     connection_id = session.get("connection_id")
-    connection = (
-        db.session.scalar(_CONNECTION, {"connection_id": connection_id}) if connection_id else None
+    row = (
+        db.session.execute(statement, {"connection_id": connection_id}).first()
+        if connection_id
+        else None
     )
-    if connection is None or connection.configuration_id != g.configuration.id:
+    if row is None or row[0].configuration_id != g.configuration.id:
         return None
-    return connection
+    return row[0] if statement is _CONNECTION else row
 
 
 @bp.get("/<slug>")
@@ -111,13 +120,14 @@ def sign_in(slug: str):
 @bp.get("/<slug>/status")
 def status(slug: str):
     """Connected as whom, the calendar, the last sync; Sync now and Disconnect."""
-    connection = _current_connection()
-    if connection is None:
+    found = _current_connection(_CONNECTION_AND_WAITING)
+    if found is None:
         return redirect(url_for("connect.start", slug=slug))
+    connection, waiting = found
     return render_template(
         "connect/status.html",
         connection=connection,
-        waiting=jobs.waiting(connection),
+        waiting=waiting,
         disconnect_form=DisconnectForm(),  # its token serves the Sync now button too
     )
 

@@ -266,7 +266,7 @@ def test_revoked_sign_in_asks_to_reconnect_and_reconnecting_restores_it(
         assert connection.status == "connected" and connection.last_error is None
 
 
-def test_the_status_page_reads_four_things_and_writes_nothing(portal, standins):
+def test_the_status_page_reads_in_three_statements_and_writes_nothing(portal, standins):
     from tests.integration.test_request_path import statements
 
     standins.registration.admin_consented = True
@@ -275,6 +275,6 @@ def test_the_status_page_reads_four_things_and_writes_nothing(portal, standins):
     user.client.get(status)
     with statements(portal) as sent:
         assert user.client.get(status).status_code == 200
-    # The session (unless it lives in Redis), the institution with its configuration, the
-    # connection and its waiting synchronisation.
-    assert sent == ["SELECT"] * (3 if portal.config["REDIS_URL"] else 4)
+    # The session (unless it lives in Redis), the institution with its configuration, and
+    # the connection with its waiting synchronisation.
+    assert sent == ["SELECT"] * (2 if portal.config["REDIS_URL"] else 3)
