@@ -3,7 +3,7 @@
 from flask import abort, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from sqlalchemy import and_, bindparam, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import contains_eager, joinedload
 
 from .. import connections, signins, verification
 from ..extensions import db
@@ -39,12 +39,35 @@ _BY_SLUG = (
 )
 
 
+# The status page, the one a connected person comes back to: the connection named in the
+# session with its configuration and institution (the address's), and its waiting
+# synchronisation if any, in one statement.
+_STATUS = (
+    select(Connection, SyncJob)
+    .join(Connection.configuration)
+    .join(Configuration.institution)
+    .outerjoin(SyncJob, and_(SyncJob.connection_id == Connection.id, SyncJob.started_at.is_(None)))
+    .where(Connection.id == bindparam("connection_id"), Institution.slug == bindparam("slug"))
+    .options(contains_eager(Connection.configuration).contains_eager(Configuration.institution))
+    .limit(1)
+)
+
+
 @bp.url_value_preprocessor
 def load_institution(endpoint, values):
     """Pages under /connect/<slug> belong to an approved, managed configuration."""
     slug = (values or {}).get("slug")
     if slug is None:
         return
+    if endpoint == "connect.status" and session.get("connection_id"):
+        row = db.session.execute(
+            _STATUS, {"connection_id": session["connection_id"], "slug": slug}
+        ).first()
+        if row is not None:
+            configuration = row[0].configuration
+            g.institution, g.configuration = configuration.institution, configuration
+            g.status_row = row
+            return
     institution = db.session.execute(_BY_SLUG, {"slug": slug}).unique().scalar()
     if institution is None or institution.configuration is None:
         abort(404)
@@ -120,7 +143,7 @@ def sign_in(slug: str):
 @bp.get("/<slug>/status")
 def status(slug: str):
     """Connected as whom, the calendar, the last sync; Sync now and Disconnect."""
-    found = _current_connection(_CONNECTION_AND_WAITING)
+    found = g.get("status_row")  # read with the institution, when the session names a connection
     if found is None:
         return redirect(url_for("connect.start", slug=slug))
     connection, waiting = found

@@ -266,7 +266,7 @@ def test_revoked_sign_in_asks_to_reconnect_and_reconnecting_restores_it(
         assert connection.status == "connected" and connection.last_error is None
 
 
-def test_the_status_page_reads_in_three_statements_and_writes_nothing(portal, standins):
+def test_the_status_page_reads_in_two_statements_and_writes_nothing(portal, standins):
     from tests.integration.test_request_path import statements
 
     standins.registration.admin_consented = True
@@ -275,6 +275,24 @@ def test_the_status_page_reads_in_three_statements_and_writes_nothing(portal, st
     user.client.get(status)
     with statements(portal) as sent:
         assert user.client.get(status).status_code == 200
-    # The session (unless it lives in Redis), the institution with its configuration, and
-    # the connection with its waiting synchronisation.
-    assert sent == ["SELECT"] * (2 if portal.config["REDIS_URL"] else 3)
+    # The session (unless it lives in Redis), then the connection with its configuration,
+    # institution and waiting synchronisation.
+    assert sent == ["SELECT"] * (1 if portal.config["REDIS_URL"] else 2)
+
+
+def test_a_connection_shows_only_on_its_own_institutions_status_page(portal, standins):
+    from portal import invitations
+
+    standins.registration.admin_consented = True
+    user = EndUser(portal, standins)
+    status = user.connect(ADELE).location
+    with portal.app_context():
+        other = invitations.create_institution("Fabrikam College", "managed", "a@f.edu", "t")
+        db.session.commit()
+        other_slug = other.slug
+    assert "Adele" in user.client.get(status).text
+    elsewhere = user.client.get(f"/connect/{other_slug}/status")
+    assert elsewhere.status_code == 302
+    assert elsewhere.location.endswith(f"/connect/{other_slug}")
+    assert user.client.get("/connect/no-such-school/status").status_code == 404
+    assert "Adele" in user.client.get(status).text
