@@ -172,11 +172,12 @@ def certificate():
         _reached(3)
         db.session.commit()
         return redirect(url_for("setup.register"))
+    on_premises = not institution.managed  # only an institution's own certificate has these
     return render_template(
         "setup/certificate.html",
         form=form,
-        generate_form=GenerateCertificateForm(),
-        pfx_form=PfxForm(),
+        generate_form=GenerateCertificateForm() if on_premises else None,
+        pfx_form=PfxForm() if on_premises else None,
         certificate=configuration.certificate,
     )
 
