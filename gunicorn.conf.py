@@ -21,7 +21,7 @@ bind = os.environ.get("PORTAL_BIND", "127.0.0.1:8000")
 # Worker processes and threads per process. A thread waiting on Microsoft holds no CPU, but
 # page views are CPU work, and Python runs one thread of a process at a time: the more
 # threads share a worker, the longer each page waits its turn (at 32 connections on 2
-# workers, 8 threads gave a 99th percentile of 70-90 ms, 4 threads 55-68 ms, with the same
+# workers, 8 threads gave a 99th percentile of 68-106 ms, 4 threads 55-75 ms, with the same
 # throughput; benchmarks/load.py). 4 threads in each of 2 x cores + 1 workers still leave
 # room for 20 sign-ins or checks waiting on Microsoft at once on 2 cores.
 workers = int(os.environ.get("PORTAL_WORKERS", min(2 * multiprocessing.cpu_count() + 1, 8)))
