@@ -132,10 +132,27 @@ def choose_language(code: str):
     return response
 
 
+def return_after_switching(path: str) -> None:
+    """Where the switcher goes back to from a page that answers a form sent to an address
+    that cannot be opened again (a POST-only route): ``path``, a page that can."""
+    g.language_return = path
+
+
+def _return_path() -> str:
+    """The page the switcher returns to in the other language: this one, or, for the answer
+    to a form, its address if it can be opened, else what the view or its area named."""
+    if not has_request_context():
+        return ""
+    if request.method == "GET":
+        return request.full_path.rstrip("?")
+    rule = request.url_rule
+    if rule is not None and "GET" in (rule.methods or ()):
+        return request.path
+    return g.get("language_return", "")
+
+
 def _switcher_context() -> dict:
-    here = ""
-    if has_request_context():
-        here = (request.full_path if request.method == "GET" else request.path).rstrip("?")
+    here = _return_path()
     locale = get_locale()
     return {
         "languages": LANGUAGES,

@@ -8,6 +8,7 @@ from sqlalchemy.orm import contains_eager, joinedload
 from .. import connections, signins, verification
 from ..extensions import db
 from ..forms import ConfirmForm
+from ..i18n import return_after_switching
 from ..microsoft import identity
 from ..microsoft.clouds import cloud
 from ..microsoft.errors import MicrosoftError, advice_for
@@ -59,6 +60,8 @@ def load_institution(endpoint, values):
     slug = (values or {}).get("slug")
     if slug is None:
         return
+    if request.method != "GET":
+        return_after_switching(url_for("connect.start", slug=slug))
     if endpoint == "connect.status" and session.get("connection_id"):
         row = db.session.execute(
             _STATUS, {"connection_id": session["connection_id"], "slug": slug}

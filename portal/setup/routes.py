@@ -23,6 +23,7 @@ from .. import rotation as rotations
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..i18n import lazy_gettext as _l
+from ..i18n import return_after_switching
 from ..microsoft.clouds import cloud
 from ..microsoft.errors import MicrosoftError, advice_for
 from ..models import Certificate, Method, Status, record, utcnow
@@ -96,6 +97,8 @@ def load_invitation():
         return _invalid_invitation(error)
     g.institution = invitation.institution
     g.configuration = invitation.institution.configuration
+    if request.method != "GET":
+        return_after_switching(url_for("setup.resume"))
     return None
 
 

@@ -193,6 +193,10 @@ def test_sync_now_and_disconnect_removing_the_calendar(portal, standins):
     )
     assert "Disconnected" in gone.text and "was removed from Outlook" in gone.text
     assert "My Apps" in gone.text
+    # the switcher cannot send the browser back to the disconnect form's address
+    switch = f'href="/language/nl?next=/connect/{SLUG}"'
+    assert switch in gone.text
+    assert user.client.get(f"/language/nl?next=/connect/{SLUG}").location == f"/connect/{SLUG}"
     names = [c["name"] for c in standins.directory.calendars(standins.directory.user_by_upn(ADELE))]
     assert "MyTimetable" not in names
     with portal.app_context():

@@ -104,6 +104,21 @@ def test_form_messages_are_in_dutch(client, wizard, invitation):
     assert "Toepassings-id (client)" in page.text
 
 
+def test_the_switcher_on_the_answer_to_a_form_returns_to_a_page_that_opens(
+    client, wizard, invitation
+):
+    wizard.open(invitation["on_premises"])
+    wizard.to_tenant()
+    # a refused .pfx download answers at /setup/certificate/pfx, which only takes forms
+    page = wizard.post("/setup/certificate/pfx", {"password": "short", "confirm": "other"})
+    assert page.status_code == 400
+    assert 'href="/language/nl?next=/setup/"' in page.text
+    assert client.get("/language/nl?next=/setup/", follow_redirects=True).status_code == 200
+    # a form sent to an address that also opens returns there
+    refused = wizard.post("/setup/tenant", {"tenant_id": "common", "client_id": "x"})
+    assert 'href="/language/en?next=/setup/tenant"' in refused.text
+
+
 def test_the_end_users_start_page_is_in_dutch(client, app):
     from portal import invitations
     from portal.extensions import db
