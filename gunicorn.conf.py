@@ -14,9 +14,15 @@ import multiprocessing
 import os
 import sys
 
+
+def _setting(name: str, default):
+    """The environment variable ``name``, or ``default`` when it is unset or empty."""
+    return os.environ.get(name) or default
+
+
 # Where to listen. Behind a reverse proxy keep it on loopback or a private address, and set
 # PORTAL_PROXY_HOPS to the number of proxies so that redirect URIs use the public address.
-bind = os.environ.get("PORTAL_BIND", "127.0.0.1:8000")
+bind = _setting("PORTAL_BIND", "127.0.0.1:8000")
 
 # Worker processes and threads per process. A thread waiting on Microsoft holds no CPU, but
 # page views are CPU work, and Python runs one thread of a process at a time: the more
@@ -24,13 +30,13 @@ bind = os.environ.get("PORTAL_BIND", "127.0.0.1:8000")
 # workers, 8 threads gave a 99th percentile of 68-106 ms, 4 threads 55-75 ms, with the same
 # throughput; benchmarks/load.py). 4 threads in each of 2 x cores + 1 workers still leave
 # room for 20 sign-ins or checks waiting on Microsoft at once on 2 cores.
-workers = int(os.environ.get("PORTAL_WORKERS", min(2 * multiprocessing.cpu_count() + 1, 8)))
+workers = int(_setting("PORTAL_WORKERS", min(2 * multiprocessing.cpu_count() + 1, 8)))
 worker_class = "gthread"
-threads = int(os.environ.get("PORTAL_THREADS", "4"))
+threads = int(_setting("PORTAL_THREADS", "4"))
 
 # A request may wait on Microsoft for up to PORTAL_HTTP_TIMEOUT (10 s) more than once
 # (token redemption, then the calendar); give it room before the worker is replaced.
-timeout = int(os.environ.get("PORTAL_WORKER_TIMEOUT", "60"))
+timeout = int(_setting("PORTAL_WORKER_TIMEOUT", "60"))
 graceful_timeout = 30
 keepalive = 5
 
@@ -42,14 +48,14 @@ keepalive = 5
 # hands them to the others with sysctl net.ipv4.tcp_migrate_req=1), and a second gunicorn
 # started by the same user on the same address shares it instead of failing, so stop the
 # old one before starting a new one. PORTAL_REUSE_PORT=0 gives one shared socket.
-reuse_port = os.environ.get("PORTAL_REUSE_PORT", "1") != "0"
+reuse_port = _setting("PORTAL_REUSE_PORT", "1") != "0"
 
 # Replacing a worker after PORTAL_MAX_REQUESTS requests bounds a slow leak in a library, at
 # a price: while the old worker finishes its kept-alive connections and the new one starts,
 # a worker's share of the load waits (under full load, recycling every 2,000 requests cost
 # the bare Flask page of benchmarks/load.py half its throughput). The portal's memory stays
 # flat (benchmarks/sync.py), so it is off unless set; a value of 50000 or more keeps it rare.
-max_requests = int(os.environ.get("PORTAL_MAX_REQUESTS", "0"))
+max_requests = int(_setting("PORTAL_MAX_REQUESTS", "0"))
 max_requests_jitter = max_requests // 10
 
 # The portal is imported once, in the master process, before the workers are forked from it,
@@ -57,7 +63,7 @@ max_requests_jitter = max_requests // 10
 # replacement, starts serving at once instead of spending a second or two of CPU importing
 # and compiling while the others carry its share. After an update, restart gunicorn (a HUP
 # reloads the configuration, not the code).
-preload_app = os.environ.get("PORTAL_PRELOAD", "1") != "0"
+preload_app = _setting("PORTAL_PRELOAD", "1") != "0"
 
 
 def when_ready(server):
@@ -86,15 +92,15 @@ def post_fork(server, worker):
 # Logs to standard output and error, for the service manager or the container to collect.
 # The access log shows paths and status codes only: query strings (OAuth codes, states)
 # are left out.
-accesslog = os.environ.get("PORTAL_ACCESS_LOG", "-")
+accesslog = _setting("PORTAL_ACCESS_LOG", "-")
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 errorlog = "-"
-loglevel = os.environ.get("PORTAL_LOG_LEVEL", "info")
+loglevel = _setting("PORTAL_LOG_LEVEL", "info")
 
 # The portal trusts X-Forwarded-* through ProxyFix (PORTAL_PROXY_HOPS), not gunicorn.
 forwarded_allow_ips = ""
 
 # gunicorn's control socket (for gunicornc) is per user by default, so a second portal on the
 # same machine would take it over: it is off unless PORTAL_CONTROL_SOCKET names a path.
-control_socket = os.environ.get("PORTAL_CONTROL_SOCKET", "")
+control_socket = _setting("PORTAL_CONTROL_SOCKET", "")
 control_socket_disable = not control_socket
