@@ -47,7 +47,9 @@ keepalive = 5
 # When a worker stops, connections still waiting in its own queue are reset (Linux 5.14+
 # hands them to the others with sysctl net.ipv4.tcp_migrate_req=1), and a second gunicorn
 # started by the same user on the same address shares it instead of failing, so stop the
-# old one before starting a new one. PORTAL_REUSE_PORT=0 gives one shared socket.
+# old one before starting a new one. PORTAL_REUSE_PORT=0 gives one shared socket; set it
+# when systemd hands gunicorn its socket (socket activation), which workers with sockets of
+# their own would not use.
 reuse_port = _setting("PORTAL_REUSE_PORT", "1") != "0"
 
 # Replacing a worker after PORTAL_MAX_REQUESTS requests bounds a slow leak in a library, at
