@@ -13,6 +13,7 @@ from ..microsoft import identity
 from ..microsoft.clouds import cloud
 from ..microsoft.errors import MicrosoftError, advice_for
 from ..models import Configuration, Connection, Institution, Method, Status, SyncJob, record
+from ..sync import jobs
 from ..urls import external
 from ..validators import ADDRESS
 from . import bp
@@ -47,7 +48,7 @@ _STATUS = (
     select(Connection, SyncJob)
     .join(Connection.configuration)
     .join(Configuration.institution)
-    .outerjoin(SyncJob, and_(SyncJob.connection_id == Connection.id, SyncJob.started_at.is_(None)))
+    .outerjoin(SyncJob, and_(SyncJob.connection_id == Connection.id, jobs.WAITING))
     .where(Connection.id == bindparam("connection_id"), Institution.slug == bindparam("slug"))
     .options(contains_eager(Connection.configuration).contains_eager(Configuration.institution))
     .limit(1)
@@ -88,26 +89,17 @@ def _available() -> bool:
 
 
 _CONNECTION = select(Connection).where(Connection.id == bindparam("connection_id"))
-# The status page's connection with its waiting synchronisation, if any, in one statement.
-_CONNECTION_AND_WAITING = (
-    select(Connection, SyncJob)
-    .outerjoin(SyncJob, and_(SyncJob.connection_id == Connection.id, SyncJob.started_at.is_(None)))
-    .where(Connection.id == bindparam("connection_id"))
-    .limit(1)
-)
 
 
-def _current_connection(statement=_CONNECTION) -> tuple | None:
-    """The row of ``statement`` for the connection this browser made at this institution."""
+def _current_connection() -> Connection | None:
+    """The connection this browser made at this institution, if any."""
     connection_id = session.get("connection_id")
-    row = (
-        db.session.execute(statement, {"connection_id": connection_id}).first()
-        if connection_id
-        else None
+    connection = (
+        db.session.scalar(_CONNECTION, {"connection_id": connection_id}) if connection_id else None
     )
-    if row is None or row[0].configuration_id != g.configuration.id:
+    if connection is None or connection.configuration_id != g.configuration.id:
         return None
-    return row[0] if statement is _CONNECTION else row
+    return connection
 
 
 @bp.get("/<slug>")

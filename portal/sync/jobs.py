@@ -20,6 +20,9 @@ from sqlalchemy.orm import Session
 from ..extensions import db
 from ..models import Connection, SyncJob, utcnow
 
+# A job that no runner has taken yet (the status page joins on it too).
+WAITING = SyncJob.started_at.is_(None)
+
 QUEUE = "portal-sync"
 LOCK_SECONDS = 15 * 60
 
@@ -75,9 +78,7 @@ def run_job(job_id: int) -> str:
         return "locked; retried later"
     try:
         claimed = db.session.execute(
-            update(SyncJob)
-            .where(SyncJob.id == job_id, SyncJob.started_at.is_(None))
-            .values(started_at=utcnow())
+            update(SyncJob).where(SyncJob.id == job_id, WAITING).values(started_at=utcnow())
         ).rowcount
         db.session.commit()
         if not claimed:
@@ -95,14 +96,12 @@ def run_job(job_id: int) -> str:
         lock.release()
 
 
-_WAITING = select(SyncJob).where(
-    SyncJob.connection_id == bindparam("connection_id"), SyncJob.started_at.is_(None)
-)
+_WAITING_FOR = select(SyncJob).where(SyncJob.connection_id == bindparam("connection_id"), WAITING)
 
 
 def waiting(connection: Connection) -> SyncJob | None:
-    """The job waiting for ``connection``, if any (the status page asks on every view)."""
-    return db.session.scalar(_WAITING, {"connection_id": connection.id})
+    """The job waiting for ``connection``, if any."""
+    return db.session.scalar(_WAITING_FOR, {"connection_id": connection.id})
 
 
 def release_abandoned() -> int:
@@ -124,15 +123,11 @@ def release_abandoned() -> int:
 def claim_next() -> SyncJob | None:
     """Take the oldest waiting job; a job another runner took first is skipped."""
     while True:
-        job = db.session.scalar(
-            select(SyncJob).where(SyncJob.started_at.is_(None)).order_by(SyncJob.id).limit(1)
-        )
+        job = db.session.scalar(select(SyncJob).where(WAITING).order_by(SyncJob.id).limit(1))
         if job is None:
             return None
         claimed = db.session.execute(
-            update(SyncJob)
-            .where(SyncJob.id == job.id, SyncJob.started_at.is_(None))
-            .values(started_at=utcnow())
+            update(SyncJob).where(SyncJob.id == job.id, WAITING).values(started_at=utcnow())
         ).rowcount
         db.session.commit()
         if claimed:
