@@ -47,7 +47,7 @@ def gettext(string: str, **variables) -> str:
 
 # The render context carries the request's catalog (``_switcher_context`` puts it there once
 # per page), so that the many translations of a page are plain lookups in it.
-CATALOG = "_portal_catalog"
+CATALOG = "_request_catalog"
 
 
 def _catalog_of(context):
@@ -55,39 +55,21 @@ def _catalog_of(context):
     return translations() if catalog is None else catalog
 
 
-def _newstyle(translate, defaults=lambda *args: {}):
-    """Jinja's "newstyle" gettext (``{{ _('Hello %(name)s', name=x) }}``, ``{% trans %}``):
-    the translation, marked safe when the page autoescapes, then the variables put in
-    (escaped, and ``%%`` for a percent sign), as ``install_gettext_callables`` makes it, but
-    with the catalog taken from the render context."""
-
-    @pass_context
-    def call(context, *args, **variables):
-        text = translate(_catalog_of(context), *args)
-        if context.eval_ctx.autoescape:
-            text = Markup(text)  # noqa: S704  # the catalog's text, as Jinja marks it
-        return text % {**defaults(*args), **variables}
-
-    return call
-
-
 def _install_jinja_gettext(app: Flask) -> None:
-    """Templates translate through the catalog of the page's context; a macro imported
-    without context (``{% from ... import %}``) falls back to ``translations``."""
-    gettext_ = _newstyle(lambda catalog, string: catalog.ugettext(string))
-    app.jinja_env.globals.update(
-        gettext=gettext_,
-        _=gettext_,
-        ngettext=_newstyle(
-            lambda catalog, singular, plural, n: catalog.ungettext(singular, plural, n),
-            lambda singular, plural, n: {"num": n},
-        ),
-        pgettext=_newstyle(
-            lambda catalog, context, string: catalog.upgettext(context, string),
-            lambda context, string: {"context": context},
-        ),
+    """Templates translate through the catalog of the page's context (a macro imported
+    without context, ``{% from ... import %}``, falls back to ``translations``). Jinja's own
+    "newstyle" wrappers hand these the render context, mark the text safe and put the
+    variables in."""
+    app.jinja_env.install_gettext_callables(
+        gettext=pass_context(lambda c, s: _catalog_of(c).ugettext(s)),
+        ngettext=pass_context(lambda c, s, p, n: _catalog_of(c).ungettext(s, p, n)),
+        pgettext=pass_context(lambda c, x, s: _catalog_of(c).upgettext(x, s)),
+        npgettext=pass_context(lambda c, x, s, p, n: _catalog_of(c).unpgettext(x, s, p, n)),
+        newstyle=True,
     )
-    app.jinja_env.newstyle_gettext = True  # how ``{% trans %}`` blocks call them
+    # ``_`` is Jinja's alias that looks ``gettext`` up again on every call; the same
+    # function, without the detour.
+    app.jinja_env.globals["_"] = app.jinja_env.globals["gettext"]
 
 
 class _LazyText(LazyString):

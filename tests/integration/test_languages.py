@@ -154,3 +154,26 @@ def test_dates_follow_the_language(app):
         assert render(datetime(2026, 3, 5, 14, 0)) == "05 maart 2026"
     with app.test_request_context():
         assert app.jinja_env.filters["long_date"](datetime(2026, 3, 5)) == "05 March 2026"
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("en", "1 day from now|3 days from now|Copy &lt;b&gt;|100%|x"),
+        ("nl", "over 1 dag|over 3 dagen|&lt;b&gt; kopiëren|100%|x"),
+    ],
+)
+def test_templates_translate_plurals_variables_and_contexts(app, language, expected):
+    """gettext, ngettext (with ``num``), escaped variables, ``%%`` and pgettext through the
+    catalog the page's context carries."""
+    from flask import render_template_string
+    from flask_babel import force_locale
+
+    page = (
+        "{{ ngettext('%(num)d day from now', '%(num)d days from now', 1) }}|"
+        "{{ ngettext('%(num)d day from now', '%(num)d days from now', 3) }}|"
+        "{{ _('Copy %(what)s', what='<b>') }}|{{ _('100%%') }}|"
+        "{{ pgettext('unknown context', 'x') }}"
+    )
+    with app.test_request_context(), force_locale(language):
+        assert render_template_string(page) == expected
