@@ -3,7 +3,7 @@
 from flask import abort, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from sqlalchemy import and_, bindparam, select
-from sqlalchemy.orm import contains_eager, joinedload
+from sqlalchemy.orm import contains_eager
 
 from .. import connections, signins, verification
 from ..extensions import db
@@ -33,48 +33,41 @@ PROBLEM_KINDS = {
 }
 
 
-# Built once: every page under /connect/<slug> runs it.
-_BY_SLUG = (
-    select(Institution)
-    .where(Institution.slug == bindparam("slug"))
-    .options(joinedload(Institution.configuration))
-)
-
-
-# The status page, the one a connected person comes back to: the connection named in the
-# session with its configuration and institution (the address's), and its waiting
-# synchronisation if any, in one statement.
-_STATUS = (
-    select(Connection, SyncJob)
-    .join(Connection.configuration)
-    .join(Configuration.institution)
+# Every page under /connect/<slug> reads, in one statement built once: the institution with
+# its configuration, and the connection this browser made there (the session names it) with
+# its waiting synchronisation, if any.
+_PAGE = (
+    select(Institution, Connection, SyncJob)
+    .join(Institution.configuration)
+    .outerjoin(
+        Connection,
+        and_(
+            Connection.configuration_id == Configuration.id,
+            Connection.id == bindparam("connection_id"),
+        ),
+    )
     .outerjoin(SyncJob, and_(SyncJob.connection_id == Connection.id, jobs.WAITING))
-    .where(Connection.id == bindparam("connection_id"), Institution.slug == bindparam("slug"))
-    .options(contains_eager(Connection.configuration).contains_eager(Configuration.institution))
+    .where(Institution.slug == bindparam("slug"))
+    .options(contains_eager(Institution.configuration))
     .limit(1)
 )
 
 
 @bp.url_value_preprocessor
 def load_institution(endpoint, values):
-    """Pages under /connect/<slug> belong to an approved, managed configuration."""
+    """Pages under /connect/<slug> belong to an institution with a configuration; the
+    browser's connection there, if any, comes with it (``g.connection``, ``g.waiting``)."""
     slug = (values or {}).get("slug")
     if slug is None:
         return
     if request.method != "GET":
         return_after_switching(url_for("connect.start", slug=slug))
-    if endpoint == "connect.status" and session.get("connection_id"):
-        row = db.session.execute(
-            _STATUS, {"connection_id": session["connection_id"], "slug": slug}
-        ).first()
-        if row is not None:
-            configuration = row[0].configuration
-            g.institution, g.configuration = configuration.institution, configuration
-            g.status_row = row
-            return
-    institution = db.session.execute(_BY_SLUG, {"slug": slug}).unique().scalar()
-    if institution is None or institution.configuration is None:
+    row = db.session.execute(
+        _PAGE, {"slug": slug, "connection_id": session.get("connection_id")}
+    ).first()
+    if row is None:
         abort(404)
+    institution, g.connection, g.waiting = row
     g.institution, g.configuration = institution, institution.configuration
 
 
@@ -86,20 +79,6 @@ def connect_context():
 def _available() -> bool:
     configuration: Configuration = g.configuration
     return g.institution.managed and configuration.status == Status.APPROVED
-
-
-_CONNECTION = select(Connection).where(Connection.id == bindparam("connection_id"))
-
-
-def _current_connection() -> Connection | None:
-    """The connection this browser made at this institution, if any."""
-    connection_id = session.get("connection_id")
-    connection = (
-        db.session.scalar(_CONNECTION, {"connection_id": connection_id}) if connection_id else None
-    )
-    if connection is None or connection.configuration_id != g.configuration.id:
-        return None
-    return connection
 
 
 @bp.get("/<slug>")
@@ -114,7 +93,7 @@ def start(slug: str):
         "connect/start.html",
         form=ConfirmForm(),
         login_hint=hint if ADDRESS.match(hint) else "",
-        connection=_current_connection(),
+        connection=g.connection,
     )
 
 
@@ -138,14 +117,12 @@ def sign_in(slug: str):
 @bp.get("/<slug>/status")
 def status(slug: str):
     """Connected as whom, the calendar, the last sync; Sync now and Disconnect."""
-    found = g.get("status_row")  # read with the institution, when the session names a connection
-    if found is None:
+    if g.connection is None:
         return redirect(url_for("connect.start", slug=slug))
-    connection, waiting = found
     return render_template(
         "connect/status.html",
-        connection=connection,
-        waiting=waiting,
+        connection=g.connection,
+        waiting=g.waiting,
         disconnect_form=DisconnectForm(),  # its token serves the Sync now button too
     )
 
@@ -153,7 +130,7 @@ def status(slug: str):
 @bp.post("/<slug>/sync")
 def sync_now(slug: str):
     """Ask for a synchronisation now."""
-    connection = _current_connection()
+    connection = g.connection
     if connection is None or not ConfirmForm().validate_on_submit():
         abort(404 if connection is None else 400)
     try:
@@ -171,7 +148,7 @@ def sync_now(slug: str):
 @bp.post("/<slug>/disconnect")
 def disconnect(slug: str):
     """Forget the user's tokens, optionally removing the MyTimetable calendar."""
-    connection = _current_connection()
+    connection = g.connection
     form = DisconnectForm()
     if connection is None or not form.validate_on_submit():
         abort(404 if connection is None else 400)

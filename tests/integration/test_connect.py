@@ -279,8 +279,11 @@ def test_the_status_page_reads_in_two_statements_and_writes_nothing(portal, stan
     user.client.get(status)
     with statements(portal) as sent:
         assert user.client.get(status).status_code == 200
-    # The session (unless it lives in Redis), then the connection with its configuration,
-    # institution and waiting synchronisation.
+    # The session (unless it lives in Redis), then the institution with its configuration
+    # and the connection with its waiting synchronisation; the connect page the same.
+    assert sent == ["SELECT"] * (1 if portal.config["REDIS_URL"] else 2)
+    with statements(portal) as sent:
+        assert user.client.get(f"/connect/{SLUG}").status_code == 200
     assert sent == ["SELECT"] * (1 if portal.config["REDIS_URL"] else 2)
 
 
