@@ -18,6 +18,7 @@ import hashlib
 
 from flask import Flask, has_request_context, request
 from flask_babel import get_locale
+from jinja2 import pass_context
 
 from .extensions import fragments
 
@@ -28,11 +29,16 @@ ENTRIES = 2000
 LIFETIME = 24 * 3600
 
 
-def fragment_key(*values) -> str:
-    """One key for ``values``, the page's language and the path the portal is served under."""
+@pass_context
+def fragment_key(context, *values) -> str:
+    """One key for ``values``, the page's language and the path the portal is served under.
+
+    The language is the page's own (``current_language``, which every page's context has),
+    or, in a macro's context, which has none, Flask-Babel's choice for the request.
+    """
+    language = context.get("current_language") or str(get_locale())
     prefix = request.script_root if has_request_context() else ""
-    named = (str(get_locale()), prefix, *values)
-    return hashlib.sha256(repr(named).encode()).hexdigest()
+    return hashlib.sha256(repr((language, prefix, *values)).encode()).hexdigest()
 
 
 def init_app(app: Flask) -> None:

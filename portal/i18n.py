@@ -8,6 +8,7 @@ browser's Accept-Language, else English.
 
 from datetime import datetime
 
+from babel import Locale
 from babel.dates import format_datetime
 from flask import Flask, abort, g, has_request_context, redirect, request, url_for
 from flask_babel import LazyString, get_locale, get_translations
@@ -20,6 +21,8 @@ LANGUAGES = {"en": "English", "nl": "Nederlands"}
 DEFAULT = "en"
 COOKIE = "portal_language"
 COOKIE_AGE = 365 * 24 * 3600
+# A page's language depends on these request headers (the switcher's choice is a cookie).
+VARY = ("Accept-Language", "Cookie")
 
 
 def translations(locale=None):
@@ -88,14 +91,19 @@ def lazy_gettext(string: str, **variables) -> LazyString:
 _l = lazy_gettext
 
 
-def select_locale() -> str:
+# Flask-Babel makes a Locale of what ``select_locale`` returns on every request; one made
+# once is taken as it is.
+_LOCALES = {code: Locale.parse(code) for code in LANGUAGES}
+
+
+def select_locale() -> Locale:
     """The switcher's choice, else the browser's best match, else English."""
     if not has_request_context():
-        return DEFAULT
+        return _LOCALES[DEFAULT]
     chosen = request.cookies.get(COOKIE)
-    if chosen in LANGUAGES:
-        return chosen
-    return request.accept_languages.best_match(LANGUAGES, default=DEFAULT)
+    if chosen not in LANGUAGES:
+        chosen = request.accept_languages.best_match(LANGUAGES, default=DEFAULT)
+    return _LOCALES[chosen]
 
 
 def choose_language(code: str):
@@ -211,6 +219,8 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def vary_on_language(response):
-        response.vary.add("Accept-Language")
-        response.vary.add("Cookie")
+        if "Vary" in response.headers:
+            response.vary.update(VARY)
+        else:  # the common case, without parsing and writing the header back twice
+            response.headers.add("Vary", ", ".join(VARY))
         return response
