@@ -3,7 +3,7 @@
 from flask import abort, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from sqlalchemy import and_, bindparam, select
-from sqlalchemy.orm import contains_eager
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import connections, signins, verification
 from ..extensions import db
@@ -37,7 +37,7 @@ PROBLEM_KINDS = {
 # its configuration, and the connection this browser made there (the session names it) with
 # its waiting synchronisation, if any.
 _PAGE = (
-    select(Institution, Connection, SyncJob)
+    select(Institution, Configuration, Connection, SyncJob)
     .join(Institution.configuration)
     .outerjoin(
         Connection,
@@ -48,7 +48,6 @@ _PAGE = (
     )
     .outerjoin(SyncJob, and_(SyncJob.connection_id == Connection.id, jobs.WAITING))
     .where(Institution.slug == bindparam("slug"))
-    .options(contains_eager(Institution.configuration))
     .limit(1)
 )
 
@@ -67,8 +66,13 @@ def load_institution(endpoint, values):
     ).first()
     if row is None:
         abort(404)
-    institution, g.connection, g.waiting = row
-    g.institution, g.configuration = institution, institution.configuration
+    institution, configuration, g.connection, g.waiting = row
+    # selected side by side rather than eagerly loaded (cheaper); linked as a load would
+    set_committed_value(institution, "configuration", configuration)
+    set_committed_value(configuration, "institution", institution)
+    if g.connection is not None:
+        set_committed_value(g.connection, "configuration", configuration)
+    g.institution, g.configuration = institution, configuration
 
 
 @bp.context_processor
