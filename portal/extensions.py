@@ -1,6 +1,7 @@
 """The one place extension objects are made; ``create_app`` binds them to an application."""
 
 import sqlite3
+from functools import partial
 
 from flask_babel import Babel
 from flask_caching import Cache
@@ -32,14 +33,28 @@ LIMITED_AREAS = frozenset({"support"})
 
 
 def limit_only_where_limited(app) -> None:
-    """Move the limiter's check of each request from the whole application to the
-    blueprints of ``LIMITED_AREAS``. Flask-Limiter offers no setting for this: its
-    ``init_app`` adds the check for every request, and it is moved here, failing loudly
-    (``ValueError``) should a version of Flask-Limiter no longer add it that way."""
-    check = limiter._check_request_limit
-    app.before_request_funcs[None].remove(check)
-    for area in LIMITED_AREAS:
-        app.before_request_funcs.setdefault(area, []).append(check)
+    """Move the limiter's hooks (its check before a request, its headers after, its clean-up)
+    from the whole application to the blueprints of ``LIMITED_AREAS``.
+
+    Flask-Limiter offers no setting for this: its ``init_app`` adds them for every request.
+    A hook is the limiter's when it is bound to it (or a ``partial`` of it); should a version
+    of Flask-Limiter add none that way, this fails loudly instead of limiting nothing.
+    """
+
+    def owned(hook) -> bool:
+        bound = hook.args[0] if isinstance(hook, partial) and hook.args else hook
+        return getattr(bound, "__self__", bound) is limiter
+
+    moved = 0
+    for hooks in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs):
+        everywhere = hooks.get(None, [])
+        mine = [hook for hook in everywhere if owned(hook)]
+        hooks[None] = [hook for hook in everywhere if not owned(hook)]
+        for area in LIMITED_AREAS:
+            hooks.setdefault(area, []).extend(mine)
+        moved += len(mine)
+    if moved != 3:
+        raise RuntimeError(f"Flask-Limiter added {moved} hooks, not the 3 expected")
 
 
 babel = Babel()

@@ -321,6 +321,22 @@ def test_every_rate_limited_route_is_in_an_area_the_limiter_checks(app):
     assert {endpoint.split(".")[0] for endpoint in limited} <= LIMITED_AREAS
 
 
+def test_the_limiter_runs_only_in_limited_areas(app):
+    """Its check, its headers and its clean-up run for the support console alone."""
+    from portal.extensions import LIMITED_AREAS, limiter
+
+    def owners(hooks):
+        return {
+            area
+            for area, functions in hooks.items()
+            for hook in functions
+            if limiter in (getattr(hook, "__self__", None), *getattr(hook, "args", ()))
+        }
+
+    for hooks in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs):
+        assert owners(hooks) == set(LIMITED_AREAS)
+
+
 def test_queue_pages_through_many_configurations(app, console):
     from portal import invitations
 
