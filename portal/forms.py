@@ -46,9 +46,6 @@ class ConfirmForm(PortalForm):
     """A form with only its CSRF token, for buttons that change something."""
 
 
-_QUOT = Markup("&quot;")
-
-
 def html_params(**attributes) -> Markup:
     """WTForms' ``html_params`` (the attributes of a widget's HTML element), the same text
     made without ``Markup.format``.
@@ -64,7 +61,7 @@ def html_params(**attributes) -> Markup:
         if value is True:
             params.append(key)
         elif value is not False:
-            value = escape(value).replace('"', _QUOT)  # quotes in safe markup too
+            value = str(escape(value)).replace('"', "&quot;")  # quotes in safe markup too
             params.append(f'{escape(key)}="{value}"')
     return Markup(" ".join(params))  # noqa: S704  # every name and value escaped above
 

@@ -25,21 +25,22 @@ COOKIE_AGE = 365 * 24 * 3600
 VARY = ("Accept-Language", "Cookie")
 
 
-def translations(locale=None):
-    """The catalog of the request's language, as Flask-Babel chose it.
+# Each language's catalog as Flask-Babel loaded it, which it does once per process and
+# keeps: held here by locale, a page's translations skip Flask-Babel's look-up through its
+# context, its domain and its cache on every request.
+_CATALOGS: dict = {}
 
-    Flask-Babel looks the catalog up through its context and a cache keyed by the locale's
-    name on every call, which a page makes 30 to 70 times; here it is kept on ``g`` beside
-    the locale it belongs to, so that ``force_locale`` still switches it. ``locale``: the
-    request's, when the caller has just asked Flask-Babel for it.
-    """
+
+def translations(locale=None):
+    """The catalog of the request's language, as Flask-Babel chose it (``force_locale``
+    too). ``locale``: the request's, when the caller has just asked Flask-Babel for it."""
     locale = locale or get_locale()
     if locale is None:  # outside a request and an application: no translation
         return get_translations()
-    kept = g.get("_portal_catalog")
-    if kept is None or kept[0] is not locale:
-        kept = g._portal_catalog = (locale, get_translations())
-    return kept[1]
+    catalog = _CATALOGS.get(locale)
+    if catalog is None:
+        catalog = _CATALOGS[locale] = get_translations()
+    return catalog
 
 
 def gettext(string: str, **variables) -> str:
