@@ -276,7 +276,7 @@ def register():
         form=form,
         cloud=cloud(configuration.cloud),
         redirect_uri=redirect_uri(),
-        scripts=scripts.all_scripts(configuration, cloud(configuration.cloud)),
+        scripts=scripts.Scripts(configuration, cloud(configuration.cloud)),
     )
 
 
@@ -340,7 +340,7 @@ def verify():
         confirm=ConfirmForm(),
         chain=_chain(configuration),
         cloud=cloud(configuration.cloud),
-        scripts=scripts.all_scripts(configuration, cloud(configuration.cloud)),
+        scripts=scripts.Scripts(configuration, cloud(configuration.cloud)),
     ), status
 
 

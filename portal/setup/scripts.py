@@ -15,15 +15,29 @@ def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def inputs(configuration: Configuration, cloud) -> tuple:
+    """Every value the scripts are made from (a kept page part showing them is keyed by it)."""
+    return (
+        configuration.client_id,
+        configuration.security_group_email,
+        configuration.service_principal_id,
+        configuration.test_mailbox,
+        configuration.outside_mailbox,
+        cloud.exchange_environment,
+        configuration.institution.name,
+    )
+
+
 def _values(configuration: Configuration, cloud) -> dict:
+    app, group, sp, test, outside, environment, name = inputs(configuration, cloud)
     return {
-        "app": _quote(configuration.client_id or PLACEHOLDER_APP),
-        "group": _quote(configuration.security_group_email or PLACEHOLDER_GROUP),
-        "sp": _quote(configuration.service_principal_id or PLACEHOLDER_SP),
-        "test": _quote(configuration.test_mailbox or "<a mailbox in the group>"),
-        "outside": _quote(configuration.outside_mailbox or "<a mailbox outside the group>"),
-        "env": cloud.exchange_environment,
-        "name": _quote(f"MyTimetable - {configuration.institution.name}"),
+        "app": _quote(app or PLACEHOLDER_APP),
+        "group": _quote(group or PLACEHOLDER_GROUP),
+        "sp": _quote(sp or PLACEHOLDER_SP),
+        "test": _quote(test or "<a mailbox in the group>"),
+        "outside": _quote(outside or "<a mailbox outside the group>"),
+        "env": environment,
+        "name": _quote(f"MyTimetable - {name}"),
     }
 
 
@@ -77,6 +91,14 @@ Test-ApplicationAccessPolicy -Identity {v["outside"]} -AppId {v["app"]}
 SCRIPTS = {"rbac": rbac, "access-policy": access_policy}
 
 
-def all_scripts(configuration: Configuration, cloud) -> dict[str, str]:
-    """Both scripts for ``configuration``, by name."""
-    return {name: make(configuration, cloud) for name, make in SCRIPTS.items()}
+class Scripts:
+    """Both scripts for a configuration, by name (``scripts['rbac']``), each made when a page
+    shows it: a page that keeps its part showing them (``inputs`` in its key) makes them
+    only when that part is rendered."""
+
+    def __init__(self, configuration: Configuration, cloud):
+        self._configuration, self._cloud = configuration, cloud
+        self.inputs = inputs(configuration, cloud)
+
+    def __getitem__(self, name: str) -> str:
+        return SCRIPTS[name](self._configuration, self._cloud)

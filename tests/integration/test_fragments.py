@@ -56,6 +56,18 @@ def test_instructions_follow_the_group_limit_in_the_scripts(wizard, invitation):
     assert "staff@contoso.edu" in after
 
 
+def test_step_3_shows_the_outlook_categories_choice_as_saved(wizard, invitation):
+    """The choice sits in the kept part of step 3: each saved value gets its own copy."""
+    unchecked = registered(wizard, invitation["managed"])
+    assert '<input id="outlook_categories" name="outlook_categories" type="checkbox"' in unchecked
+    wizard.post("/setup/register", {"outlook_categories": "y"})
+    assert 'checked id="outlook_categories"' in wizard.client.get("/setup/register").text
+    wizard.post("/setup/register", {})
+    again = wizard.client.get("/setup/register").text
+    assert 'checked id="outlook_categories"' not in again
+    assert instructions(again) == instructions(unchecked)
+
+
 def test_the_stepper_follows_the_step_reached(wizard, invitation):
     wizard.open(invitation["managed"])
     first = wizard.client.get("/setup/method").text
