@@ -7,7 +7,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import connections, signins, verification
 from ..extensions import db
-from ..forms import ConfirmForm
+from ..forms import ConfirmForm, for_page
 from ..i18n import return_after_switching
 from ..microsoft import identity
 from ..microsoft.clouds import cloud
@@ -127,7 +127,7 @@ def status(slug: str):
         "connect/status.html",
         connection=g.connection,
         waiting=g.waiting,
-        disconnect_form=DisconnectForm(),  # its token serves the Sync now button too
+        disconnect_form=for_page(DisconnectForm),
     )
 
 

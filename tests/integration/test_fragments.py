@@ -141,3 +141,28 @@ def test_step_4_shows_each_institutions_own_values(app, client, invitation):
     typed = college.enter_tenant("not a tenant", CLIENT)
     assert 'value="not a tenant"' in typed.text and 'aria-invalid="true"' in typed.text
     assert 'value="fabrikam.onmicrosoft.com"' in college.client.get("/setup/tenant").text
+
+
+def test_a_step_opened_again_makes_no_form(wizard, invitation, monkeypatch):
+    """Kept fields and the session's token are all a page opened again needs: its form is
+    made only when a field is rendered, or when the form is sent (with that token)."""
+    from portal.forms import PortalForm
+
+    made = []
+    make = PortalForm.__init__
+    monkeypatch.setattr(
+        PortalForm, "__init__", lambda self, *a, **k: made.append(1) or make(self, *a, **k)
+    )
+    wizard.open(invitation["managed"])
+    wizard.to_tenant()
+    field = '<input id="csrf_token" name="csrf_token" type="hidden" value="'
+    for path in ("/setup/method", "/setup/certificate", "/setup/register", "/setup/tenant"):
+        wizard.client.get(path)  # rendered, and kept, once
+        made.clear()
+        page = wizard.client.get(path).text
+        assert made == [], path
+    token = page.split(field)[1].split('"')[0]
+    sent = wizard.client.post(
+        "/setup/method", data={"csrf_token": token, "method": "application", "cloud": "worldwide"}
+    )
+    assert sent.status_code == 302 and made == [1]
