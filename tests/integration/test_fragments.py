@@ -166,3 +166,30 @@ def test_a_step_opened_again_makes_no_form(wizard, invitation, monkeypatch):
         "/setup/method", data={"csrf_token": token, "method": "application", "cloud": "worldwide"}
     )
     assert sent.status_code == 302 and made == [1]
+
+
+def test_step_2_shows_each_managed_institutions_own_certificate(app, client, invitation):
+    """The managed step 2 is kept per certificate: one assigned another shows that one."""
+    from portal import certificates
+    from portal.extensions import db
+    from portal.models import Certificate, Configuration
+    from tests.conftest import Wizard
+
+    wizard = Wizard(client)
+    wizard.open(invitation["managed"])
+    wizard.post("/setup/method", {"method": "application", "cloud": "worldwide"})
+    first = wizard.client.get("/setup/certificate").text
+    with app.app_context():
+        vendor = Certificate.current_vendor()
+        configuration = db.session.scalar(
+            db.select(Configuration).where(Configuration.certificate_id == vendor.id)
+        )
+        # (another validity: the tests keep one certificate per set of arguments)
+        other = certificates.create_vendor_certificate(300, "test", upcoming=True)
+        configuration.certificate = other
+        db.session.commit()
+        before, after = vendor.sha256_thumbprint, other.sha256_thumbprint
+    second = wizard.client.get("/setup/certificate").text
+    assert before in first and after not in first
+    assert after in second and before not in second
+    assert "Download certificate (.cer)" in second
