@@ -1,6 +1,7 @@
 """Forms shared by every area, and the base every form of the portal builds on."""
 
 from collections.abc import Callable
+from types import MappingProxyType
 
 from flask import has_request_context, request
 from flask_wtf import FlaskForm
@@ -53,7 +54,7 @@ class OnDemand:
     a submission, so it has no errors and does not validate.
     """
 
-    errors: dict = {}
+    errors = MappingProxyType({})  # read-only: one for every stand-in
 
     def __init__(self, make: Callable[[], FlaskForm]):
         self._make = make
