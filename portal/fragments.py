@@ -1,8 +1,9 @@
 """Parts of pages rendered once and kept, with Flask-Caching's ``{% cache %}`` tag.
 
 Some parts of the pages are long and the same for many requests: the header and footer,
-the stepper, the Microsoft Entra instructions of step 3, the certificate table, the fields of
-steps 1 and 4 as saved (never a form with errors). A template wraps such a part in
+the stepper, the fields of steps 1 and 4 as saved (never a form with errors), step 2's
+certificate part for managed hosting and the certificate table, step 3's choice and Entra
+instructions, the status page's Disconnect part. A template wraps such a part in
 ``{% cache None, 'name', fragment_key(value, ...) %} ... {% endcache %}``, naming every
 value the part shows or depends on; ``fragment_key`` adds the page's language and
 the portal's path prefix (for its links), and makes one digest of them, so that two

@@ -60,8 +60,8 @@ def _catalog_of(context):
 
 
 def _install_jinja_gettext(app: Flask) -> None:
-    """Templates translate through the catalog of the page's context (a macro imported
-    without context, ``{% from ... import %}``, falls back to ``translations``). Jinja's own
+    """Templates translate through the catalog of the page's context (a macro, whose module
+    has no page context, ``ui.field`` and the like, falls back to ``translations``). Jinja's own
     "newstyle" wrappers hand these the render context, mark the text safe and put the
     variables in."""
     app.jinja_env.install_gettext_callables(
