@@ -19,7 +19,7 @@ def mytimetable_properties(configuration: Configuration) -> str:
     scopes = (
         where.graph_default_scope
         if configuration.method == "application"
-        else " ".join(f"{where.graph_endpoint}/{s}" for s in DELEGATED_SCOPES) + " offline_access"
+        else " ".join([*where.graph_scopes(DELEGATED_SCOPES), "offline_access"])
     )
     lines = [
         f"# MyTimetable Office 365 connection for {configuration.institution.name}",

@@ -20,6 +20,9 @@ from .models import Configuration, Method, Verification, record, utcnow
 
 REQUIRED_PERMISSION = "Calendars.ReadWrite"
 CERTIFICATE_CODES = {"700027", "7000274", "7000215", "7000222", "7000218"}
+# Entra knows the app and its certificate but not the resource asked for (Graph in another
+# cloud) or the app's registration does not ask for Graph: a permission failure.
+RESOURCE_CODES = {"500011", "650057"}
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,10 @@ def _app_only_links(run: _Run, configuration: Configuration, require_roles: bool
         if error.code in CERTIFICATE_CODES:
             run.passed(APPLICATION, f"Application {configuration.client_id} is registered.")
             run.failed(CERTIFICATE, error)
+        elif error.code in RESOURCE_CODES:
+            run.passed(APPLICATION, f"Application {configuration.client_id} is registered.")
+            run.skipped(CERTIFICATE, "Not reached: Microsoft refused the resource asked for.")
+            run.failed(PERMISSION, error)
         else:
             run.failed(APPLICATION, error)
         return None

@@ -1,10 +1,12 @@
 """Microsoft's national clouds: where to sign in, where Graph lives, which portal to use.
 
 ``PORTAL_AUTHORITY_HOST`` and ``PORTAL_GRAPH_ENDPOINT`` replace a cloud's hosts (for
-stand-ins or a proxy); everything else in the portal asks this module for a host.
+stand-ins or a proxy); everything else in the portal asks this module for a host. They
+change where requests go, never what is asked for: scopes name Graph by the cloud's
+resource identifier (Microsoft Graph national cloud deployments), which no setting moves.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from flask import current_app
 
@@ -18,14 +20,20 @@ class Cloud:
     key: str
     label: str
     authority_host: str
-    graph_endpoint: str
+    graph_endpoint: str  # where Graph's requests are sent
+    graph_resource: str  # Graph's resource identifier (application ID URI) in this cloud
     entra_portal: str
     exchange_environment: str  # Connect-ExchangeOnline -ExchangeEnvironmentName
 
     @property
     def graph_default_scope(self) -> str:
-        """The ``.default`` scope of Graph in this cloud, for client credentials."""
-        return f"{self.graph_endpoint}/.default"
+        """The ``.default`` scope of Graph in this cloud (client credentials, admin consent):
+        the resource identifier affixed with ``/.default``."""
+        return f"{self.graph_resource}/.default"
+
+    def graph_scopes(self, permissions) -> list[str]:
+        """Delegated Graph permissions as scopes qualified by Graph's resource identifier."""
+        return [f"{self.graph_resource}/{permission}" for permission in permissions]
 
 
 CLOUDS: dict[str, Cloud] = {
@@ -36,6 +44,7 @@ CLOUDS: dict[str, Cloud] = {
             _l("Worldwide (Microsoft 365)"),
             "https://login.microsoftonline.com",
             "https://graph.microsoft.com",
+            "https://graph.microsoft.com",
             "https://entra.microsoft.com",
             "O365Default",
         ),
@@ -43,6 +52,7 @@ CLOUDS: dict[str, Cloud] = {
             "usgov",
             _l("US Government (GCC High, L4)"),
             "https://login.microsoftonline.us",
+            "https://graph.microsoft.us",
             "https://graph.microsoft.us",
             "https://entra.microsoft.us",
             "O365USGovGCCHigh",
@@ -52,6 +62,7 @@ CLOUDS: dict[str, Cloud] = {
             _l("US Government (DoD, L5)"),
             "https://login.microsoftonline.us",
             "https://dod-graph.microsoft.us",
+            "https://dod-graph.microsoft.us",
             "https://entra.microsoft.us",
             "O365USGovDoD",
         ),
@@ -59,6 +70,7 @@ CLOUDS: dict[str, Cloud] = {
             "china",
             _l("China (operated by 21Vianet)"),
             "https://login.chinacloudapi.cn",
+            "https://microsoftgraph.chinacloudapi.cn",
             "https://microsoftgraph.chinacloudapi.cn",
             "https://portal.azure.cn",
             "O365China",
@@ -74,13 +86,10 @@ def cloud(key: str) -> Cloud:
     graph = current_app.config.get("GRAPH_ENDPOINT")
     if not authority and not graph:
         return base
-    return Cloud(
-        base.key,
-        base.label,
-        (authority or base.authority_host).rstrip("/"),
-        (graph or base.graph_endpoint).rstrip("/"),
-        base.entra_portal,
-        base.exchange_environment,
+    return replace(
+        base,
+        authority_host=(authority or base.authority_host).rstrip("/"),
+        graph_endpoint=(graph or base.graph_endpoint).rstrip("/"),
     )
 
 

@@ -138,9 +138,21 @@ ADVICE: dict[str, Advice] = {
         REGISTER,
     ),
     "650057": Advice(
-        _l("The app asks for a permission that is not configured on it."),
-        _l("Add the Microsoft Graph permissions listed in step 3 under API permissions."),
+        _l("Microsoft Graph is not among the API permissions configured on the app."),
+        _l(
+            "Under API permissions, add the Microsoft Graph permissions listed in step 3 "
+            "(Microsoft Graph, not another API), then grant consent again."
+        ),
         REGISTER,
+    ),
+    "500011": Advice(
+        _l("Microsoft Graph was not found in this tenant: the tenant is in another cloud."),
+        _l(
+            "Check that the Microsoft cloud chosen in step 1 is your tenant's (worldwide, US "
+            "Government or China). If it is, contact MyTimetable support with the code and "
+            "the time shown."
+        ),
+        METHOD,
     ),
     "53003": Advice(
         _l("A Conditional Access policy blocked the sign-in."),

@@ -239,7 +239,7 @@ def begin_sign_in(
     """
     app = _application(cloud, tenant, client_id, certificate)
     return app.initiate_auth_code_flow(
-        list(DELEGATED_SCOPES),
+        cloud.graph_scopes(DELEGATED_SCOPES),
         redirect_uri=redirect_uri,
         login_hint=login_hint or None,
         prompt=prompt,
@@ -336,7 +336,7 @@ def user_token(
         raise MicrosoftError("invalid_grant", "No sign-in is stored for this user.")
     try:
         result = app.acquire_token_silent_with_error(
-            list(DELEGATED_SCOPES), accounts[0], force_refresh=fresh
+            cloud.graph_scopes(DELEGATED_SCOPES), accounts[0], force_refresh=fresh
         )
     except requests.RequestException as exc:
         raise MicrosoftError("unreachable", str(exc)) from exc

@@ -141,3 +141,83 @@ def test_unreachable_microsoft_is_a_clear_failure_not_a_crash(make_app, standins
         assert [(v.kind, v.error_code) for v in config.latest_run()] == [
             ("tenant_found", "unreachable")
         ]
+
+
+# Graph's resource identifier is what is asked for, wherever its requests are sent
+
+
+@pytest.mark.parametrize(
+    ("key", "resource"),
+    [
+        ("worldwide", "https://graph.microsoft.com"),
+        ("usgov", "https://graph.microsoft.us"),
+        ("usgov_dod", "https://dod-graph.microsoft.us"),
+        ("china", "https://microsoftgraph.chinacloudapi.cn"),
+    ],
+)
+def test_scopes_name_the_clouds_graph_resource_not_the_overridden_host(portal, key, resource):
+    with portal.test_request_context():
+        where = cloud(key)
+        assert where.graph_endpoint == portal.config["GRAPH_ENDPOINT"]
+        assert where.graph_default_scope == f"{resource}/.default"
+        assert where.graph_scopes(identity.DELEGATED_SCOPES) == [
+            f"{resource}/Calendars.ReadWrite",
+            f"{resource}/User.Read",
+        ]
+        consent = identity.admin_consent_url(where, "contoso.edu", "c", "https://r/cb", "s")
+        assert parse_qs(urlsplit(consent).query)["scope"] == [f"{resource}/.default"]
+
+
+def test_app_only_token_is_asked_for_graphs_identifier(portal, standins):
+    """The stand-in, as Entra, answers AADSTS500011 for any other resource."""
+    standins.registration.admin_consented = True
+    verified, links = verify(portal)
+    assert verified, links
+    assert ("permission_granted", "passed", None) in links
+
+
+def test_a_tenant_in_another_cloud_is_aadsts500011_under_the_permission_link(portal, standins):
+    standins.registration.admin_consented = True
+    verified, links = verify(portal, cloud="usgov")
+    assert not verified
+    assert links[-3:] == [
+        ("application_found", "passed", None),
+        ("certificate_accepted", "skipped", None),
+        ("permission_granted", "failed", "500011"),
+    ]
+
+
+def test_delegated_sign_in_asks_for_graph_by_its_identifier(portal, standins):
+    with portal.test_request_context():
+        config = db.session.get(Configuration, portal.config["configuration_id"])
+        flow = identity.begin_sign_in(
+            cloud("worldwide"),
+            config.tenant_id,
+            config.client_id,
+            config.certificate,
+            "http://localhost/connect/callback",
+        )
+        scopes = parse_qs(urlsplit(flow["auth_uri"]).query)["scope"][0].split()
+        assert "https://graph.microsoft.com/Calendars.ReadWrite" in scopes
+        assert not [s for s in scopes if s.startswith(standins.graph.url)]
+
+
+@pytest.mark.parametrize(
+    ("method", "scopes"),
+    [
+        ("application", "https://graph.microsoft.com/.default"),
+        (
+            "delegated",
+            "https://graph.microsoft.com/Calendars.ReadWrite "
+            "https://graph.microsoft.com/User.Read offline_access",
+        ),
+    ],
+)
+def test_on_premises_properties_name_graphs_identifier(portal, standins, method, scopes):
+    from portal import export
+
+    with portal.test_request_context():
+        config = db.session.get(Configuration, portal.config["configuration_id"])
+        config.method = method
+        lines = export.mytimetable_properties(config).splitlines()
+        assert f"office365.scopes={scopes}" in lines

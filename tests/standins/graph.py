@@ -373,7 +373,9 @@ def _caller(directory: Directory) -> Caller:
             "InvalidAuthenticationToken",
             "CompactToken parsing failed with error code: 80049217",
         )
-    audiences = [directory.base_url_graph or WORLDWIDE_GRAPH, WORLDWIDE_GRAPH, GRAPH_APP_ID]
+    # A Graph token's audience is Graph's resource identifier or app ID, never the host the
+    # request reached (access-tokens.md: the resource checks aud against its own identifiers).
+    audiences = [WORLDWIDE_GRAPH, GRAPH_APP_ID]
     expired = "Lifetime validation failed, the token is expired."
     try:
         claims = directory.decode(token, audiences)

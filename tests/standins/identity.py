@@ -34,8 +34,13 @@ from .directory import (
     pairwise_subject,
 )
 
+# Graph's resource identifier (application ID URI) in the worldwide cloud, and its app ID:
+# the two names Entra knows Graph by, whatever host Graph's requests are sent to
+# (Microsoft Graph national cloud deployments; v2-oauth2-client-creds-grant-flow.md).
 WORLDWIDE_GRAPH = "https://graph.microsoft.com"
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+GRAPH_RESOURCES = {WORLDWIDE_GRAPH, GRAPH_APP_ID}
+GRAPH_DEFAULT = f"{WORLDWIDE_GRAPH}/.default"  # the client credentials scope for Graph
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 OIDC_SCOPES = {"openid", "profile", "email", "offline_access"}
 TOKEN_LIFETIME = 3599
@@ -66,6 +71,12 @@ class SignInError(Exception):
 
 class ScopeError(ValueError):
     """A requested scope names neither an OpenID scope nor a Graph permission."""
+
+
+class ResourceError(ValueError):
+    """A requested scope names a resource that is not a service principal in the tenant:
+    Entra answers AADSTS500011 (reference-error-codes.md,
+    InvalidResourceServicePrincipalNotFound)."""
 
 
 def create_identity_app(directory: Directory) -> Flask:
@@ -203,7 +214,10 @@ def create_identity_app(directory: Directory) -> Flask:
         if not params.get("scope"):
             return reply_error("invalid_request", 900144, _missing("scope"))
         try:
-            scopes = requested_scopes(params["scope"], directory)
+            scopes = requested_scopes(params["scope"])
+        except ResourceError as error:
+            message = _resource_not_found(str(error), found)
+            return reply_error("invalid_resource", 500011, message)
         except ScopeError as error:
             return reply_error("invalid_scope", 70011, _invalid_scope(str(error)))
 
@@ -272,6 +286,24 @@ def create_identity_app(directory: Directory) -> Flask:
             )
             error = _error_result("invalid_request", 90014, message)
             return _reply(redirect_uri, "query", **error, state=state)
+        foreign = [
+            item.rpartition("/")[0]
+            for item in scope.split()
+            if item.lower() not in OIDC_SCOPES
+            and item.rpartition("/")[0].lower() not in GRAPH_RESOURCES
+        ]
+        if foreign:
+            # v2-admin-consent.md: scope names the permissions configured on the app, by
+            # their resource's identifier; a resource the app does not ask for is
+            # AADSTS650057 (reference-error-codes.md, InvalidResource).
+            message = (
+                "Invalid resource. The client has requested access to a resource which isn't "
+                "listed in the requested permissions in the client's application registration. "
+                f"Client app ID: {registration.client_id}({registration.display_name}). "
+                f"Resource value from request: {foreign[0]}."
+            )
+            error = _error_result("invalid_client", 650057, message)
+            return _reply(redirect_uri, "query", **error, admin_consent="True", state=state)
         form = {
             "action": request.path,
             "hidden": _carried(params),
@@ -318,7 +350,9 @@ class TokenIssuer:
 
     def __init__(self, directory: Directory, tenant: Tenant, app: AppRegistration):
         self.directory, self.tenant, self.app = directory, tenant, app
-        self.graph = directory.base_url_graph or WORLDWIDE_GRAPH
+        # Tokens for Graph carry its resource identifier as audience, never the host that
+        # Graph's requests go to (access-tokens.md, the aud claim).
+        self.graph = WORLDWIDE_GRAPH
 
     def client_credentials(self, scope: str) -> dict:
         """An app-only Graph token; ``roles`` only when an administrator consented."""
@@ -333,16 +367,11 @@ class TokenIssuer:
                 "(application ID URI).",
             )
         resource = scopes[0].removesuffix("/.default")
-        if self.directory.base_url_graph and resource.lower() != self.graph.lower():
+        if resource.lower() not in GRAPH_RESOURCES:
+            # v2-oauth2-client-creds-grant-flow.md: the scope is the resource identifier of
+            # the resource, affixed with .default; any other resource is unknown to Entra.
             raise EntraError(
-                400,
-                "invalid_resource",
-                500011,
-                f"The resource principal named {resource} was not found in the tenant named "
-                f"{self.tenant.display_name}. This can happen if the application has not been "
-                "installed by the administrator of the tenant or consented to by any user in "
-                "the tenant. You might have sent your authentication request to the wrong "
-                "tenant.",
+                400, "invalid_resource", 500011, _resource_not_found(resource, self.tenant)
             )
         claims = {
             "idtyp": "app",
@@ -410,7 +439,10 @@ class TokenIssuer:
             )
             raise EntraError(400, "invalid_grant", 50173, message)
         try:
-            requested = requested_scopes(form.get("scope", ""), self.directory)
+            requested = requested_scopes(form.get("scope", ""))
+        except ResourceError as error:
+            message = _resource_not_found(str(error), self.tenant)
+            raise EntraError(400, "invalid_resource", 500011, message) from None
         except ScopeError as error:
             raise EntraError(400, "invalid_scope", 70011, _invalid_scope(str(error))) from None
         granted = set(_graph_permissions(grant.scopes)) | self._tenant_wide_grant()
@@ -514,24 +546,23 @@ class TokenIssuer:
         return self.directory.sign(claims)
 
 
-def requested_scopes(scope: str, directory: Directory) -> list[str]:
+def requested_scopes(scope: str) -> list[str]:
     """The scopes of a delegated request: OpenID scopes as they are, Graph permissions by
-    short name (``https://graph.microsoft.com/User.Read`` and ``User.Read`` alike).
+    short name (``https://graph.microsoft.com/User.Read`` and ``User.Read`` alike: a scope
+    without a resource is Graph's, permissions-reference.md / scopes-oidc.md).
     ``<graph>/.default`` stands for no particular permission: the tenant-wide grant then
-    decides what the token carries. Raises ``ScopeError`` for any other resource."""
-    graph_names = {
-        WORLDWIDE_GRAPH,
-        GRAPH_APP_ID,
-        (directory.base_url_graph or WORLDWIDE_GRAPH).lower(),
-    }
+    decides what the token carries. Raises ``ResourceError`` for a scope of any other
+    resource (a host is not a resource identifier), ``ScopeError`` for a malformed one."""
     scopes = []
     for item in scope.split():
         if item.lower() in OIDC_SCOPES:
             scopes.append(item.lower())
             continue
         resource, _, name = item.rpartition("/")
-        if (resource and resource.lower() not in graph_names) or not name:
+        if not name:
             raise ScopeError(item)
+        if resource and resource.lower() not in GRAPH_RESOURCES:
+            raise ResourceError(resource)
         if name != ".default":
             scopes.append(name)
     return scopes
@@ -743,6 +774,15 @@ def _tenant_not_found(tenant: str) -> str:
         f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and "
         "are signing into the correct cloud. Check with your subscription administrator, "
         "this may happen if there are no active subscriptions for the tenant."
+    )
+
+
+def _resource_not_found(resource: str, tenant: Tenant) -> str:
+    return (
+        f"The resource principal named {resource} was not found in the tenant named "
+        f"{tenant.display_name}. This can happen if the application has not been installed "
+        "by the administrator of the tenant or consented to by any user in the tenant. You "
+        "might have sent your authentication request to the wrong tenant."
     )
 
 

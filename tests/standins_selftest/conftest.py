@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.standins import Directory, make_test_pki, seed_demo, start_standins
 from tests.standins.demo import CONTOSO_TENANT_ID, DEMO_CLIENT_ID
+from tests.standins.identity import WORLDWIDE_GRAPH
 from tests.standins_selftest.helpers import (
     REDIRECT_URI,
     Browser,
@@ -117,7 +118,7 @@ def graph_client(directory, standins, http):
             person = directory.user_by_upn(user)
             claims = {"idtyp": "user", "oid": person.object_id, "scp": " ".join(scopes)}
         token = access_token(
-            directory, standins.graph.url, CONTOSO_TENANT_ID, DEMO_CLIENT_ID, **claims
+            directory, WORLDWIDE_GRAPH, CONTOSO_TENANT_ID, DEMO_CLIENT_ID, **claims
         )
         return GraphClient(http, standins.graph.url, token)
 

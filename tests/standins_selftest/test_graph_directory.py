@@ -10,6 +10,7 @@ from tests.standins.demo import (
     DEMO_GROUP_MAIL,
     FABRIKAM_TENANT_ID,
 )
+from tests.standins.identity import GRAPH_DEFAULT
 from tests.standins_selftest.helpers import GraphClient
 
 ADELE_ID = "6e7b768e-07e2-4810-8459-485f84f8f204"
@@ -67,7 +68,7 @@ def test_members_read_with_an_msal_token_are_the_policy_people(
     registration = directory.app(CONTOSO_TENANT_ID, DEMO_CLIENT_ID)
     registration.application_permissions.add(MEMBER_READER)
     registration.admin_consented = True
-    result = make_msal().acquire_token_for_client([f"{standins.graph.url}/.default"])
+    result = make_msal().acquire_token_for_client([GRAPH_DEFAULT])
     client = GraphClient(http, standins.graph.url, result["access_token"])
 
     response = client.get(f"/groups/{DEMO_GROUP_ID}/members")

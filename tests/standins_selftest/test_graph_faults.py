@@ -7,6 +7,7 @@ import pytest
 import requests
 
 from tests.standins.demo import CONTOSO_TENANT_ID, DEMO_CLIENT_ID
+from tests.standins.identity import GRAPH_DEFAULT
 from tests.standins_selftest.helpers import GraphClient
 
 ADELE = "adele.vance@contoso.edu"
@@ -89,7 +90,7 @@ def test_issued_access_tokens_lapse_after_the_requests_given(directory, standins
     directory.app(CONTOSO_TENANT_ID, DEMO_CLIENT_ID).admin_consented = True
 
     def token() -> str:
-        result = make_msal().acquire_token_for_client([f"{standins.graph.url}/.default"])
+        result = make_msal().acquire_token_for_client([GRAPH_DEFAULT])
         return result["access_token"]
 
     before = GraphClient(http, standins.graph.url, token())

@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from tests.standins.demo import CONTOSO_TENANT_ID, DEMO_CLIENT_ID
+from tests.standins.identity import GRAPH_APP_ID, GRAPH_DEFAULT, WORLDWIDE_GRAPH
 from tests.standins.tls import SYSTEM_CA_BUNDLE
 from tests.standins_selftest.helpers import (
     REDIRECT_URI,
@@ -34,13 +35,11 @@ def demo_app(directory):
 
 
 def graph_scopes(standins, *names):
-    return [
-        f"{standins.graph.url}/{name}" for name in names or ("Calendars.ReadWrite", "User.Read")
-    ]
+    return [f"{WORLDWIDE_GRAPH}/{name}" for name in names or ("Calendars.ReadWrite", "User.Read")]
 
 
 def app_only_token(make_msal, standins) -> dict:
-    result = make_msal().acquire_token_for_client([f"{standins.graph.url}/.default"])
+    result = make_msal().acquire_token_for_client([GRAPH_DEFAULT])
     assert "access_token" in result, result
     return result
 
@@ -106,8 +105,8 @@ def test_msal_refuses_an_unknown_tenant(make_msal):
 
 def test_msal_fetches_discovery_once_per_application(directory, make_msal, standins):
     app = make_msal()
-    app.acquire_token_for_client([f"{standins.graph.url}/.default"])
-    app.acquire_token_for_client([f"{standins.graph.url}/.default"])
+    app.acquire_token_for_client([GRAPH_DEFAULT])
+    app.acquire_token_for_client([GRAPH_DEFAULT])
 
     assert directory.counters["openid-configuration"] == 1
     assert directory.counters["token"] == 1  # the second answer came from MSAL's cache
@@ -118,7 +117,7 @@ def test_keys_verify_issued_tokens(http, directory, make_msal, standins):
     jwks = http.get(f"{standins.identity.url}/{CONTOSO_TENANT_ID}/discovery/v2.0/keys").json()
 
     key = jwt.PyJWKSet.from_dict(jwks)[jwt.get_unverified_header(token)["kid"]]
-    claims = jwt.decode(token, key.key, algorithms=["RS256"], audience=standins.graph.url)
+    claims = jwt.decode(token, key.key, algorithms=["RS256"], audience=WORLDWIDE_GRAPH)
     assert claims["tid"] == CONTOSO_TENANT_ID
 
 
@@ -149,7 +148,7 @@ def test_app_token_carries_roles_after_admin_consent(directory, make_msal, stand
     assert result["token_type"] == "Bearer"
     claims = claims_of(result["access_token"])
     assert claims["roles"] == ["Calendars.ReadWrite"]
-    assert claims["aud"] == standins.graph.url
+    assert claims["aud"] == WORLDWIDE_GRAPH
     assert claims["iss"] == f"https://sts.windows.net/{CONTOSO_TENANT_ID}/"
     assert claims["appid"] == claims["azp"] == DEMO_CLIENT_ID
     assert claims["idtyp"] == "app"
@@ -163,14 +162,14 @@ def test_app_token_has_no_roles_claim_without_consent(make_msal, standins):
 
 def test_sha1_thumbprint_credential_works(make_msal, standins, credential):
     app = make_msal(client_credential=credential.with_thumbprint())
-    result = app.acquire_token_for_client([f"{standins.graph.url}/.default"])
+    result = app.acquire_token_for_client([GRAPH_DEFAULT])
     assert "access_token" in result, result
 
 
 def test_certificate_not_uploaded_is_aadsts700027(make_msal, standins, stranger_credential):
     app = make_msal(client_credential=stranger_credential.with_certificate())
 
-    result = app.acquire_token_for_client([f"{standins.graph.url}/.default"])
+    result = app.acquire_token_for_client([GRAPH_DEFAULT])
 
     assert result["error"] == "invalid_client"
     assert result["error_codes"] == [700027]
@@ -181,7 +180,7 @@ def test_thumbprint_of_another_certificate_is_aadsts700027(
     make_msal, standins, stranger_credential
 ):
     app = make_msal(client_credential=stranger_credential.with_thumbprint())
-    result = app.acquire_token_for_client([f"{standins.graph.url}/.default"])
+    result = app.acquire_token_for_client([GRAPH_DEFAULT])
     assert result["error_codes"] == [700027]
     assert stranger_credential.sha1.upper() in result["error_description"]
 
@@ -190,31 +189,49 @@ def test_registered_thumbprint_with_the_wrong_key_is_aadsts7000274(
     make_msal, standins, credential, stranger_credential
 ):
     forged = {"private_key": stranger_credential.key_pem, "thumbprint": credential.sha1}
-    result = make_msal(client_credential=forged).acquire_token_for_client(
-        [f"{standins.graph.url}/.default"]
-    )
+    result = make_msal(client_credential=forged).acquire_token_for_client([GRAPH_DEFAULT])
     assert result["error_codes"] == [7000274]
 
 
 def test_unknown_client_is_aadsts700016(make_msal, standins):
     app = make_msal(client_id="00000000-0000-0000-0000-000000000001")
-    result = app.acquire_token_for_client([f"{standins.graph.url}/.default"])
+    result = app.acquire_token_for_client([GRAPH_DEFAULT])
     assert result["error"] == "unauthorized_client"
     assert result["error_codes"] == [700016]
     assert "was not found in the directory 'Contoso'" in result["error_description"]
 
 
 def test_client_secret_is_aadsts7000215(make_msal, standins):
-    result = make_msal(client_credential="a secret").acquire_token_for_client(
-        [f"{standins.graph.url}/.default"]
-    )
+    result = make_msal(client_credential="a secret").acquire_token_for_client([GRAPH_DEFAULT])
     assert result["error_codes"] == [7000215]
 
 
 def test_client_credentials_need_a_default_scope(make_msal, standins):
-    result = make_msal().acquire_token_for_client([f"{standins.graph.url}/Calendars.ReadWrite"])
+    result = make_msal().acquire_token_for_client([f"{WORLDWIDE_GRAPH}/Calendars.ReadWrite"])
     assert result["error"] == "invalid_scope"
     assert result["error_codes"] == [1002012]
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        "https://graph.microsoft.us",  # another cloud's Graph
+        "https://graph.microsoft.com.evil.example",
+        "HOST",  # where the stand-in serves Graph: a host is not a resource identifier
+    ],
+)
+def test_client_credentials_for_another_resource_are_aadsts500011(make_msal, standins, resource):
+    resource = standins.graph.url if resource == "HOST" else resource
+    result = make_msal().acquire_token_for_client([f"{resource}/.default"])
+    assert result["error"] == "invalid_resource"
+    assert result["error_codes"] == [500011]
+    assert f"The resource principal named {resource} was not found" in result["error_description"]
+
+
+@pytest.mark.parametrize("resource", ["https://graph.microsoft.com", GRAPH_APP_ID])
+def test_app_only_token_is_for_graphs_resource_identifier(make_msal, standins, resource):
+    result = make_msal().acquire_token_for_client([f"{resource}/.default"])
+    assert claims_of(result["access_token"])["aud"] == WORLDWIDE_GRAPH
 
 
 # Authorization code flow
@@ -260,6 +277,15 @@ def test_sign_in_page_is_prefilled_from_the_login_hint(make_msal, browser, stand
     assert page.status_code == 200
     assert f'name="login" value="{ADELE}"' in page.text
     assert 'id="idSIButton9"' in page.text
+
+
+def test_sign_in_for_graph_by_its_host_is_aadsts500011(make_msal, browser, standins):
+    flow = make_msal().initiate_auth_code_flow(
+        [f"{standins.graph.url}/Calendars.ReadWrite"], redirect_uri=REDIRECT_URI
+    )
+    query = callback(browser.open(flow["auth_uri"]))
+    assert query["error"] == "invalid_resource"
+    assert query["error_description"].startswith("AADSTS500011: ")
 
 
 def test_unknown_username_shows_the_sign_in_page_again(make_msal, browser, standins):
@@ -393,7 +419,7 @@ def admin_consent_url(standins, **params):
         "client_id": DEMO_CLIENT_ID,
         "redirect_uri": REDIRECT_URI,
         "state": "12345",
-        "scope": f"{standins.graph.url}/.default",
+        "scope": GRAPH_DEFAULT,
         **params,
     }
     request = requests.Request(
@@ -412,7 +438,7 @@ def test_admin_consent_accept_grants_the_app_its_roles(directory, make_msal, bro
         "admin_consent": "True",
         "tenant": CONTOSO_TENANT_ID,
         "state": "12345",
-        "scope": f"{standins.graph.url}/.default",
+        "scope": GRAPH_DEFAULT,
     }
     assert demo_app(directory).admin_consented
     assert claims_of(app_only_token(make_msal, standins)["access_token"])["roles"]
@@ -432,6 +458,18 @@ def test_admin_consent_without_scope_is_aadsts90014(browser, standins):
     query = callback(browser.open(admin_consent_url(standins, scope="")))
     assert query["error"] == "invalid_request"
     assert query["error_description"].startswith("AADSTS90014: ")
+
+
+def test_admin_consent_for_graphs_host_instead_of_its_identifier_is_aadsts650057(
+    directory, browser, standins
+):
+    query = callback(
+        browser.open(admin_consent_url(standins, scope=f"{standins.graph.url}/.default"))
+    )
+    assert query["error_description"].startswith("AADSTS650057: Invalid resource.")
+    assert query["admin_consent"] == "True"
+    assert "tenant" not in query
+    assert not demo_app(directory).admin_consented
 
 
 # Graph
@@ -501,8 +539,10 @@ def test_bad_tokens_are_401(directory, http, standins):
         None: "Access token is empty.",
         "not-a-jwt": "CompactToken parsing failed",
         directory.sign({**claims, "aud": "https://elsewhere.test"}): "Invalid audience.",
-        directory.sign({**claims, "aud": standins.graph.url, "exp": now - 600}): "expired",
-        directory.sign({**claims, "aud": standins.graph.url})[:-4] + "AAAA": "validation failure",
+        # the host Graph's requests reach is not its resource identifier
+        directory.sign({**claims, "aud": standins.graph.url}): "Invalid audience.",
+        directory.sign({**claims, "aud": WORLDWIDE_GRAPH, "exp": now - 600}): "expired",
+        directory.sign({**claims, "aud": WORLDWIDE_GRAPH})[:-4] + "AAAA": "validation failure",
     }
     for token, message in cases.items():
         response = graph(http, standins, f"/users/{ADELE}/calendars", token)

@@ -16,7 +16,7 @@ STEPS = {"method", "certificate", "register", "tenant", "verify", None}
 # Codes the issue and Microsoft's documentation say the pages must explain.
 REQUIRED = [
     "90002", "700016", "700027", "7000274", "7000215", "7000222", "50011", "65001",
-    "65004", "90094", "90093", "50020", "650056", "650057", "53003", "50173", "700082",
+    "65004", "90094", "90093", "50020", "650056", "650057", "500011", "53003", "50173", "700082",
     "invalid_grant", "InvalidAuthenticationToken", "ErrorAccessDenied",
     "MailboxNotEnabledForRESTAPI", "ErrorItemNotFound", "no_roles",
 ]  # fmt: skip
@@ -46,6 +46,8 @@ def test_required_code_is_explained(code):
         ("90094", "register"),
         ("50020", "tenant"),
         ("no_roles", "register"),
+        ("650057", "register"),
+        ("500011", "method"),
     ],
 )
 def test_failure_sends_the_administrator_to_the_step_that_fixes_it(code, step):
