@@ -91,6 +91,12 @@ class Occurrence:
         encoded = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
+    def request_hash(self) -> str:
+        """A fingerprint of the event as it is sent to Graph: a write Graph refused is sent
+        again only once this differs."""
+        encoded = json.dumps(self.graph_event(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
     def graph_event(self) -> dict:
         """The event as Microsoft Graph takes it when creating or updating an event."""
         return {
