@@ -52,7 +52,7 @@ MAX_WAIT = 30.0
 MAX_REFRESHES = 3
 RETRYABLE = {424, 429, 500, 502, 503, 504}
 FAILED_DEPENDENCY = 424
-REFUSED = 400
+REFUSED_FOR_GOOD = 400  # the request itself is wrong: the same request gets the same answer
 GRAPH_REFUSED = "InvalidAuthenticationToken"  # noqa: S105 (an error code)
 
 
@@ -221,7 +221,7 @@ class _Bookkeeping:
         del self.items[key]
         self._removed_keys.append(key)
 
-    def refusal(self, op: "_Op", answer: graph.BatchAnswer) -> None:
+    def refusal(self, op: _Op, answer: graph.BatchAnswer) -> None:
         """Graph refused the operation for good: keep its answer against the occurrence."""
         error = answer.body.get("error") or {}
         occurrence = op.occurrence if op.kind != "delete" else None
@@ -229,11 +229,17 @@ class _Bookkeeping:
         self.cleared([op.key])  # a duplicate's refused delete may share its original's key
         self.refused[op.key] = request_hash
         self._refusals.append(
-            {"connection_id": self.connection_id, "key": op.key, "request_hash": request_hash}
-            | {"status": answer.status, "code": str(error.get("code") or f"HTTP{answer.status}")}
-            | {"message": str(error.get("message") or ""), "refused_at": utcnow()}
-            | {"subject": occurrence.subject[:255] if occurrence else ""}
-            | {"start": occurrence.start.replace(tzinfo=None) if occurrence else None}
+            {
+                "connection_id": self.connection_id,
+                "key": op.key,
+                "request_hash": request_hash,
+                "status": answer.status,
+                "code": str(error.get("code") or f"HTTP{answer.status}")[:100],
+                "message": str(error.get("message") or ""),
+                "subject": occurrence.subject[:255] if occurrence else "",
+                "start": occurrence.start.replace(tzinfo=None) if occurrence else None,
+                "refused_at": utcnow(),
+            }
         )
 
     def cleared(self, keys: list[str]) -> None:
@@ -332,7 +338,7 @@ def _apply(op: _Op, answer: graph.BatchAnswer, books: _Bookkeeping, result) -> b
     if status in RETRYABLE or status == 401:
         return False
     code = (answer.body.get("error") or {}).get("code", f"HTTP{status}")
-    if status == REFUSED:
+    if status == REFUSED_FOR_GOOD:
         books.refusal(op, answer)
     result.failed += 1
     result.errors.append(f"{op.kind} {op.key}: {code}")
