@@ -225,6 +225,10 @@ class Connection(db.Model):
     last_duration_ms: Mapped[int | None]
     feed_etag: Mapped[str | None] = mapped_column(String(500))
     feed_last_modified: Mapped[str | None] = mapped_column(String(100))
+    # Events of the feed, as last read in full, that have no UID (RFC 5545 requires one):
+    # the portal recognises them by their content, so support may want to tell the feed's
+    # owner.
+    feed_events_without_uid: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -242,6 +246,28 @@ class SyncItem(db.Model):
     event_id: Mapped[str] = mapped_column(String(500))
     content_hash: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SyncRefusal(db.Model):
+    """A write of one occurrence that Graph refused for good (400), with Graph's words.
+
+    The same write is not sent again: only once the request for the occurrence would be
+    different (``request_hash``), because the feed or the portal changed it.
+    """
+
+    __table_args__ = (UniqueConstraint("connection_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id"), index=True)
+    key: Mapped[str] = mapped_column(String(600))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int]
+    code: Mapped[str] = mapped_column(String(100))
+    message: Mapped[str] = mapped_column(Text)
+    # What the occurrence is, for support: its subject and start (None for a removal).
+    subject: Mapped[str] = mapped_column(String(255), default="")
+    start: Mapped[datetime | None]
+    refused_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class SyncJob(db.Model):

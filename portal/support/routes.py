@@ -33,6 +33,7 @@ from ..models import (
     record,
     utcnow,
 )
+from ..sync import engine
 from . import bp
 from .forms import FeedForm, InstitutionForm, ReturnForm, SignInForm
 
@@ -137,6 +138,7 @@ def configuration(configuration_id: int):
         .where(AuditEvent.institution_id == configuration.institution_id)
         .order_by(AuditEvent.id)
     ).all()
+    connections = provisioning.mailboxes(configuration)
     return render_template(
         "support/configuration.html",
         configuration=configuration,
@@ -148,7 +150,8 @@ def configuration(configuration_id: int):
         return_form=ReturnForm(),
         cloud=CLOUDS.get(configuration.cloud),
         warning_days=EXPIRY_WARNING_DAYS,
-        connections=provisioning.mailboxes(configuration),
+        connections=connections,
+        refusals=engine.refusals([c.id for c in connections]),
         feed_form=FeedForm(obj=configuration),
     )
 

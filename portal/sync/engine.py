@@ -16,6 +16,11 @@
 - 429 and 5xx answers, timeouts and lost connections wait for ``Retry-After`` or a bounded
   exponential backoff and are sent again (a create that was made but whose answer was lost
   finds its event again by ``transactionId``; a delete finds it gone, 404, and is done).
+  A request refused only because the one it depends on failed (424) goes again without a
+  wait of its own.
+- A 400 is Graph refusing the request itself, which sending it again cannot change: it is
+  recorded against the occurrence with Graph's words (a SyncRefusal, shown to support) and
+  not sent again until the request for the occurrence would be different.
 - A token Graph refuses (401 ``InvalidAuthenticationToken``: it lapsed or was revoked
   mid-run) is replaced by a new one, a few times per run at most: by the refresh token for
   a delegated connection, by the client credentials flow for an application connection.
@@ -35,7 +40,7 @@ from ..extensions import db
 from ..microsoft import graph, identity
 from ..microsoft.clouds import cloud
 from ..microsoft.errors import MicrosoftError
-from ..models import Connection, Method, SyncItem, utcnow
+from ..models import Connection, Method, SyncItem, SyncRefusal, utcnow
 from . import feed
 from . import plan as planning
 
@@ -46,6 +51,8 @@ MAX_ROUNDS = 10
 MAX_WAIT = 30.0
 MAX_REFRESHES = 3
 RETRYABLE = {424, 429, 500, 502, 503, 504}
+FAILED_DEPENDENCY = 424
+REFUSED_FOR_GOOD = 400  # the request itself is wrong: the same request gets the same answer
 GRAPH_REFUSED = "InvalidAuthenticationToken"  # noqa: S105 (an error code)
 
 
@@ -178,10 +185,19 @@ class _Bookkeeping:
             )
         )
         self.items = {key: planning.Written(event_id, content) for key, event_id, content in rows}
+        self.refused = dict(
+            db.session.execute(
+                select(SyncRefusal.key, SyncRefusal.request_hash).where(
+                    SyncRefusal.connection_id == connection_id
+                )
+            ).all()
+        )
         self._added: list[dict] = []
         self._changed: list[dict] = []
         self._removed_events: list[str] = []
         self._removed_keys: list[str] = []
+        self._refusals: list[dict] = []
+        self._cleared: list[str] = []
 
     def added(self, key: str, event_id: str, content_hash: str) -> None:
         self.items[key] = planning.Written(event_id, content_hash)
@@ -205,6 +221,33 @@ class _Bookkeeping:
         del self.items[key]
         self._removed_keys.append(key)
 
+    def refusal(self, op: _Op, answer: graph.BatchAnswer) -> None:
+        """Graph refused the operation for good: keep its answer against the occurrence."""
+        error = answer.body.get("error") or {}
+        occurrence = op.occurrence if op.kind != "delete" else None
+        request_hash = occurrence.request_hash() if occurrence else planning.REMOVAL
+        self.cleared([op.key])  # a duplicate's refused delete may share its original's key
+        self.refused[op.key] = request_hash
+        self._refusals.append(
+            {
+                "connection_id": self.connection_id,
+                "key": op.key,
+                "request_hash": request_hash,
+                "status": answer.status,
+                "code": str(error.get("code") or f"HTTP{answer.status}")[:100],
+                "message": str(error.get("message") or ""),
+                "subject": occurrence.subject[:255] if occurrence else "",
+                "start": occurrence.start.replace(tzinfo=None) if occurrence else None,
+                "refused_at": utcnow(),
+            }
+        )
+
+    def cleared(self, keys: list[str]) -> None:
+        """The refusals of these keys no longer apply."""
+        for key in keys:
+            self.refused.pop(key, None)
+        self._cleared += keys
+
     def commit(self) -> None:
         table = SyncItem.__table__
         mine = table.c.connection_id == self.connection_id
@@ -214,6 +257,16 @@ class _Bookkeeping:
             )
         if self._removed_keys:
             db.session.execute(delete(table).where(mine, table.c.key.in_(self._removed_keys)))
+        refusals = SyncRefusal.__table__
+        if self._cleared:
+            db.session.execute(
+                delete(refusals).where(
+                    refusals.c.connection_id == self.connection_id,
+                    refusals.c.key.in_(self._cleared),
+                )
+            )
+        if self._refusals:
+            db.session.execute(insert(refusals), self._refusals)
         if self._added:
             db.session.execute(insert(table), self._added)
         if self._changed:
@@ -225,6 +278,7 @@ class _Bookkeeping:
             db.session.execute(statement, self._changed)
         db.session.commit()
         self._added, self._changed, self._removed_events, self._removed_keys = [], [], [], []
+        self._refusals, self._cleared = [], []
 
 
 def _repair(target: _Target, books: _Bookkeeping, result: RunResult, sleep):
@@ -284,6 +338,8 @@ def _apply(op: _Op, answer: graph.BatchAnswer, books: _Bookkeeping, result) -> b
     if status in RETRYABLE or status == 401:
         return False
     code = (answer.body.get("error") or {}).get("code", f"HTTP{status}")
+    if status == REFUSED_FOR_GOOD:
+        books.refusal(op, answer)
     result.failed += 1
     result.errors.append(f"{op.kind} {op.key}: {code}")
     return True
@@ -333,7 +389,9 @@ def _write(target: _Target, ops: list[_Op], books: _Bookkeeping, result: RunResu
                 retry.append(op)
                 if answer is not None and answer.status == 401:
                     target.refused(token)
-                elif answer is None or answer.status != 404:  # 404: an update, now a create
+                # 404: an update, now a create. 424: the request it depended on failed, and
+                # that one's answer says whether to wait.
+                elif answer is None or answer.status not in (404, FAILED_DEPENDENCY):
                     slow_down = True
                     wait = max(wait, answer.retry_after or 0.0) if answer else wait
             books.commit()  # bookkeeping per batch
@@ -377,8 +435,12 @@ def run(connection: Connection, session: requests.Session | None = None, sleep=t
         else:
             target = _Target(connection)
             books = _Bookkeeping(target.connection_id)
+            _note_events_without_uid(connection, fetched.occurrences)
             extra = [] if clean else _repair(target, books, result, sleep)
-            plan = planning.make(fetched.occurrences, books.items)
+            plan = planning.make(fetched.occurrences, books.items, books.refused)
+            if plan.cleared:
+                books.cleared(plan.cleared)
+                books.commit()
             _write(target, _operations(plan, extra), books, result, sleep)
             result.outcome = "partial" if result.failed else "ok"
         connection.feed_etag, connection.feed_last_modified = fetched.etag, fetched.last_modified
@@ -390,6 +452,34 @@ def run(connection: Connection, session: requests.Session | None = None, sleep=t
     duration = int((time.monotonic() - started) * 1000)
     _store(connection, result, duration)
     return result
+
+
+def _note_events_without_uid(connection: Connection, occurrences: list[feed.Occurrence]) -> None:
+    """Keep on the connection how many of the feed's events have no UID; log it when it
+    starts, not on every run."""
+    count = len({o.uid for o in occurrences if o.uid_derived})
+    if count and not connection.feed_events_without_uid:
+        current_app.logger.warning(
+            "The timetable feed of connection %s has %d events without a UID; they are "
+            "recognised by their content.",
+            connection.id,
+            count,
+        )
+    connection.feed_events_without_uid = count
+
+
+def refusals(connection_ids: list[int]) -> dict[int, list[SyncRefusal]]:
+    """The writes Graph refused for good, by connection, earliest occurrence first."""
+    found: dict[int, list[SyncRefusal]] = {}
+    if connection_ids:
+        rows = db.session.scalars(
+            select(SyncRefusal)
+            .where(SyncRefusal.connection_id.in_(connection_ids))
+            .order_by(SyncRefusal.start, SyncRefusal.key)
+        )
+        for refusal in rows:
+            found.setdefault(refusal.connection_id, []).append(refusal)
+    return found
 
 
 def _store(connection: Connection, result: RunResult, duration_ms: int) -> None:

@@ -6,8 +6,10 @@ single occurrences within a time window and gives each occurrence a key that sta
 from one run to the next, so the sync can tell new, changed and removed lectures apart.
 """
 
+import enum
 import hashlib
 import json
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,6 +36,21 @@ _SINGLE_VALUED = (
     "LOCATION",
 )
 _GRAPH_DATETIME = "%Y-%m-%dT%H:%M:%S"
+# What a feed generator changes on every export without the event changing: left out of the
+# content a key is derived from for an event without UID.
+_EXPORT_STAMPS = {"DTSTAMP", "LAST-MODIFIED", "CREATED", "SEQUENCE"}
+_PROPERTY_NAME = re.compile(r"[^:;]*")
+# Begins a derived UID. A feed could give an event such a UID itself, but only to confuse
+# its own events with one another.
+_DERIVED_UID_PREFIX = "no-uid-"
+
+
+class ShowAs(enum.StrEnum):
+    """How Outlook shows the time of an event to the person and to those who plan with them:
+    iCalendar's TRANSP:TRANSPARENT is free time (RFC 5545, 3.8.2.7), anything else busy."""
+
+    FREE = "free"
+    BUSY = "busy"
 
 
 @dataclass(frozen=True)
@@ -49,6 +66,9 @@ class Occurrence:
     end: datetime
     all_day: bool
     categories: tuple[str, ...]
+    show_as: ShowAs = ShowAs.BUSY
+    # The feed gave the event no UID: ``uid`` is derived from the event's content.
+    uid_derived: bool = False
 
     def content_hash(self) -> str:
         """A fingerprint of everything shown in Outlook, to tell whether the event changed."""
@@ -64,7 +84,17 @@ class Occurrence:
             self.all_day,
             list(self.categories),
         ]
+        # Busy is what every event was written as before the feed's TRANSP was read: left
+        # out, so that the events written then keep their fingerprint and are not rewritten.
+        if self.show_as != ShowAs.BUSY:
+            content.append(self.show_as)
         encoded = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+    def request_hash(self) -> str:
+        """A fingerprint of the event as it is sent to Graph: a write Graph refused is sent
+        again only once this differs."""
+        encoded = json.dumps(self.graph_event(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
     def graph_event(self) -> dict:
@@ -77,7 +107,7 @@ class Occurrence:
             "isAllDay": self.all_day,
             "location": {"displayName": self.location},
             "categories": list(self.categories),
-            "showAs": "busy",
+            "showAs": str(self.show_as),
             "isReminderOn": False,
         }
 
@@ -179,9 +209,10 @@ def parse(data: bytes, window_start: datetime, window_end: datetime) -> list[Occ
     """The occurrences in the iCalendar ``data`` that overlap [window_start, window_end).
 
     Recurring events are expanded (RRULE, RDATE, EXDATE, moved occurrences); cancelled events
-    and cancelled occurrences are left out. The result is sorted by start, then key. Naive
-    window ends are taken as UTC. Raises FeedError when ``data`` is not iCalendar or an event
-    in it cannot be read.
+    and cancelled occurrences are left out. An event without UID gets one derived from its
+    content (``uid_derived``). The result is sorted by start, then key. Naive window ends are
+    taken as UTC. Raises FeedError when ``data`` is not iCalendar or an event in it cannot be
+    read.
     """
     try:
         calendar = icalendar.Calendar.from_ical(data)
@@ -251,7 +282,8 @@ def _too_slow(timeout: float) -> FeedError:
 
 
 def _keep_usable_revisions(calendar: icalendar.Calendar) -> None:
-    """Drop events without UID or DTSTART, and all but the newest revision of a repeated UID.
+    """Drop events without DTSTART, and all but the newest revision of a repeated UID; give
+    events without UID one derived from their content.
 
     Raises FeedError for an event that repeats a property it may have only once.
     """
@@ -260,13 +292,13 @@ def _keep_usable_revisions(calendar: icalendar.Calendar) -> None:
             # icalendar gives a repeated property as a list, which the rest cannot read.
             if isinstance(component.get(name), list):
                 raise FeedError(f"The timetable feed has an event with more than one {name}.")
-    # Without a UID an event cannot be recognised on the next run, and without a start it
-    # cannot be placed in a calendar; RFC 5545 requires both, so such events are skipped.
+    # Without a start an event cannot be placed in a calendar: RFC 5545 requires it.
     events = [
         component
         for component in calendar.subcomponents
-        if component.name == "VEVENT" and "UID" in component and "DTSTART" in component
+        if component.name == "VEVENT" and "DTSTART" in component
     ]
+    _derive_missing_uids([event for event in events if "UID" not in event])
     # The same UID twice without RECURRENCE-ID means revisions of one event: the highest
     # SEQUENCE is the newest (RFC 5545); among equals the later one, as feeds are appended.
     newest = {}
@@ -288,6 +320,31 @@ def _keep_usable_revisions(calendar: icalendar.Calendar) -> None:
     ]
 
 
+def _derive_missing_uids(events: list[icalendar.Event]) -> None:
+    """Give each event a UID derived from what it says, so that it is recognised on the next
+    run: the same event keeps its UID while its content stays the same.
+
+    RFC 5545 requires a UID, but some feeds leave it out. What an export changes every time
+    (DTSTAMP and the like) is left out; the order of properties does not count. Identical
+    events are numbered in the order the feed lists them, so none is lost.
+    """
+    seen: dict[str, int] = {}
+    for event in events:
+        lines = sorted(
+            str(line)
+            for line in event.content_lines()
+            if _PROPERTY_NAME.match(line)[0].upper() not in _EXPORT_STAMPS
+        )
+        digest = hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+        seen[digest] = seen.get(digest, 0) + 1
+        ordinal = f"-{seen[digest]}" if seen[digest] > 1 else ""
+        event.add("UID", f"{_DERIVED_UID_PREFIX}{digest}{ordinal}")
+
+
+def _uid_derived(component: icalendar.Event) -> bool:
+    return str(component.get("UID", "")).startswith(_DERIVED_UID_PREFIX)
+
+
 def _sequence(event: icalendar.Event) -> int:
     try:
         return int(event.get("SEQUENCE", 0))
@@ -307,6 +364,12 @@ def _occurrence(
     uid = str(component["UID"])
     first = component["DTSTART"].dt
     last = component["DTEND"].dt
+    all_day = not isinstance(first, datetime)
+    if all_day and _to_utc(last) <= _to_utc(first):
+        # Holiday feeds often give a one-day event a DTEND equal to its DTSTART. An all-day
+        # event lasts at least its day, as one with a DATE start and no end does (RFC 5545,
+        # 3.6.1); Graph refuses a shorter one.
+        last = first + timedelta(days=1)
     recurrence_id = ""
     if uid in recurring:
         # recurring-ical-events sets RECURRENCE-ID to the original start of each occurrence,
@@ -324,8 +387,12 @@ def _occurrence(
         location=str(component.get("LOCATION", "")),
         start=_to_utc(first),
         end=_to_utc(last),
-        all_day=not isinstance(first, datetime),
+        all_day=all_day,
         categories=tuple(str(category) for category in component.categories),
+        show_as=ShowAs.FREE
+        if str(component.get("TRANSP", "")).upper() == "TRANSPARENT"
+        else ShowAs.BUSY,
+        uid_derived=_uid_derived(component),
     )
 
 

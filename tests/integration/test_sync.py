@@ -2,7 +2,7 @@
 
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -10,7 +10,7 @@ from werkzeug.wrappers import Request, Response
 
 from portal import provisioning
 from portal.extensions import db
-from portal.models import Configuration, Connection, SyncItem
+from portal.models import Configuration, Connection, SyncItem, SyncRefusal
 from portal.sync import engine, feed, jobs
 
 ADELE = "adele.vance@contoso.edu"
@@ -100,10 +100,10 @@ def mailbox(make_mailbox):
     return make_mailbox()
 
 
-def sync(app, **kwargs):
+def sync(app, sleep=lambda seconds: None, **kwargs):
     with app.app_context():
         connection = db.session.get(Connection, app.config["test.connection_id"])
-        return engine.run(connection, sleep=lambda seconds: None, **kwargs)
+        return engine.run(connection, sleep=sleep, **kwargs)
 
 
 def calendar_events(standins, app):
@@ -589,3 +589,224 @@ def test_a_feed_across_the_october_change_lands_at_the_right_instants_and_change
     untouched = [e for e in events if e["subject"] != "Tutorial"]
     assert len(untouched) == 7
     assert all(before[e["id"]] == e["changeKey"] for e in untouched)
+
+
+# Real-world feeds
+
+
+WRITES = ("graph:create_event", "graph:update_event", "graph:delete_event")
+
+
+def writes(standins) -> int:
+    """How many creates, updates and deletes Graph has been sent (refused ones too)."""
+    return sum(standins.directory.counters[name] for name in WRITES)
+
+
+def day(offset: int) -> date:
+    return datetime.now(UTC).date() + timedelta(days=offset)
+
+
+def all_day(uid: str, summary: str, first: date, end: date, *lines: str) -> str:
+    return vevent(
+        uid, summary, f"DTSTART;VALUE=DATE:{first:%Y%m%d}", f"DTEND;VALUE=DATE:{end:%Y%m%d}", *lines
+    )
+
+
+def connection_of(app) -> Connection:
+    return db.session.get(Connection, app.config["test.connection_id"])
+
+
+def console_page(app) -> str:
+    """The support console's page of the mailbox's configuration, as a staff member sees it."""
+    from tests.integration.test_support import PASSWORD, Console
+
+    email = "support@mytimetable.example"
+    runner = app.test_cli_runner()
+    runner.invoke(args=["staff", "create", email], input=f"{PASSWORD}\n{PASSWORD}\n")
+    console = Console(app.test_client())
+    assert console.sign_in(email).status_code == 302
+    with app.app_context():
+        configuration_id = connection_of(app).configuration_id
+    return console.client.get(f"/support/configurations/{configuration_id}").text
+
+
+def test_a_transparent_event_is_written_as_free_and_an_opaque_one_as_busy(
+    mailbox, standins, feed_server
+):
+    feed_server.calendars[ADELE] = vcalendar(
+        all_day("open-day@mytimetable", "Open day", day(1), day(2), "TRANSP:TRANSPARENT"),
+        vevent(
+            "lecture@mytimetable",
+            "Lecture",
+            f"DTSTART:{day(2):%Y%m%d}T090000Z",
+            f"DTEND:{day(2):%Y%m%d}T100000Z",
+            "TRANSP:OPAQUE",
+        ),
+    )
+
+    assert sync(mailbox).outcome == "ok"
+
+    shown = {e["subject"]: e["showAs"] for e in calendar_events(standins, mailbox)}
+    assert shown == {"Open day": "free", "Lecture": "busy"}
+
+
+def test_an_all_day_event_whose_dtend_equals_dtstart_is_written_as_one_day(
+    mailbox, standins, feed_server
+):
+    feed_server.calendars[ADELE] = vcalendar(
+        all_day("holiday@mytimetable", "Public holiday", day(3), day(3))
+    )
+
+    result = sync(mailbox)
+
+    assert (result.outcome, result.created, result.failed) == ("ok", 1, 0), result.errors
+    [holiday] = calendar_events(standins, mailbox)
+    assert holiday["isAllDay"] is True
+    assert holiday["start"]["dateTime"].startswith(f"{day(3):%Y-%m-%d}T00:00:00")
+    assert holiday["end"]["dateTime"].startswith(f"{day(4):%Y-%m-%d}T00:00:00")
+
+
+def without_uid(summary: str, stamp: str, *lines: str) -> str:
+    """A VEVENT as some feeds write it: no UID, and a DTSTAMP of the export's time."""
+    return "\r\n".join(
+        ["BEGIN:VEVENT", f"DTSTAMP:{stamp}", *lines, f"SUMMARY:{summary}", "END:VEVENT"]
+    )
+
+
+def keyless_feed(stamp: str) -> str:
+    at = f"{day(1):%Y%m%d}"
+    return vcalendar(
+        without_uid("Statistics", stamp, f"DTSTART:{at}T080000Z", f"DTEND:{at}T094500Z"),
+        without_uid(
+            "Tutorial",
+            stamp,
+            f"DTSTART:{at}T100000Z",
+            f"DTEND:{at}T110000Z",
+            "RRULE:FREQ=WEEKLY;COUNT=3",
+        ),
+        all_day("", "Holiday", day(5), day(5)).replace("UID:\r\n", ""),
+        vevent("lecture@mytimetable", "Lecture", f"DTSTART:{at}T130000Z", f"DTEND:{at}T140000Z"),
+    )
+
+
+def test_events_without_uid_are_synced_and_synced_again_without_a_write(
+    mailbox, standins, feed_server, caplog
+):
+    feed_server.calendars[ADELE] = keyless_feed("20270901T000000Z")
+
+    first = sync(mailbox)
+
+    assert (first.outcome, first.created) == ("ok", 6), first.errors
+    subjects = sorted(e["subject"] for e in calendar_events(standins, mailbox))
+    assert subjects == ["Holiday", "Lecture", "Statistics", "Tutorial", "Tutorial", "Tutorial"]
+    with mailbox.app_context():
+        assert connection_of(mailbox).feed_events_without_uid == 3
+        assert db.session.query(SyncItem).count() == 6
+
+    # The feed is exported again: every DTSTAMP is new, and so is the feed's ETag.
+    feed_server.calendars[ADELE] = keyless_feed("20271001T120000Z")
+    before = writes(standins)
+
+    second = sync(mailbox)
+
+    assert (second.outcome, second.created, second.updated, second.deleted) == ("ok", 0, 0, 0)
+    assert writes(standins) == before
+    noted = [r for r in caplog.records if "without a UID" in r.getMessage()]
+    assert len(noted) == 1  # noted once, not on every run
+    assert "3 events in its timetable feed have no UID" in console_page(mailbox)
+
+
+def test_the_note_of_events_without_uid_goes_once_the_feed_gives_them_one(
+    mailbox, standins, feed_server
+):
+    feed_server.calendars[ADELE] = keyless_feed("20270901T000000Z")
+    sync(mailbox)
+    feed_server.calendars[ADELE] = ics(*lessons(2))
+
+    sync(mailbox)
+
+    with mailbox.app_context():
+        assert connection_of(mailbox).feed_events_without_uid == 0
+    assert "have no UID" not in console_page(mailbox)
+
+
+TOO_SHORT = (
+    "Your request can't be completed. The duration of an event marked as All day must be at "
+    "least 24 hours."
+)
+
+
+def test_an_occurrence_graph_refuses_is_recorded_and_sent_again_only_once_it_changes(
+    mailbox, standins, feed_server
+):
+    events = lessons(30)
+    standins.directory.refuse_subject("Lecture 0", "ErrorInvalidRequest", TOO_SHORT)
+    feed_server.calendars[ADELE] = ics(*events)  # Lecture 0 heads the first batch's chain
+    waits = []
+
+    first = sync(mailbox, sleep=waits.append)
+
+    assert (first.outcome, first.created, first.failed) == ("partial", 29, 1), first.errors
+    assert waits == []  # its followers were refused only for depending on it: no need to wait
+    with mailbox.app_context():
+        [refusal] = db.session.query(SyncRefusal).all()
+        assert refusal.key == f"{events[0][0]}|"
+        assert (refusal.status, refusal.code, refusal.message) == (
+            400,
+            "ErrorInvalidRequest",
+            TOO_SHORT,
+        )
+        assert refusal.subject == "Lecture 0"
+    page = console_page(mailbox)
+    assert "Lecture 0" in page and "ErrorInvalidRequest" in page
+    assert "must be at least 24 hours" in page
+
+    before = writes(standins)
+    for _ in range(3):  # a full read of the feed after the partial run, then "not modified"
+        again = sync(mailbox, sleep=waits.append)
+        assert (again.created, again.updated, again.deleted, again.failed) == (0, 0, 0, 0)
+    assert writes(standins) == before
+    assert waits == []
+
+    # Graph would take it now, but nothing tells the portal so: the feed has not changed.
+    standins.directory.accept_subject("Lecture 0")
+    with mailbox.app_context():
+        connection_of(mailbox).last_sync_outcome = "failed"  # the whole feed is read again
+        db.session.commit()
+    assert sync(mailbox).created == 0 and writes(standins) == before
+
+    uid, start, subject = events[0]
+    feed_server.calendars[ADELE] = ics((uid, start + timedelta(hours=1), subject), *events[1:])
+    changed = sync(mailbox)
+
+    assert (changed.outcome, changed.created, changed.failed) == ("ok", 1, 0)
+    assert writes(standins) == before + 1
+    assert_exactly(mailbox, standins, [subject for _, _, subject in events])
+    with mailbox.app_context():
+        assert db.session.query(SyncRefusal).count() == 0
+    assert "ErrorInvalidRequest" not in console_page(mailbox)
+
+
+def test_a_refused_update_leaves_the_event_as_it_was_and_is_not_sent_again(
+    mailbox, standins, feed_server
+):
+    events = lessons(3)
+    feed_server.calendars[ADELE] = ics(*events)
+    sync(mailbox)
+    uid, start, _ = events[1]
+    standins.directory.refuse_subject("Renamed", "ErrorInvalidRequest", "Cannot be saved.")
+    feed_server.calendars[ADELE] = ics(events[0], (uid, start, "Renamed"), events[2])
+
+    refused = sync(mailbox)
+    before = writes(standins)
+    again = sync(mailbox)
+
+    assert (refused.outcome, refused.updated, refused.failed) == ("partial", 0, 1)
+    assert (again.updated, again.failed) == (0, 0) and writes(standins) == before
+    assert_exactly(mailbox, standins, [subject for _, _, subject in events])
+
+    # Back as it was written: nothing to send, and nothing refused any more.
+    feed_server.calendars[ADELE] = ics(*events)
+    assert sync(mailbox).updated == 0 and writes(standins) == before
+    with mailbox.app_context():
+        assert db.session.query(SyncRefusal).count() == 0

@@ -220,6 +220,7 @@ class Directory:
         self._verified: dict[tuple, dict] = {}
         self._throttles: dict[str, collections.deque[Throttle]] = {}
         self._holds: dict[str, collections.deque[Hold | None]] = {}
+        self._refused_subjects: dict[str, tuple[str, str]] = {}
         self._live_access_tokens: set[str] = set()
         self._lapsed_access_tokens: set[str] = set()
         self._lapse_after: int | None = None
@@ -578,6 +579,24 @@ class Directory:
         with self.lock:
             queue = self._holds.get(user.upn.lower())
             return queue.popleft() if queue else None
+
+    def refuse_subject(self, subject: str, code: str, message: str) -> None:
+        """Answer every create or update that leaves an event with this subject 400 with
+        ``code`` and ``message``, until ``accept_subject``. Graph refuses bodies for reasons
+        the stand-in does not model (limits Exchange sets on an item, content it cannot
+        store); sending the same body again gets the same answer."""
+        with self.lock:
+            self._refused_subjects[subject] = (code, message)
+
+    def accept_subject(self, subject: str) -> None:
+        """Stop refusing events with this subject."""
+        with self.lock:
+            self._refused_subjects.pop(subject, None)
+
+    def refusal(self, event: dict) -> tuple[str, str] | None:
+        """The (code, message) a write that leaves ``event`` so is refused with, if any."""
+        with self.lock:
+            return self._refused_subjects.get(event.get("subject", ""))
 
     def in_flight(self, mailbox: str) -> int:
         """How many requests are running on the mailbox now (held ones among them)."""

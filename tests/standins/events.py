@@ -9,8 +9,9 @@ What the stand-in reproduces because a client can trip over it:
 - Exchange keeps bodies as HTML: a text body comes back escaped and wrapped in an HTML
   document, so a body read back never equals the body sent.
 - Unknown properties, wrong types, bad enum values, unknown time zones, an end before the
-  start, an all-day event off midnight and malformed extended property ids are refused with
-  Graph's codes.
+  start, an all-day event off midnight, in two time zones or shorter than a day, and
+  malformed extended property ids are refused with Graph's codes.
+- ``showAs`` (free, tentative, busy, ...) is stored as written, ``busy`` when left out.
 - Single-value extended properties come back only when ``$expand``ed by id; a ``$filter``
   on them selects events without returning them. Their names match case-sensitively,
   their values case-insensitively.
@@ -180,6 +181,10 @@ PROPERTY_ID = re.compile(
     r"(?P<type>\w+)\s+(?:\{(?P<guid>[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})\}\s+"
     r"(?:name\s+(?P<name>\S.*)|id\s+(?P<number>0x[0-9a-f]+))|(?P<tag>0x[0-9a-f]+))",
     re.IGNORECASE,
+)
+ALL_DAY_TOO_SHORT = (
+    "Your request can't be completed. The duration of an event marked as All day must be at "
+    "least 24 hours."
 )
 BAD_PROPERTY_ID = (
     "PropertyId values may only be in one of the following formats: "
@@ -517,11 +522,24 @@ def _check_times(event: dict) -> None:
     if end < start:
         raise _validation_failure()
     if event["isAllDay"]:
-        local_start = datetime.datetime.fromisoformat(event["start"]["dateTime"][:26])
-        local_end = datetime.datetime.fromisoformat(event["end"]["dateTime"][:26])
-        midnight = datetime.time(0, 0)
-        if local_start.time() != midnight or local_end.time() != midnight or end <= start:
-            raise _validation_failure()
+        _check_all_day(event)
+
+
+def _check_all_day(event: dict) -> None:
+    """The event resource's ``isAllDay``: "start and end time must be set to midnight and
+    be in the same time zone" (Graph v1.0, event resource type); otherwise a validation
+    failure (the code is not documented). An end on the start's own midnight is refused as
+    Graph refuses it: "The duration of an event marked as All day must be at least 24
+    hours." The days are counted on the calendar, so a day that loses an hour to summer
+    time is still a whole day."""
+    local_start = datetime.datetime.fromisoformat(event["start"]["dateTime"][:26])
+    local_end = datetime.datetime.fromisoformat(event["end"]["dateTime"][:26])
+    midnight = datetime.time(0, 0)
+    same_zone = time_zone(event["start"]["timeZone"]) == time_zone(event["end"]["timeZone"])
+    if local_start.time() != midnight or local_end.time() != midnight or not same_zone:
+        raise _validation_failure()
+    if local_end.date() <= local_start.date():
+        raise GraphError(400, "ErrorInvalidRequest", ALL_DAY_TOO_SHORT)
 
 
 def _validation_failure() -> GraphError:

@@ -275,7 +275,9 @@ def create_graph_app(directory: Directory) -> Flask:
         caller = _caller(directory)
         owner = _mailbox(directory, caller, who, WRITE_CALENDARS)
         time_zone = _preferred_time_zone()
-        event = new_event(request.get_json(silent=True), owner.display_name, owner.upn)
+        event = _not_refused(
+            directory, new_event(request.get_json(silent=True), owner.display_name, owner.upn)
+        )
         calendar_id = calendar_id or _default_calendar_id(directory, owner)
         created = directory.add_event(owner, calendar_id, event)
         if created is None:
@@ -329,7 +331,10 @@ def create_graph_app(directory: Directory) -> Flask:
         time_zone = _preferred_time_zone()
         body = request.get_json(silent=True)
         event = directory.update_event(
-            owner, event_id, lambda current: patch_event(current, body), calendar_id
+            owner,
+            event_id,
+            lambda current: _not_refused(directory, patch_event(current, body)),
+            calendar_id,
         )
         if event is None:
             raise GraphError(404, "ErrorItemNotFound", ITEM_NOT_FOUND)
@@ -457,6 +462,14 @@ def _occupy(directory: Directory, owner: User) -> None:
         raise GraphError(429, "ApplicationThrottled", OVER_CONCURRENCY, {"Retry-After": "1"})
     if wave is None and directory.mailbox_latency:
         time.sleep(directory.mailbox_latency)
+
+
+def _not_refused(directory: Directory, event: dict) -> dict:
+    """The event, unless the test told the directory to refuse it (``refuse_subject``)."""
+    refusal = directory.refusal(event)
+    if refusal is not None:
+        raise GraphError(400, *refusal)
+    return event
 
 
 def _user_object(directory: Directory, caller: Caller, who: str | None) -> User:

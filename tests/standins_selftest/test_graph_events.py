@@ -198,6 +198,82 @@ def test_all_day_events_run_midnight_to_midnight(app_client, events_path):
     assert event["isAllDay"] is True
 
 
+def midnight(day: str, zone: str = "UTC") -> dict:
+    return {"dateTime": f"{day}T00:00:00", "timeZone": zone}
+
+
+def test_an_all_day_event_on_the_day_summer_time_begins_is_one_day(app_client, events_path):
+    zone = "W. Europe Standard Time"  # 30 March 2025 has 23 hours there
+    body = lesson(
+        isAllDay=True, start=midnight("2025-03-30", zone), end=midnight("2025-03-31", zone)
+    )
+
+    assert create(app_client, events_path, body)["isAllDay"] is True
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "code", "message"),
+    [
+        (
+            midnight("2025-01-15"),
+            midnight("2025-01-15"),
+            "ErrorInvalidRequest",
+            "The duration of an event marked as All day must be at least 24 hours.",
+        ),
+        (
+            midnight("2025-01-15"),
+            {"dateTime": "2025-01-15T12:00:00", "timeZone": "UTC"},
+            "ErrorPropertyValidationFailure",
+            "At least one property failed validation.",
+        ),
+        (
+            midnight("2025-01-15", "W. Europe Standard Time"),
+            midnight("2025-01-16", "UTC"),
+            "ErrorPropertyValidationFailure",
+            "At least one property failed validation.",
+        ),
+    ],
+    ids=["zero length", "ends at noon", "two time zones"],
+)
+def test_an_all_day_event_is_midnight_to_midnight_a_day_apart_in_one_zone(
+    app_client, events_path, start, end, code, message
+):
+    """The event resource's isAllDay: midnight to midnight in the same time zone; Graph
+    answers a zero-length one that it must be at least 24 hours."""
+    response = app_client.post(events_path, json=lesson(isAllDay=True, start=start, end=end))
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == code
+    assert message in response.json()["error"]["message"]
+
+
+def test_an_all_day_event_patched_to_zero_length_is_refused(app_client, events_path):
+    body = lesson(isAllDay=True, start=midnight("2025-01-15"), end=midnight("2025-01-16"))
+    event = create(app_client, events_path, body)
+
+    response = app_client.patch(
+        f"/users/{ADELE}/events/{event['id']}", json={"end": midnight("2025-01-15")}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "ErrorInvalidRequest"
+
+
+def test_show_as_is_stored_and_returned_as_written(app_client, events_path):
+    event = create(app_client, events_path, lesson(showAs="free"))
+    path = f"/users/{ADELE}/events/{event['id']}"
+
+    assert event["showAs"] == "free"
+    assert app_client.get(path).json()["showAs"] == "free"
+    assert app_client.patch(path, json={"showAs": "tentative"}).json()["showAs"] == "tentative"
+    assert app_client.get(path, params={"$select": "showAs"}).json()["showAs"] == "tentative"
+
+
+def test_show_as_is_busy_when_left_out(app_client, events_path):
+    body = {key: value for key, value in lesson().items() if key != "showAs"}
+    assert create(app_client, events_path, body)["showAs"] == "busy"
+
+
 def test_unknown_calendar_is_item_not_found(app_client):
     response = app_client.post(f"/users/{ADELE}/calendars/AAMkAnope/events", json=lesson())
 

@@ -1,5 +1,6 @@
 """Faults the Graph stand-in can be told to show: answers that come too late (after the
-request ran, or before it ran), and access tokens that lapse in the middle of a run."""
+request ran, or before it ran), access tokens that lapse in the middle of a run, and events
+Graph refuses to store."""
 
 import time
 
@@ -123,3 +124,38 @@ def test_one_connection_serves_many_requests_even_after_an_unread_body(standins,
     assert [a.status_code for a in answers] == [200] * 3
     assert created.status_code == 201
     assert standins.graph.accepted == accepted
+
+
+def test_an_event_with_a_refused_subject_is_refused_every_time_until_accepted(
+    directory, app_client
+):
+    directory.refuse_subject("Linear Algebra", "ErrorInvalidRequest", "Cannot be saved.")
+    refused = {"subject": "Linear Algebra", **{k: v for k, v in EVENT.items() if k != "subject"}}
+
+    answers = [app_client.post(f"/users/{ADELE}/events", json=refused) for _ in range(2)]
+    batched = app_client.batch(
+        {
+            "id": "1",
+            "method": "POST",
+            "url": f"/users/{ADELE}/events",
+            "body": refused,
+            "headers": {"Content-Type": "application/json"},
+        },
+    ).json()["responses"][0]
+
+    for answer in answers:
+        assert answer.status_code == 400
+        assert answer.json()["error"] == {
+            **answer.json()["error"],
+            "code": "ErrorInvalidRequest",
+            "message": "Cannot be saved.",
+        }
+    assert batched["status"] == 400
+    assert directory.events(ADELE) == []
+    other = app_client.post(f"/users/{ADELE}/events", json={**refused, "subject": "Other"})
+    renamed = app_client.patch(
+        f"/users/{ADELE}/events/{other.json()['id']}", json={"subject": "Linear Algebra"}
+    )
+    assert renamed.status_code == 400
+    directory.accept_subject("Linear Algebra")
+    assert app_client.post(f"/users/{ADELE}/events", json=refused).status_code == 201

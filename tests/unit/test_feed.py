@@ -118,6 +118,47 @@ def test_a_timed_event_is_not_all_day():
     assert not only("timezones.ics", "floating@example.org").all_day
 
 
+def test_an_all_day_event_whose_dtend_equals_dtstart_lasts_one_day():
+    # Holiday feeds write one-day events so; Graph refuses an all-day event shorter than a day.
+    eve = only("holidays.ics", "st-nicholas@example.org")
+    assert (eve.start, eve.end, eve.all_day) == (utc(2026, 12, 5), utc(2026, 12, 6), True)
+
+
+def test_each_occurrence_of_a_recurring_zero_length_all_day_event_lasts_one_day():
+    window = (utc(2025, 12, 1), utc(2027, 12, 31))
+    christmas = [o for o in occurrences("holidays.ics", window) if o.uid.startswith("christmas")]
+    assert [(o.start, o.end) for o in christmas] == [
+        (utc(2025, 12, 25), utc(2025, 12, 26)),
+        (utc(2026, 12, 25), utc(2026, 12, 26)),
+        (utc(2027, 12, 25), utc(2027, 12, 26)),
+    ]
+
+
+def test_an_all_day_event_of_several_days_keeps_its_end():
+    winter_break = only(
+        "holidays.ics", "winter-break@example.org", (utc(2026, 12, 1), utc(2027, 2, 1))
+    )
+    assert (winter_break.start, winter_break.end) == (utc(2026, 12, 21), utc(2027, 1, 2))
+
+
+# Free or busy
+
+
+def test_a_transparent_event_shows_as_free():
+    assert only("transparent.ics", "open-day@example.org").show_as == "free"
+    assert only("transparent.ics", "open-day@example.org").graph_event()["showAs"] == "free"
+
+
+def test_every_occurrence_of_a_transparent_recurring_event_shows_as_free():
+    office_hours = [o for o in occurrences("transparent.ics") if o.uid == "office-hour@example.org"]
+    assert [o.show_as for o in office_hours] == ["free", "free"]
+
+
+@pytest.mark.parametrize("uid", ["lecture@example.org", "seminar@example.org"])
+def test_an_opaque_event_or_one_without_transp_shows_as_busy(uid):
+    assert only("transparent.ics", uid).graph_event()["showAs"] == "busy"
+
+
 # Recurrence and keys
 
 
@@ -277,11 +318,62 @@ def test_an_event_with_two_starts_makes_the_feed_unusable():
     assert raised.value.reason == "The timetable feed has an event with more than one DTSTART."
 
 
-@pytest.mark.parametrize(
-    "event_lines", [("DTSTART:20261102T080000Z",), ("UID:a",)], ids=["no-uid", "no-dtstart"]
-)
-def test_an_event_without_uid_or_start_is_skipped(event_lines):
-    assert feed.parse(calendar(*event_lines), *TERM) == []
+def test_an_event_without_start_is_skipped():
+    assert feed.parse(calendar("UID:a"), *TERM) == []
+
+
+# Events without UID
+
+
+def keyless(data: bytes, window=TERM) -> list[feed.Occurrence]:
+    return [o for o in feed.parse(data, *window) if o.uid_derived]
+
+
+def test_events_without_uid_are_kept_with_a_key_derived_from_their_content():
+    found = keyless((FEEDS / "no_uid.ics").read_bytes())
+    assert sorted(o.subject for o in found) == [
+        "Statistics 1",
+        "Statistics 1",
+        "Study group",
+        "Study group",
+        "Tutorial",
+        "Tutorial",
+        "Tutorial",
+    ]
+    assert len({o.key for o in found}) == len(found)
+    assert not only("no_uid.ics", "with-uid@example.org").uid_derived
+
+
+def test_the_occurrences_of_a_recurring_event_without_uid_share_its_derived_uid():
+    tutorials = [o for o in occurrences("no_uid.ics") if o.subject == "Tutorial"]
+    assert len({o.uid for o in tutorials}) == 1
+    assert [o.start for o in tutorials] == [
+        utc(2026, 11, 3, 10),
+        utc(2026, 11, 10, 10),
+        utc(2026, 11, 17, 10),
+    ]
+
+
+def test_a_derived_key_is_the_same_in_every_run_even_when_dtstamp_changes():
+    data = (FEEDS / "no_uid.ics").read_bytes()
+    regenerated = data.replace(b"DTSTAMP:20261101T063000Z", b"DTSTAMP:20261102T063012Z")
+    assert {o.key: o.content_hash() for o in keyless(data)} == {
+        o.key: o.content_hash() for o in keyless(regenerated)
+    }
+
+
+def test_a_derived_key_does_not_depend_on_the_order_of_events_or_properties():
+    first = calendar("DTSTART:20261102T080000Z", "SUMMARY:Exam", "LOCATION:Hall")
+    reordered = calendar("LOCATION:Hall", "SUMMARY:Exam", "DTSTART:20261102T080000Z")
+    assert [o.key for o in feed.parse(first, *TERM)] == [
+        o.key for o in feed.parse(reordered, *TERM)
+    ]
+
+
+def test_a_derived_key_changes_with_what_the_event_says():
+    exam = calendar("DTSTART:20261102T080000Z", "SUMMARY:Exam")
+    moved = calendar("DTSTART:20261102T090000Z", "SUMMARY:Exam")
+    assert feed.parse(exam, *TERM)[0].key != feed.parse(moved, *TERM)[0].key
 
 
 # Occurrence
@@ -323,6 +415,11 @@ def test_content_hash_is_the_same_in_every_run_and_process():
 def test_content_hash_changes_when_a_field_changes(field, value):
     changed = dataclasses.replace(LECTURE, **{field: value})
     assert changed.content_hash() != LECTURE.content_hash()
+
+
+def test_content_hash_changes_when_an_event_becomes_free():
+    free = dataclasses.replace(LECTURE, show_as=feed.ShowAs.FREE)
+    assert free.content_hash() != LECTURE.content_hash()
 
 
 def test_content_hash_ignores_the_key():
