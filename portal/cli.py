@@ -188,6 +188,8 @@ def sync_run(once: bool, interval: int, every: int):
 @click.option("--burst", is_flag=True, help="Sweep once, run what is queued, then stop.")
 def sync_worker(burst: bool):
     """Run synchronisation jobs from the Redis queue (needs PORTAL_REDIS_URL)."""
+    import threading
+
     from rq import SimpleWorker
 
     from .sync import jobs
@@ -199,7 +201,7 @@ def sync_worker(burst: bool):
     # worker: now, and every minute while it works.
     jobs.sweep()
     if not burst:
-        jobs.sweep_periodically(current_app._get_current_object())
+        jobs.sweep_periodically(current_app._get_current_object(), threading.Event())
     # SimpleWorker runs jobs in this process, inside the application context; start as
     # many worker processes, on as many machines, as the load needs.
     SimpleWorker([rq_queue], connection=rq_queue.connection).work(burst=burst)

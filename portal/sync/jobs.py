@@ -30,8 +30,8 @@ import redis
 from flask import Flask, current_app
 from redis.exceptions import LockError, RedisError
 from rq import Queue
-from rq.job import JobStatus
 from sqlalchemy import bindparam, event, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ..extensions import db
@@ -169,7 +169,7 @@ class MailboxLock:
         """Stop renewing and free the mailbox (unless it is another worker's by now)."""
         self._stop.set()
         if self._renewer.is_alive():
-            self._renewer.join()
+            self._renewer.join(timeout=self.seconds)
         # Expired, or Redis is away: either way the lock lapses by itself.
         with contextlib.suppress(LockError, RedisError):
             self._lock.release()
@@ -228,15 +228,10 @@ def waiting(connection: Connection) -> SyncJob | None:
     return db.session.scalar(_WAITING_FOR, {"connection_id": connection.id})
 
 
-def _held(rq_queue: Queue, job_id: int) -> bool:
-    """Whether RQ holds the job: queued (and still in the queue) or running."""
-    rq_job = rq_queue.fetch_job(rq_job_id(job_id))
-    if rq_job is None:
-        return False
-    status = rq_job.get_status()
-    if status == JobStatus.STARTED:
-        return True
-    return status == JobStatus.QUEUED and rq_queue.get_job_position(rq_job) is not None
+def _held(rq_queue: Queue) -> set[str]:
+    """The IDs of the RQ jobs that RQ holds: queued, or running on a live worker (reading
+    the running ones also lets RQ fail those whose worker died)."""
+    return set(rq_queue.job_ids) | set(rq_queue.started_job_registry.get_job_ids())
 
 
 def _push_again(rq_queue: Queue, job_id: int) -> None:
@@ -272,25 +267,28 @@ def sweep() -> int:
             .values(started_at=None)
         )
     db.session.commit()
+    held = _held(rq_queue)
     pushed = 0
     for job_id in db.session.scalars(select(SyncJob.id).where(WAITING, SyncJob.queued_at < cutoff)):
-        if job_id in released or not _held(rq_queue, job_id):
+        if job_id in released or rq_job_id(job_id) not in held:
             _push_again(rq_queue, job_id)
             pushed += 1
     return pushed
 
 
-def sweep_periodically(app: Flask) -> threading.Thread:
-    """Sweep every ``SWEEP_SECONDS`` in a background thread of this worker process."""
+def sweep_periodically(app: Flask, stop: threading.Event) -> threading.Thread:
+    """Sweep every ``SWEEP_SECONDS`` in a background thread of this worker process, until
+    ``stop`` is set."""
 
     def sweeping():
-        while True:
-            time.sleep(SWEEP_SECONDS)
+        while not stop.wait(SWEEP_SECONDS):
             with app.app_context():
                 try:
                     pushed = sweep()
-                except RedisError as error:
-                    log.warning("Sweep skipped: Redis did not answer (%s).", type(error).__name__)
+                except (RedisError, SQLAlchemyError) as error:
+                    # Redis or the database is away for now: the next sweep tries again.
+                    db.session.rollback()
+                    log.warning("Sweep skipped (%s).", type(error).__name__)
                     continue
                 if pushed:
                     log.info("%d synchronisation(s) pushed again.", pushed)

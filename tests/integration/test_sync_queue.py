@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 import redis
-from rq import SimpleWorker
+from rq import Queue, SimpleWorker
 
 from portal import provisioning
 from portal.extensions import db
@@ -234,6 +234,25 @@ def test_a_worker_sweeps_before_it_works(queued):
     assert result.exit_code == 0, result.output
     with app.app_context():
         assert db.session.query(SyncJob).one().outcome == "ok"
+
+
+def test_a_working_worker_sweeps_every_minute(queued, monkeypatch):
+    app, client = queued
+    monkeypatch.setattr(jobs, "SWEEP_SECONDS", 0.05)
+    with app.app_context():
+        jobs.queue().empty()
+    age(app)
+    stop = threading.Event()
+    sweeper = jobs.sweep_periodically(app, stop)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not Queue(jobs.QUEUE, connection=client).count:
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        sweeper.join()
+    with app.app_context():
+        assert jobs.queue().job_ids == [rq_id(app)]
 
 
 def test_the_periodic_pass_sweeps(queued):
