@@ -266,10 +266,25 @@ def test_the_periodic_pass_sweeps(queued):
         assert jobs.queue().count == 1
 
 
+def test_the_periodic_pass_carries_on_while_redis_is_down(queued, caplog):
+    app, client = queued
+    with app.app_context():
+        db.session.query(SyncJob).update({"started_at": utcnow(), "finished_at": utcnow()})
+        db.session.commit()
+    app.config["REDIS_URL"] = CLOSED_PORT_URL
+    result = app.test_cli_runner().invoke(args=["sync", "run", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "1 synchronisation(s) queued" in result.output
+    assert "Redis did not answer" in result.output
+    assert "not pushed to the queue" in caplog.text and "not-to-be-logged" not in caplog.text
+    with app.app_context():
+        assert db.session.query(SyncJob).filter(jobs.WAITING).one().reason == "scheduled"
+
+
 def long_run(app, standins, feed_server):
-    """Make the first sync last about 2.5 s: 40 lessons, 10 waves of 0.25 s."""
-    feed_server.calendars[ADELE] = ics(*lessons(40))
-    standins.directory.mailbox_latency = 0.25
+    """Make the first sync last about 4.5 s: 60 lessons, 3 batches of 5 waves of 0.3 s."""
+    feed_server.calendars[ADELE] = ics(*lessons(60))
+    standins.directory.mailbox_latency = 0.3
     outcome = []
 
     def run():
@@ -285,11 +300,11 @@ def long_run(app, standins, feed_server):
 
 
 def test_a_run_longer_than_the_lock_is_not_taken_over(make_queued, standins, feed_server):
-    app, client = make_queued(SYNC_LOCK_SECONDS=1)
+    app, client = make_queued(SYNC_LOCK_SECONDS=2)
     with app.app_context():
         connection_id = db.session.query(Connection).one().id
     runner, outcome = long_run(app, standins, feed_server)
-    time.sleep(1.5)  # longer than the lock would last unrenewed
+    time.sleep(2.5)  # longer than the lock would last unrenewed
     assert runner.is_alive()
     assert not client.lock(f"portal:sync:lock:{connection_id}").acquire(blocking=False)
     age(app, seconds=120)
@@ -299,11 +314,11 @@ def test_a_run_longer_than_the_lock_is_not_taken_over(make_queued, standins, fee
     runner.join(timeout=30)
     assert outcome == ["ok"]
     events = standins.directory.events(ADELE, calendar_id(app))
-    assert len(events) == 40 and len({e["subject"] for e in events}) == 40
+    assert len(events) == 60 and len({e["subject"] for e in events}) == 60
 
 
 def test_a_run_that_lost_its_lock_stops_writing(make_queued, standins, feed_server):
-    app, client = make_queued(SYNC_LOCK_SECONDS=1)
+    app, client = make_queued(SYNC_LOCK_SECONDS=2)
     with app.app_context():
         connection_id = db.session.query(Connection).one().id
     runner, outcome = long_run(app, standins, feed_server)
@@ -312,7 +327,7 @@ def test_a_run_that_lost_its_lock_stops_writing(make_queued, standins, feed_serv
     runner.join(timeout=30)
     assert outcome == ["lock lost"]
     settle(standins)
-    assert len(standins.directory.events(ADELE, calendar_id(app))) < 40
+    assert len(standins.directory.events(ADELE, calendar_id(app))) < 60
     with app.app_context():
         job = db.session.query(SyncJob).one()
         assert job.finished_at is None and job.outcome is None  # left to the new holder
