@@ -159,6 +159,8 @@ def sync_run(once: bool, interval: int, every: int):
     """Run synchronisations: the waiting jobs, and every connection periodically."""
     import time
 
+    from redis.exceptions import RedisError
+
     from .sync import jobs
 
     on_redis = bool(current_app.config.get("REDIS_URL"))
@@ -169,7 +171,12 @@ def sync_run(once: bool, interval: int, every: int):
             last_all = time.monotonic()
             if on_redis:
                 click.echo(f"{queued} synchronisation(s) queued for the workers.")
-        if not on_redis:
+        if on_redis:
+            try:
+                click.echo(f"{jobs.sweep()} synchronisation(s) pushed again.")
+            except RedisError as error:
+                click.echo(f"Redis did not answer ({type(error).__name__}); sweeping later.")
+        else:
             ran = jobs.run_waiting()
             click.echo(f"{ran} synchronisation(s) run.")
         if once:
@@ -178,9 +185,11 @@ def sync_run(once: bool, interval: int, every: int):
 
 
 @sync_group.command("worker")
-@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+@click.option("--burst", is_flag=True, help="Sweep once, run what is queued, then stop.")
 def sync_worker(burst: bool):
     """Run synchronisation jobs from the Redis queue (needs PORTAL_REDIS_URL)."""
+    import threading
+
     from rq import SimpleWorker
 
     from .sync import jobs
@@ -188,9 +197,14 @@ def sync_worker(burst: bool):
     if not current_app.config.get("REDIS_URL"):
         raise click.ClickException("Set PORTAL_REDIS_URL: without Redis, use 'flask sync run'.")
     rq_queue = jobs.queue()
+    # Jobs that never reached the queue, or lost their worker, are pushed again by every
+    # worker: now, and every minute while it works.
+    jobs.sweep()
+    if not burst:
+        jobs.sweep_periodically(current_app._get_current_object(), threading.Event())
     # SimpleWorker runs jobs in this process, inside the application context; start as
     # many worker processes, on as many machines, as the load needs.
-    SimpleWorker([rq_queue], connection=rq_queue.connection).work(burst=burst, with_scheduler=True)
+    SimpleWorker([rq_queue], connection=rq_queue.connection).work(burst=burst)
 
 
 @click.group("keys", cls=AppGroup)

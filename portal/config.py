@@ -94,6 +94,7 @@ def from_environment(instance_path: str, given: dict | None = None, environ=None
         "SIGNIN_LIMIT": env.get("PORTAL_SIGNIN_LIMIT", "10 per 15 minutes"),
         "SYNC_DAYS_BACK": _whole_number(env, "PORTAL_SYNC_DAYS_BACK", 14),
         "SYNC_WEEKS_AHEAD": _whole_number(env, "PORTAL_SYNC_WEEKS_AHEAD", 26),
+        "SYNC_LOCK_SECONDS": _whole_number(env, "PORTAL_SYNC_LOCK_SECONDS", 900) or 900,
     }
     config.update(given)
     return config

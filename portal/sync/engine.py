@@ -353,7 +353,9 @@ def _operations(plan: planning.Plan, duplicates: list[tuple[str, str]]) -> list[
     return ops
 
 
-def _write(target: _Target, ops: list[_Op], books: _Bookkeeping, result: RunResult, sleep):
+def _write(
+    target: _Target, ops: list[_Op], books: _Bookkeeping, result: RunResult, sleep, before_batch
+):
     """Send the operations in batches; what is refused for now goes again in the next
     round, after a wait unless only a refused token (now replaced) stood in the way."""
     pending = ops
@@ -364,6 +366,7 @@ def _write(target: _Target, ops: list[_Op], books: _Bookkeeping, result: RunResu
         for start in range(0, len(pending), graph.BATCH_LIMIT):
             chunk = pending[start : start + graph.BATCH_LIMIT]
             batch = _chained([_request(target, op, str(i)) for i, op in enumerate(chunk)])
+            before_batch()
             token = None
             try:
                 token = target.token()
@@ -403,8 +406,20 @@ def _write(target: _Target, ops: list[_Op], books: _Bookkeeping, result: RunResu
         result.errors.append(f"{op.kind} {op.key}: still refused after {MAX_ROUNDS} rounds")
 
 
-def run(connection: Connection, session: requests.Session | None = None, sleep=time.sleep):
-    """Synchronise one connection's calendar with its timetable feed; store the outcome."""
+def _carry_on() -> None:
+    """Nothing stops a run that holds no lock."""
+
+
+def run(
+    connection: Connection,
+    session: requests.Session | None = None,
+    sleep=time.sleep,
+    before_batch=_carry_on,
+):
+    """Synchronise one connection's calendar with its timetable feed; store the outcome.
+
+    ``before_batch`` is called before each batch is sent; it raises to stop the run (a
+    worker whose mailbox lock was lost), and the exception passes on to the caller."""
     started = time.monotonic()
     result = RunResult()
     configuration = connection.configuration
@@ -441,7 +456,7 @@ def run(connection: Connection, session: requests.Session | None = None, sleep=t
             if plan.cleared:
                 books.cleared(plan.cleared)
                 books.commit()
-            _write(target, _operations(plan, extra), books, result, sleep)
+            _write(target, _operations(plan, extra), books, result, sleep, before_batch)
             result.outcome = "partial" if result.failed else "ok"
         connection.feed_etag, connection.feed_last_modified = fetched.etag, fetched.last_modified
     except feed.FeedError as error:

@@ -7,24 +7,60 @@ job per connection waits at a time. The embedded default runs waiting jobs in-pr
 transaction has committed, to an RQ queue on Redis, and ``flask sync worker`` processes on
 any number of machines run them; a Redis lock per connection makes sure that one mailbox
 is never synchronised by two workers at once.
+
+The database, not Redis, is the record of what must run, so nothing wedges on Redis:
+
+- A push that fails (Redis down) fails neither the request nor the job: the job waits.
+- ``sweep`` (each worker every ``SWEEP_SECONDS``, and each pass of ``flask sync run``)
+  pushes again each waiting job that no queue holds (never pushed, lost from the queue, or
+  ended without claiming it), and puts back a claimed job whose worker died (its lock
+  expired). Each job's RQ job has an ID made from the job's, so the check is one lookup and
+  a job pushed again replaces its own RQ job.
+- The lock is renewed while the run lasts (``MailboxLock``), so a long run keeps its
+  mailbox; a run that can no longer be sure of its lock stops writing.
 """
 
+import contextlib
+import logging
+import threading
+import time
 from datetime import timedelta
 
 import redis
-from flask import current_app
+from flask import Flask, current_app
+from redis.exceptions import LockError, RedisError
 from rq import Queue
 from sqlalchemy import bindparam, event, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ..extensions import db
 from ..models import Connection, SyncJob, utcnow
 
+log = logging.getLogger(__name__)
+
 # A job that no runner has taken yet (the status page joins on it too).
 WAITING = SyncJob.started_at.is_(None)
 
 QUEUE = "portal-sync"
-LOCK_SECONDS = 15 * 60
+# A job younger than this may still be on its way to the queue (its commit is pushing it).
+GRACE = timedelta(seconds=60)
+SWEEP_SECONDS = 60
+# RQ's default (180 s) would cut a large mailbox's first run short; the lock, renewed, is
+# what keeps a second worker away, and every request of a run has its own timeout.
+RUN_TIMEOUT = 3600
+# A request to Redis that cannot connect gives up after this long, so a page that asks for a
+# sync answers even when Redis is unreachable.
+CONNECT_TIMEOUT = 5
+
+
+class LockLost(Exception):
+    """The mailbox's lock may have expired and be another worker's: the run stops writing."""
+
+
+def lock_seconds() -> int:
+    """How long a mailbox's lock lasts unless renewed (``PORTAL_SYNC_LOCK_SECONDS``)."""
+    return current_app.config["SYNC_LOCK_SECONDS"]
 
 
 def enqueue(connection: Connection, reason: str) -> SyncJob:
@@ -42,18 +78,39 @@ def enqueue(connection: Connection, reason: str) -> SyncJob:
 
 def queue() -> Queue:
     """The RQ queue of synchronisations on the configured Redis."""
-    connection = redis.Redis.from_url(current_app.config["REDIS_URL"])
+    connection = redis.Redis.from_url(
+        current_app.config["REDIS_URL"], socket_connect_timeout=CONNECT_TIMEOUT
+    )
     return Queue(QUEUE, connection=connection)
+
+
+def rq_job_id(job_id: int) -> str:
+    """The ID of a job's RQ job: one per job, so that a job pushed again replaces it."""
+    return f"sync-{job_id}"
+
+
+def _push(rq_queue: Queue, job_id: int) -> None:
+    rq_queue.enqueue(run_job, job_id, job_id=rq_job_id(job_id), job_timeout=RUN_TIMEOUT)
 
 
 @event.listens_for(Session, "after_commit")
 def _push_committed(session):
     """Hand committed jobs to RQ; before the commit a worker could not see them."""
     ids = session.info.pop("sync_jobs_to_push", None)
-    if ids:
+    if not ids:
+        return
+    try:
         rq_queue = queue()
         for job_id in ids:
-            rq_queue.enqueue(run_job, job_id, job_id=f"sync-{job_id}-{utcnow():%H%M%S%f}")
+            _push(rq_queue, job_id)
+    except RedisError as error:
+        # The jobs are committed and wait; the sweeper pushes them once Redis answers.
+        log.warning(
+            "Synchronisation(s) %s not pushed to the queue (%s: %s); the sweeper pushes them.",
+            ", ".join(rq_job_id(job_id) for job_id in ids),
+            type(error).__name__,
+            error,
+        )
 
 
 @event.listens_for(Session, "after_rollback")
@@ -61,39 +118,106 @@ def _forget_rolled_back(session):
     session.info.pop("sync_jobs_to_push", None)
 
 
+def _lock_name(connection_id: int) -> str:
+    return f"portal:sync:lock:{connection_id}"
+
+
+class MailboxLock:
+    """The lock that keeps every other worker off a mailbox, renewed while the run lasts.
+
+    A thread extends it every third of its lifetime. ``check`` (before each batch the run
+    writes) raises ``LockLost`` once the lock is another's or may have expired (renewals
+    failed for that long): a run that cannot be sure of its mailbox stops writing.
+    """
+
+    def __init__(self, client: redis.Redis, connection_id: int, seconds: int):
+        self.seconds = seconds
+        # Not thread-local: the renewing thread extends with the token the run took.
+        self._lock = client.lock(_lock_name(connection_id), timeout=seconds, thread_local=False)
+        self._held_until = 0.0
+        self._lost = False
+        self._stop = threading.Event()
+        self._renewer = threading.Thread(target=self._renew, name="sync-lock", daemon=True)
+
+    def acquire(self) -> bool:
+        """Take the lock unless another worker holds it, and start renewing it."""
+        asked = time.monotonic()
+        if not self._lock.acquire(blocking=False):
+            return False
+        self._held_until = asked + self.seconds
+        self._renewer.start()
+        return True
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.seconds / 3):
+            asked = time.monotonic()
+            try:
+                self._lock.extend(self.seconds, replace_ttl=True)
+            except LockError:  # it expired; another worker may hold it now
+                self._lost = True
+                return
+            except RedisError:  # no answer: try again; check() counts the time left
+                continue
+            self._held_until = asked + self.seconds
+
+    def check(self) -> None:
+        """Raise ``LockLost`` unless the lock is surely still this run's."""
+        if self._lost or time.monotonic() >= self._held_until:
+            raise LockLost
+
+    def release(self) -> None:
+        """Stop renewing and free the mailbox (unless it is another worker's by now)."""
+        self._stop.set()
+        if self._renewer.is_alive():
+            self._renewer.join(timeout=self.seconds)
+        # Expired, or Redis is away: either way the lock lapses by itself.
+        with contextlib.suppress(LockError, RedisError):
+            self._lock.release()
+
+
 def run_job(job_id: int) -> str:
     """An RQ job: synchronise one connection, unless another worker holds its lock."""
-    from . import engine
-
     job = db.session.get(SyncJob, job_id)
     if job is None or job.started_at is not None:
         return "already done"
-    lock = queue().connection.lock(
-        f"portal:sync:lock:{job.connection_id}", timeout=LOCK_SECONDS, blocking=False
-    )
-    if not lock.acquire(blocking=False):
-        # The mailbox is being synchronised elsewhere: try again a little later.
-        retry = current_app.config.get("SYNC_LOCK_RETRY_SECONDS", 30)
-        queue().enqueue_in(timedelta(seconds=retry), run_job, job_id)
+    lock = MailboxLock(queue().connection, job.connection_id, lock_seconds())
+    if not lock.acquire():
+        # The mailbox is being synchronised elsewhere: the sweeper pushes this job again.
         return "locked; retried later"
     try:
+        claimed_at = utcnow()
         claimed = db.session.execute(
-            update(SyncJob).where(SyncJob.id == job_id, WAITING).values(started_at=utcnow())
+            update(SyncJob).where(SyncJob.id == job_id, WAITING).values(started_at=claimed_at)
         ).rowcount
         db.session.commit()
         if not claimed:
             return "already done"
-        connection = db.session.get(Connection, job.connection_id)
-        job = db.session.get(SyncJob, job_id)
-        if connection is None or connection.status != "connected":
-            job.outcome = "skipped"
-        else:
-            job.outcome = engine.run(connection).outcome
-        job.finished_at = utcnow()
+        outcome = _run(db.session.get(SyncJob, job_id), before_batch=lock.check)
+        lock.check()
+        # Only this run's claim is marked done: a sweeper may have handed the job on.
+        db.session.execute(
+            update(SyncJob)
+            .where(SyncJob.id == job_id, SyncJob.started_at == claimed_at)
+            .values(outcome=outcome, finished_at=utcnow())
+        )
         db.session.commit()
-        return job.outcome
+        return outcome
+    except LockLost:
+        db.session.rollback()
+        log.warning("Synchronisation %s stopped: its mailbox lock was lost.", rq_job_id(job_id))
+        return "lock lost"
     finally:
         lock.release()
+
+
+def _run(job: SyncJob, **options) -> str:
+    """Synchronise the job's connection (if it is still connected); return the outcome."""
+    from . import engine
+
+    connection = db.session.get(Connection, job.connection_id)
+    if connection is None or connection.status != "connected":
+        return "skipped"
+    return engine.run(connection, **options).outcome
 
 
 _WAITING_FOR = select(SyncJob).where(SyncJob.connection_id == bindparam("connection_id"), WAITING)
@@ -104,9 +228,80 @@ def waiting(connection: Connection) -> SyncJob | None:
     return db.session.scalar(_WAITING_FOR, {"connection_id": connection.id})
 
 
+def _held(rq_queue: Queue) -> set[str]:
+    """The IDs of the RQ jobs that RQ holds: queued, or running on a live worker (reading
+    the running ones also lets RQ fail those whose worker died)."""
+    return set(rq_queue.job_ids) | set(rq_queue.started_job_registry.get_job_ids())
+
+
+def _push_again(rq_queue: Queue, job_id: int) -> None:
+    rq_job = rq_queue.fetch_job(rq_job_id(job_id))
+    if rq_job is not None:
+        rq_job.delete()  # what is left of it: finished, failed, or its worker's, now dead
+    _push(rq_queue, job_id)
+
+
+def sweep() -> int:
+    """Push again every job that would otherwise never run; return how many.
+
+    A claimed, unfinished job whose mailbox lock has expired lost its worker mid-run: it
+    waits again. A job waiting for longer than ``GRACE`` that RQ neither queues nor runs is
+    pushed again. Two sweepers at once may both push a job; it still runs once, since a
+    worker claims it first.
+    """
+    rq_queue = queue()
+    cutoff = utcnow() - GRACE
+    abandoned = db.session.execute(
+        select(SyncJob.id, SyncJob.connection_id, SyncJob.started_at).where(
+            SyncJob.started_at < cutoff, SyncJob.finished_at.is_(None)
+        )
+    ).all()
+    released = set()
+    for job_id, connection_id, started_at in abandoned:
+        if rq_queue.connection.exists(_lock_name(connection_id)):
+            continue  # its worker renews the lock: still running
+        released.add(job_id)
+        db.session.execute(
+            update(SyncJob)
+            .where(SyncJob.id == job_id, SyncJob.started_at == started_at)
+            .values(started_at=None)
+        )
+    db.session.commit()
+    held = _held(rq_queue)
+    pushed = 0
+    for job_id in db.session.scalars(select(SyncJob.id).where(WAITING, SyncJob.queued_at < cutoff)):
+        if job_id in released or rq_job_id(job_id) not in held:
+            _push_again(rq_queue, job_id)
+            pushed += 1
+    return pushed
+
+
+def sweep_periodically(app: Flask, stop: threading.Event) -> threading.Thread:
+    """Sweep every ``SWEEP_SECONDS`` in a background thread of this worker process, until
+    ``stop`` is set."""
+
+    def sweeping():
+        while not stop.wait(SWEEP_SECONDS):
+            with app.app_context():
+                try:
+                    pushed = sweep()
+                except (RedisError, SQLAlchemyError) as error:
+                    # Redis or the database is away for now: the next sweep tries again.
+                    db.session.rollback()
+                    log.warning("Sweep skipped (%s).", type(error).__name__)
+                    continue
+                if pushed:
+                    log.info("%d synchronisation(s) pushed again.", pushed)
+
+    thread = threading.Thread(target=sweeping, name="sync-sweeper", daemon=True)
+    thread.start()
+    return thread
+
+
 def release_abandoned() -> int:
-    """Put back jobs whose runner died mid-run (started long ago, never finished)."""
-    cutoff = utcnow() - timedelta(seconds=LOCK_SECONDS)
+    """Put back jobs whose in-process runner died mid-run (started long ago, never
+    finished); the embedded default has no lock to tell."""
+    cutoff = utcnow() - timedelta(seconds=lock_seconds())
     released = db.session.execute(
         update(SyncJob)
         .where(
@@ -137,20 +332,13 @@ def claim_next() -> SyncJob | None:
 
 def run_waiting(limit: int | None = None, sleep=None) -> int:
     """Run waiting jobs in this process (the embedded default); return how many ran."""
-    from . import engine
-
     release_abandoned()
     done = 0
     while limit is None or done < limit:
         job = claim_next()
         if job is None:
             break
-        connection = db.session.get(Connection, job.connection_id)
-        if connection is None or connection.status != "connected":
-            job.outcome = "skipped"
-        else:
-            result = engine.run(connection, **({"sleep": sleep} if sleep else {}))
-            job.outcome = result.outcome
+        job.outcome = _run(job, **({"sleep": sleep} if sleep else {}))
         job.finished_at = utcnow()
         db.session.commit()
         done += 1

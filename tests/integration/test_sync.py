@@ -320,8 +320,8 @@ def test_a_runner_killed_mid_run_loses_nothing_and_doubles_nothing(
     runner.send_signal(signal.SIGKILL)
     runner.wait()
     # Graph, like its stand-in, carries out the rest of a batch whose caller is gone; the job
-    # is taken up again only once it is abandoned (jobs.LOCK_SECONDS later), long after that
-    # batch is done. Taking it up at once, as below, must wait for that batch too, or its
+    # is taken up again only once it is abandoned (PORTAL_SYNC_LOCK_SECONDS later), long after
+    # that batch is done. Taking it up at once, as below, must wait for that batch too, or its
     # late creates land after the repair listed the calendar.
     settle(standins, calm=1.0)  # waves of that batch take 0.4 s each
     written_before_kill = len(calendar_events(standins, mailbox))

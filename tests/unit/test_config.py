@@ -58,6 +58,14 @@ def test_the_sync_window_is_two_weeks_back_and_26_ahead_unless_set(tmp_path):
     assert from_environment(str(tmp_path), environ=environ)["SYNC_WEEKS_AHEAD"] == 52
 
 
+@pytest.mark.parametrize(("value", "seconds"), [(None, 900), ("", 900), ("0", 900), ("60", 60)])
+def test_a_mailbox_lock_lasts_15_minutes_unless_set(tmp_path, value, seconds):
+    environ = {"PORTAL_ENV": "development"}
+    if value is not None:
+        environ["PORTAL_SYNC_LOCK_SECONDS"] = value
+    assert from_environment(str(tmp_path), environ=environ)["SYNC_LOCK_SECONDS"] == seconds
+
+
 def test_a_sync_window_that_is_not_a_number_stops_with_a_clear_message(tmp_path):
     environ = {"PORTAL_ENV": "development", "PORTAL_SYNC_DAYS_BACK": "two weeks"}
     with pytest.raises(ConfigurationError, match="PORTAL_SYNC_DAYS_BACK must be a whole number"):
