@@ -92,12 +92,13 @@ def test_the_session_cookie_is_httponly_and_samesite_lax(client, invitation):
     assert "secure" not in attributes  # the portal is on http here: a Secure cookie is lost
 
 
-def test_the_session_cookie_is_a_secure_host_cookie_when_the_portal_is_on_https(make_app, invitation):
+def test_the_session_cookie_is_a_secure_host_cookie_on_https(make_app, invitation):
     app = make_app(EXTERNAL_URL="https://portal.example")
     client = app.test_client()
     link = invitation["managed"].replace("http://localhost", "")
     # the __Host- prefix: only a Secure cookie of this host, for every path, may have the name
-    cookie = _session_cookie(client.get(link, base_url="https://localhost"), "__Host-portal_session")
+    response = client.get(link, base_url="https://localhost")
+    cookie = _session_cookie(response, "__Host-portal_session")
     attributes = [a.strip().lower() for a in cookie.split(";")]
     assert {"httponly", "samesite=lax", "secure", "path=/"} <= set(attributes)
     assert not any(a.startswith("domain=") for a in attributes)
