@@ -200,7 +200,7 @@ def certificate():
         "setup/certificate.html",
         form=form,
         generate_form=GenerateCertificateForm() if on_premises else None,
-        pfx_form=PfxForm() if on_premises else None,
+        pfx_form=PfxForm() if certificates.key_offered(configuration) else None,
         certificate=configuration.certificate,
     )
 
@@ -252,15 +252,16 @@ def download_pfx():
     certificate = g.configuration.certificate
     if g.institution.managed or certificate is None:
         abort(404)
+    offered = certificates.key_offered(g.configuration)
     form = PfxForm()
-    if not form.validate_on_submit():
+    if not offered or not form.validate_on_submit():
         return render_template(
             "setup/certificate.html",
             form=ConfirmForm(),
             generate_form=GenerateCertificateForm(),
-            pfx_form=form,
+            pfx_form=form if offered else None,
             certificate=certificate,
-        ), 400
+        ), 400 if offered else 410
     bundle = security.pkcs12_bundle(
         certificate.public_pem,
         certificates.private_key_pem(certificate),
