@@ -14,6 +14,8 @@ import multiprocessing
 import os
 import sys
 
+from gunicorn import glogging
+
 
 def _setting(name: str, default):
     """The environment variable ``name``, or ``default`` when it is unset or empty."""
@@ -93,11 +95,28 @@ def post_fork(server, worker):
 
 # Logs to standard output and error, for the service manager or the container to collect.
 # The access log shows paths and status codes only: query strings (OAuth codes, states)
-# are left out.
+# are left out. An invitation link's path holds its token, a key to the institution's
+# configuration: gunicorn's logger below takes it (and any OAuth answer a changed format or
+# an error line would show) out of every line, whatever the format.
 accesslog = _setting("PORTAL_ACCESS_LOG", "-")
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 errorlog = "-"
 loglevel = _setting("PORTAL_LOG_LEVEL", "info")
+
+
+class Logger(glogging.Logger):
+    """gunicorn's logger, its access and error lines without keys (``portal.logs``)."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        # imported here: gunicorn makes its logger once the portal's folder is on sys.path
+        from portal.logs import KEYS
+
+        for log in (self.error_log, self.access_log):
+            log.addFilter(KEYS)
+
+
+logger_class = Logger
 
 # The portal trusts X-Forwarded-* through ProxyFix (PORTAL_PROXY_HOPS), not gunicorn.
 forwarded_allow_ips = ""

@@ -74,9 +74,10 @@ class Macros:
 
 def register_extensions(app: Flask) -> None:
     """Bind the extensions, the server-side session store and the Microsoft clients."""
-    from . import forms, fragments, i18n, security
+    from . import forms, fragments, i18n, logs, security
     from .microsoft import http, identity
 
+    logs.init_app(app)
     security.check_keys(app.config["ENCRYPTION_KEYS"])
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))

@@ -59,15 +59,26 @@ def generate_for(institution: Institution, days: int, actor: str) -> Certificate
     )
     certificate = _store("generated", public_pem, key_pem)
     configuration: Configuration = institution.configuration
+    replaced = configuration.certificate
     configuration.certificate = certificate
+    detail = f"SHA-1 {certificate.sha1_thumbprint}, valid until {certificate.not_after:%Y-%m-%d}"
+    if replaced is not None and replaced.source == "generated":
+        # Nothing signs with a replaced key again: a kept copy could only leak.
+        db.session.delete(replaced)
+        detail += f"; the key of SHA-1 {replaced.sha1_thumbprint} was deleted"
     db.session.flush()
-    record(
-        institution,
-        actor,
-        "certificate_generated",
-        f"SHA-1 {certificate.sha1_thumbprint}, valid until {certificate.not_after:%Y-%m-%d}",
-    )
+    record(institution, actor, "certificate_generated", detail)
     return certificate
+
+
+def key_offered(configuration: Configuration) -> bool:
+    """Whether the administrator may download the configuration's private key (.pfx): an
+    institution's generated key, until the configuration is exported with it. MyTimetable
+    holds it from then on; a copy still offered would only be one more way for it to leak."""
+    certificate = configuration.certificate
+    if certificate is None or certificate.source != "generated":
+        return False
+    return configuration.exported_at is None or configuration.exported_at < certificate.created_at
 
 
 def private_key_pem(certificate: Certificate) -> bytes:

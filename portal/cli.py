@@ -48,7 +48,7 @@ def invite_create(name: str, hosting: str, email: str, days: int | None):
 @invite.command("reissue")
 @click.argument("slug")
 def invite_reissue(slug: str):
-    """Print a new invitation link for an existing institution."""
+    """Print a new invitation link for an existing institution; the older ones stop working."""
     institution = db.session.query(Institution).filter_by(slug=slug).one_or_none()
     if institution is None:
         raise click.ClickException(f"No institution with the short name {slug!r}.")

@@ -108,7 +108,10 @@ def defaults(config: dict) -> dict:
     remote = not config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
     return {
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": remote},
-        "SESSION_COOKIE_NAME": "portal_session",
+        # Over https the __Host- prefix makes browsers refuse the cookie unless it is Secure,
+        # set by this host itself and for every path: a neighbouring subdomain or a page
+        # served over plain http cannot plant a session ID for the portal.
+        "SESSION_COOKIE_NAME": "__Host-portal_session" if https else "portal_session",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": https,

@@ -50,9 +50,22 @@ def create_institution(name: str, hosting: str, contact_email: str, actor: str) 
 
 
 def issue_invitation(institution: Institution, actor: str, days: int | None = None) -> str:
-    """Make a new invitation link for ``institution``; return its URL (shown once)."""
+    """Make a new invitation link for ``institution``; return its URL (shown once).
+
+    The link is a key to the institution's configuration: the older links stop working,
+    so that a link forwarded, leaked or kept in an old e-mail does not outlive its successor.
+    """
     token = secrets.token_urlsafe(32)
     days = days or current_app.config["INVITATION_DAYS"]
+    now = utcnow()
+    older = select(Invitation).where(
+        Invitation.institution_id == institution.id,
+        Invitation.revoked_at.is_(None),
+        Invitation.expires_at > now,
+    )
+    for invitation in db.session.scalars(older):
+        invitation.revoked_at = now
+        record(institution, actor, "invitation_revoked", f"link #{invitation.id}, replaced")
     db.session.add(
         Invitation(
             institution=institution,
@@ -74,6 +87,17 @@ def resolve(token: str | None) -> Invitation:
     if invitation.expired:
         raise InvitationError("expired")
     return invitation
+
+
+def other_institution(invitation_id: int | None, invitation: Invitation) -> str | None:
+    """The name of the institution whose wizard this browser has open, if not the one
+    ``invitation`` opens."""
+    if invitation_id is None or invitation_id == invitation.id:
+        return None
+    current_invitation = db.session.get(Invitation, invitation_id)
+    if current_invitation is None or current_invitation.institution_id == invitation.institution_id:
+        return None
+    return current_invitation.institution.name
 
 
 # Every wizard page needs these with the invitation: one query, built once (a statement

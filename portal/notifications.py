@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 from flask import current_app
 from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -28,26 +29,45 @@ def in_language(institution: Institution):
         yield
 
 
-def queue(institution: Institution, subject: str, body: str) -> Notification:
-    """Add a message for the institution's administrator to the current transaction."""
+# Where a message's text takes its link: the object replacement character, which no text has.
+LINK = "\N{OBJECT REPLACEMENT CHARACTER}"
+
+
+def queue(
+    institution: Institution, subject: str, body: str, link: str | None = None
+) -> Notification:
+    """Add a message for the institution's administrator to the current transaction.
+
+    ``link`` (an invitation link, which is a key to the institution's configuration)
+    takes the place of ``LINK`` in the e-mail sent, and only there: the body kept in the
+    outbox says it was left out, so that neither the database nor the outbox holds a key.
+    Without SMTP nothing is sent, and support makes a new link to forward with the text.
+    """
+    kept = body.replace(
+        LINK, _("[The invitation link is not kept here: support can make a new one.]")
+    )
     notification = Notification(
-        institution=institution, recipient=institution.contact_email, subject=subject, body=body
+        institution=institution, recipient=institution.contact_email, subject=subject, body=kept
     )
     db.session.add(notification)
     if current_app.config.get("SMTP_URL"):
         db.session.flush()
-        db.session.info.setdefault("notifications_to_send", []).append(notification.id)
+        sent = body.replace(LINK, link) if link else kept
+        db.session.info.setdefault("notifications_to_send", []).append((notification.id, sent))
     return notification
 
 
 @event.listens_for(Session, "after_commit")
 def _send_committed(session):
-    """Send what the committed transaction queued; before the commit it might not exist."""
-    ids = session.info.pop("notifications_to_send", None)
-    if ids:
+    """Send what the committed transaction queued; before the commit it might not exist.
+    The text sent travels in memory only, from the action to the thread that sends it."""
+    queued = session.info.pop("notifications_to_send", None)
+    if queued:
         app = current_app._get_current_object()
-        for notification_id in ids:
-            threading.Thread(target=_deliver, args=(app, notification_id), daemon=True).start()
+        for notification_id, body in queued:
+            threading.Thread(
+                target=_deliver, args=(app, notification_id, body), daemon=True
+            ).start()
 
 
 @event.listens_for(Session, "after_rollback")
@@ -55,11 +75,11 @@ def _forget_rolled_back(session):
     session.info.pop("notifications_to_send", None)
 
 
-def _deliver(app, notification_id: int) -> None:
+def _deliver(app, notification_id: int, body: str) -> None:
     with app.app_context():
         notification = db.session.get(Notification, notification_id)
         try:
-            send(app.config["SMTP_URL"], app.config["MAIL_FROM"], notification)
+            send(app.config["SMTP_URL"], app.config["MAIL_FROM"], notification, body)
         except (OSError, smtplib.SMTPException) as error:
             notification.error = f"{type(error).__name__}: {error}"[:2000]
         else:
@@ -67,13 +87,14 @@ def _deliver(app, notification_id: int) -> None:
         db.session.commit()
 
 
-def send(url: str, sender: str, notification: Notification) -> None:
-    """Send one message to ``smtp://`` or ``smtps://user:password@host:port``."""
+def send(url: str, sender: str, notification: Notification, body: str | None = None) -> None:
+    """Send one message to ``smtp://`` or ``smtps://user:password@host:port``; ``body``,
+    when given, is the text with the link the kept one leaves out (see ``queue``)."""
     parts = urlsplit(url)
     message = EmailMessage()
     message["From"], message["To"] = sender, notification.recipient
     message["Subject"] = notification.subject
-    message.set_content(notification.body)
+    message.set_content(body or notification.body)
     secure = parts.scheme == "smtps"
     port = parts.port or (465 if secure else 25)
     context = ssl.create_default_context()

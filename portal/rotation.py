@@ -70,11 +70,12 @@ def start(actor: str, days: int = 730) -> Certificate:
                     date=format_date(old.not_after, "d MMMM y"),
                     new=new.sha1_thumbprint,
                 )
-                + f"\n\n{link}?to=rotation\n\n"
+                + f"\n\n{notifications.LINK}\n\n"
                 + _(
                     "Nothing changes for your users; the old certificate keeps working until "
                     "you have added the new one."
                 ),
+                link=f"{link}?to=rotation",
             )
         record(configuration.institution, actor, "rotation_requested", new.sha1_thumbprint)
     db.session.commit()

@@ -193,8 +193,14 @@ class Wizard:
         )
 
     def open(self, link: str):
+        """Open an invitation link and confirm on the page it shows."""
         self.token = None
-        return self.client.get(link.replace("http://localhost", ""), follow_redirects=True)
+        path = link.replace("http://localhost", "")
+        page = self.client.get(path)
+        match = CSRF.search(page.text)
+        if page.status_code != 200 or match is None:
+            return page
+        return self.client.post(path, data={"csrf_token": match.group(1)}, follow_redirects=True)
 
     def to_tenant(self, method: str = "application", cloud: str = "worldwide"):
         self.post("/setup/method", {"method": method, "cloud": cloud})

@@ -1,6 +1,6 @@
 """End users connect their Outlook calendar; Microsoft's answers come back here too."""
 
-from flask import abort, flash, g, redirect, render_template, request, session, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm.attributes import set_committed_value
@@ -201,15 +201,19 @@ def callback():
     browser's server-side session; anything else is stale, replayed or forged.
     """
     state = request.args.get("state")
+    # Each pending request leaves the session only once the answer's state is its own: a
+    # forged or stale callback must not cancel the sign-in still under way.
     consent = session.get("admin_consent")
     if consent and state and state == consent.get("state"):
         session.pop("admin_consent")
         return _admin_consent(consent)
-    sign_in = session.pop("sign_in", None)
-    if sign_in and sign_in.get("purpose") == "verify":
-        return _verification_sign_in(sign_in)
-    if sign_in and sign_in.get("purpose") == "connect":
-        return _connect_sign_in(sign_in)
+    sign_in = session.get("sign_in")
+    if sign_in and state and state == (sign_in.get("flow") or {}).get("state"):
+        session.pop("sign_in")
+        if sign_in.get("purpose") == "verify":
+            return _verification_sign_in(sign_in)
+        if sign_in.get("purpose") == "connect":
+            return _connect_sign_in(sign_in)
     return render_template("connect/stale.html", advice=advice_for("state_mismatch")), 400
 
 
@@ -234,6 +238,8 @@ def _connect_sign_in(sign_in: dict):
         status = 502 if error.code == "unreachable" else 400
         return _problem(error, configuration), status
     session["connection_id"] = connection.id
+    # A session ID planted in this browser before the sign-in must not see the connection.
+    current_app.session_interface.regenerate(session)
     return redirect(url_for("connect.status", slug=configuration.institution.slug))
 
 
@@ -255,6 +261,7 @@ def _admin_consent(consent: dict):
     actor = ADMIN if purpose == "setup" else "administrator (organisation consent page)"
     try:
         tenant = identity.finish_admin_consent(
+            cloud(configuration.cloud),
             request.args.to_dict(),
             consent["state"],
             configuration.tenant_guid or configuration.tenant_id,

@@ -360,11 +360,15 @@ def admin_consent_url(cloud: Cloud, tenant: str, client_id: str, redirect_uri: s
     return f"{authority(cloud, tenant)}/v2.0/adminconsent?{query}"
 
 
-def finish_admin_consent(args: dict, expected_state: str | None, expected_tenant: str) -> str:
+def finish_admin_consent(
+    cloud: Cloud, args: dict, expected_state: str | None, expected_tenant: str
+) -> str:
     """Check an admin consent callback; return the consenting tenant's GUID.
 
     Microsoft's v2 endpoint also sets ``admin_consent=True`` on failures, so ``error``
-    is read first; then state and tenant are compared with what was sent.
+    is read first; then state and tenant are compared with what was sent. The answer
+    names the tenant by GUID: a domain the administrator typed (``expected_tenant``) is
+    resolved to its GUID first, or any tenant's consent would pass for it.
     """
     if args.get("error"):
         code = code_from_description(args.get("error_description")) or args["error"]
@@ -374,8 +378,13 @@ def finish_admin_consent(args: dict, expected_state: str | None, expected_tenant
     if str(args.get("admin_consent", "")).lower() != "true":
         raise MicrosoftError("65001", "Microsoft did not confirm admin consent.")
     tenant = (args.get("tenant") or "").lower()
-    if not _GUID.fullmatch(tenant) or (
-        _GUID.fullmatch(expected_tenant) and tenant != expected_tenant.lower()
-    ):
+    if not _GUID.fullmatch(tenant):
+        raise MicrosoftError("tenant_mismatch", f"Consent was granted in tenant {tenant!r}.")
+    expected = (
+        expected_tenant.lower()
+        if _GUID.fullmatch(expected_tenant)
+        else discover_tenant(cloud, expected_tenant).guid
+    )
+    if tenant != expected:
         raise MicrosoftError("tenant_mismatch", f"Consent was granted in tenant {tenant!r}.")
     return tenant

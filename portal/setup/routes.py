@@ -63,22 +63,42 @@ STEP_BY_NAME = {s.endpoint.split(".")[1]: s for s in STEPS}
 LOCKED = (Status.SUBMITTED, Status.APPROVED)
 
 
-@bp.get("/i/<token>")
+@bp.route("/i/<token>", methods=["GET", "POST"])
 def open_invitation(token: str):
-    """Open the wizard from an invitation link and remember the institution."""
+    """Open the wizard from an invitation link, once the administrator confirms.
+
+    Opening the link only asks: mail scanners and link previews open links too, and the
+    browser may hold a support engineer's or another institution's session. Only the
+    confirmation's POST, carrying this session's CSRF token, replaces the session.
+    """
     try:
         invitation = invitations.resolve(token)
     except invitations.InvitationError as error:
         return _invalid_invitation(error)
-    session.clear()
-    session["invitation_id"] = invitation.id
-    current_app.session_interface.regenerate(session)  # a new ID for a new privilege
-    invitation.last_used_at = utcnow()
-    db.session.commit()
     # Links in e-mails may name one page of the wizard; nothing else is followed.
-    if request.args.get("to") == "rotation":
-        return redirect(url_for("setup.rotation"))
-    return redirect(url_for("setup.resume"))
+    to_rotation = request.args.get("to") == "rotation"
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        session.clear()
+        session["invitation_id"] = invitation.id
+        current_app.session_interface.regenerate(session)  # a new ID for a new privilege
+        invitation.last_used_at = utcnow()
+        db.session.commit()
+        return redirect(url_for("setup.rotation" if to_rotation else "setup.resume"))
+    if request.method == "POST":
+        abort(400)
+    page = render_template(
+        "setup/invitation.html",
+        form=form,
+        institution=invitation.institution,
+        action=url_for(
+            "setup.open_invitation", token=token, to="rotation" if to_rotation else None
+        ),
+        staff=session.get("staff_id") is not None,
+        other=invitations.other_institution(session.get("invitation_id"), invitation),
+    )
+    # The page's address holds the key: kept out of caches and of the Referer header.
+    return page, {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
 def _invalid_invitation(error: invitations.InvitationError):
@@ -180,7 +200,7 @@ def certificate():
         "setup/certificate.html",
         form=form,
         generate_form=GenerateCertificateForm() if on_premises else None,
-        pfx_form=PfxForm() if on_premises else None,
+        pfx_form=PfxForm() if certificates.key_offered(configuration) else None,
         certificate=configuration.certificate,
     )
 
@@ -232,15 +252,16 @@ def download_pfx():
     certificate = g.configuration.certificate
     if g.institution.managed or certificate is None:
         abort(404)
+    offered = certificates.key_offered(g.configuration)
     form = PfxForm()
-    if not form.validate_on_submit():
+    if not offered or not form.validate_on_submit():
         return render_template(
             "setup/certificate.html",
             form=ConfirmForm(),
             generate_form=GenerateCertificateForm(),
-            pfx_form=form,
+            pfx_form=form if offered else None,
             certificate=certificate,
-        ), 400
+        ), 400 if offered else 410
     bundle = security.pkcs12_bundle(
         certificate.public_pem,
         certificates.private_key_pem(certificate),

@@ -286,7 +286,7 @@ def institutions():
 
 @bp.post("/institutions/<int:institution_id>/invitations")
 def reissue(institution_id: int):
-    """A new invitation link for the institution (older ones keep working until revoked)."""
+    """A new invitation link for the institution; the older ones stop working."""
     institution = db.session.get(Institution, institution_id) or abort(404)
     if not ConfirmForm().validate_on_submit():
         abort(400)

@@ -125,8 +125,14 @@ def world(make_app, standins):
     world.portal.stop()
 
 
-def walk_to_tenant(page, link, method_label, *, generate=False):
+def open_link(page, link, button="Open the setup wizard"):
+    """Open an invitation link and confirm on the page it shows, as an administrator does."""
     page.goto(link)
+    page.get_by_role("button", name=button).click()
+
+
+def walk_to_tenant(page, link, method_label, *, generate=False):
+    open_link(page, link)
     page.get_by_label(method_label).check()
     page.get_by_role("button", name="Save and continue").click()
     if generate:

@@ -11,7 +11,7 @@ from portal import certificates, staff
 from portal.extensions import db
 from portal.models import Certificate, Configuration, Institution, utcnow
 from tests.e2e.axe import assert_accessible
-from tests.e2e.conftest import CLIENT, TENANT, TENANT_GUID
+from tests.e2e.conftest import CLIENT, TENANT, TENANT_GUID, open_link
 
 pytestmark = pytest.mark.e2e
 
@@ -51,7 +51,7 @@ def test_every_wizard_step_and_finished_state(world, page, hosting, method):
     configure(world, hosting, method=method, tenant_id=TENANT, tenant_guid=TENANT_GUID,
               client_id=CLIENT, step_reached=6, verified_at=utcnow(),
               security_group_email="mytimetable@contoso.edu")  # fmt: skip
-    page.goto(world.links[hosting])
+    open_link(page, world.links[hosting])
     for step in STEPS:
         check(page, f"{world.portal.url}/setup/{step}", f"{step}-{hosting}-{method}")
 

@@ -10,7 +10,7 @@ import tests.standins.identity as entra
 from portal.extensions import db
 from portal.models import Certificate, Configuration, Institution, utcnow
 from tests.e2e.axe import assert_accessible
-from tests.e2e.conftest import CLIENT, TENANT, TENANT_GUID
+from tests.e2e.conftest import CLIENT, TENANT, TENANT_GUID, open_link
 
 pytestmark = pytest.mark.e2e
 
@@ -133,7 +133,7 @@ def test_administrator_provisions_a_list_with_one_bad_address(world, page, scree
     world.registration.admin_consented = True
     approve(world, method="application", security_group_email="mytimetable@contoso.edu",
             group_scope_method="access_policy")  # fmt: skip
-    page.goto(world.links["managed"])
+    open_link(page, world.links["managed"])
     page.get_by_role("link", name="Add the mailboxes to synchronise").click()
     page.get_by_label("Mailboxes (one address per line)").fill(
         f"{ADELE}\n{MEGAN}\nalex.wilber@contoso.edu"

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from portal import staff
 from portal.extensions import db
-from tests.e2e.conftest import CLIENT, TENANT
+from tests.e2e.conftest import CLIENT, TENANT, open_link
 
 pytestmark = pytest.mark.e2e
 
@@ -53,7 +53,7 @@ def tab_to(page, name, *, back: bool = False, limit: int = 80) -> dict:
 
 
 def test_skip_link_is_the_first_tab_stop_and_moves_to_the_content(world, page, screenshot):
-    page.goto(world.links["managed"])
+    open_link(page, world.links["managed"])
     page.keyboard.press("Tab")
     skip = page.get_by_role("link", name="Skip to content")
     expect(skip).to_be_focused()
@@ -70,7 +70,7 @@ def test_administrator_completes_the_wizard_and_support_approves_by_keyboard(
     world, page, browser, screenshot
 ):
     world.registration.admin_consented = True
-    page.goto(world.links["managed"])
+    open_link(page, world.links["managed"])
     expect(page.get_by_role("heading", name="How may MyTimetable reach calendars?")).to_be_visible()
 
     # Step 1: the radios take one Tab stop; the arrow keys move the choice, Space makes it.

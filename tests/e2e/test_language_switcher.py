@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from portal import certificates, invitations
 from portal.extensions import db
 from tests.e2e.axe import assert_accessible
-from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import LiveServer, open_link
 
 pytestmark = pytest.mark.e2e
 
@@ -45,7 +45,7 @@ def dutch_page(browser):
 def test_a_dutch_browser_walks_the_wizard_in_dutch(portal, dutch_page, screenshot):
     server, link = portal
     page = dutch_page
-    page.goto(link)
+    open_link(page, link, "Installatiewizard openen")
     expect(page.locator("html")).to_have_attribute("lang", "nl")
     expect(
         page.get_by_role("heading", name="Hoe mag MyTimetable agenda's bereiken?")

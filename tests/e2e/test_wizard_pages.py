@@ -53,6 +53,11 @@ def test_wrong_link_shows_how_to_get_a_valid_one(page, portal, screenshot):
 def test_administrator_walks_to_the_tenant_step_and_fixes_bad_input(page, portal, screenshot):
     server, links = portal()
     page.goto(links["on_premises"])
+    heading = page.get_by_role("heading", name="Set up MyTimetable for Example College")
+    expect(heading).to_be_visible()
+    screenshot("invitation-confirm")
+    assert_accessible(page, "invitation-confirm")
+    page.get_by_role("button", name="Open the setup wizard").click()
     expect(page).to_have_url(re.compile(r"/setup/method$"))
     screenshot("step1-method")
     assert_accessible(page, "step1-method")

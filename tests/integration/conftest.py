@@ -3,8 +3,11 @@ make and what is tested here is what the portal does with them (the unit tests c
 the keys themselves)."""
 
 import functools
+import socket
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Sink
 
 from portal import security
 
@@ -25,6 +28,30 @@ def feed_server():
     server = FeedServer()
     yield server
     server.server.shutdown()
+
+
+class Inbox(Sink):
+    """An SMTP server on 127.0.0.1 that keeps what it receives."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server():
+    """An SMTP server on a free port of 127.0.0.1: (its controller, its inbox)."""
+    inbox = Inbox()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield controller, inbox
+    controller.stop()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ import re
 
 from portal.extensions import db
 from portal.models import AuditEvent, Certificate, Institution
+from tests.conftest import Wizard
 
 
 def test_invite_create_prints_a_link_that_opens_the_wizard(app, runner):
@@ -13,7 +14,7 @@ def test_invite_create_prints_a_link_that_opens_the_wizard(app, runner):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     link = re.search(r"(http://localhost/setup/i/\S+)", result.output).group(1)
-    page = app.test_client().get(link.replace("http://localhost", ""), follow_redirects=True)
+    page = Wizard(app.test_client()).open(link)
     assert page.request.path == "/setup/method" and "Example University" in page.text
     with app.app_context():
         institution = db.session.query(Institution).one()
@@ -29,12 +30,16 @@ def test_invite_create_refuses_an_unknown_hosting(runner):
     assert result.exit_code == 2 and "managed" in result.output
 
 
-def test_invite_reissue_replaces_nothing_but_adds_a_new_link(app, runner):
-    runner.invoke(
+def test_invite_reissue_makes_a_new_link_and_the_old_one_stops_working(app, runner):
+    created = runner.invoke(
         args=["invite", "create", "Example", "--hosting", "on_premises", "--email", "a@b.c"]
     )
     result = runner.invoke(args=["invite", "reissue", "example"])
     assert result.exit_code == 0 and "/setup/i/" in result.output
+    old = re.search(r"http://localhost(/setup/i/\S+)", created.output).group(1)
+    assert app.test_client().get(old).status_code == 410
+    new = re.search(r"(http://localhost/setup/i/\S+)", result.output).group(1)
+    assert Wizard(app.test_client()).open(new).request.path == "/setup/method"
     assert runner.invoke(args=["invite", "reissue", "nope"]).exit_code == 1
 
 

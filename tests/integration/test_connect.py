@@ -309,3 +309,63 @@ def test_a_connection_shows_only_on_its_own_institutions_status_page(portal, sta
     assert elsewhere.location.endswith(f"/connect/{other_slug}")
     assert user.client.get("/connect/no-such-school/status").status_code == 404
     assert "Adele" in user.client.get(status).text
+
+
+def test_a_forged_callback_leaves_the_real_sign_in_waiting(portal, standins):
+    standins.registration.admin_consented = True
+    user = EndUser(portal, standins)
+    page = user.microsoft.press(user.microsoft.open(user.start()), "idSIButton9", login=ADELE)
+    assert user.client.get("/connect/callback?code=forged&state=forged").status_code == 400
+    location = urlsplit(page.headers["Location"])
+    response = user.client.get(f"{location.path}?{location.query}")
+    assert response.status_code == 302 and response.location.endswith(f"/connect/{SLUG}/status")
+
+
+def test_signing_in_gives_the_browser_a_new_session_id(portal, standins):
+    standins.registration.admin_consented = True
+    victim = EndUser(portal, standins)
+    victim.client.get(f"/connect/{SLUG}")
+    planted = victim.client.get_cookie("portal_session").value
+    assert victim.connect(ADELE).location.endswith("/status")
+    assert victim.client.get_cookie("portal_session").value != planted
+    attacker = portal.test_client()
+    attacker.set_cookie("portal_session", planted)
+    response = attacker.get(f"/connect/{SLUG}/status")
+    assert response.status_code == 302 and "Adele" not in response.text
+
+
+def test_organisation_consent_from_another_tenant_is_refused_when_a_domain_was_typed(
+    make_app, standins, configure
+):
+    from tests.standins.directory import AppRegistration
+
+    app = make_app(**standins.settings())
+    configure(app, method="delegated", consented=False, name="Contoso University")
+    fabrikam = standins.directory.find_tenant("fabrikam.onmicrosoft.com")
+    # the same multi-tenant application, with a service principal in Fabrikam too
+    standins.directory.add_app(
+        AppRegistration(
+            client_id=standins.CLIENT,
+            tenant_id=fabrikam.id,
+            display_name="MyTimetable Office 365",
+            redirect_uris=["http://localhost/connect/callback"],
+            delegated_permissions={"Calendars.ReadWrite", "User.Read"},
+        )
+    )
+    admin = EndUser(app, standins)
+    page = admin.client.get(f"/connect/{SLUG}/organisation-consent")
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
+    consent_url = admin.client.post(
+        f"/connect/{SLUG}/organisation-consent", data={"csrf_token": token}
+    ).location
+    assert f"/{standins.TENANT}/v2.0/adminconsent" in consent_url
+    # Fabrikam's administrator answers a request sent to their own tenant instead
+    elsewhere = consent_url.replace(f"/{standins.TENANT}/", "/fabrikam.onmicrosoft.com/")
+    page = admin.microsoft.press(
+        admin.microsoft.open(elsewhere), "idBtn_Accept", login="guest@fabrikam.com"
+    )
+    location = urlsplit(page.headers["Location"])
+    assert dict(parse_qsl(location.query))["tenant"] == fabrikam.id
+    response = admin.client.get(f"{location.path}?{location.query}")
+    assert response.status_code == 400
+    assert "was not granted" in response.text

@@ -158,6 +158,7 @@ class Page:
 
 
 FORMS = {
+    "setup.open_invitation": Form("anonymous"),
     "setup.method": Form(
         "on_premises", {"method": ("application", "delegated"), "cloud": tuple(CLOUDS)}
     ),

@@ -27,3 +27,24 @@ def test_the_migrations_go_down_to_nothing_and_up_again(app):
         assert tables <= {"alembic_version"}
         upgrade()
     assert schema_differences(app) == []
+
+
+def test_links_kept_in_the_outbox_before_are_taken_out(app):
+    from sqlalchemy import text
+
+    body = "Add the new certificate:\n\nhttp://portal.example/setup/i/Zm9v-YmFy_0?to=rotation\n\nThanks"
+    with app.app_context():
+        downgrade(revision="dafe38e3c33a")
+        with db.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO notification (recipient, subject, body, created_at) "
+                    "VALUES ('a@x.edu', 'Rotation', :body, CURRENT_TIMESTAMP)"
+                ),
+                {"body": body},
+            )
+        upgrade()
+        with db.engine.connect() as connection:
+            kept = connection.execute(text("SELECT body FROM notification")).scalar_one()
+    assert "Zm9v-YmFy_0" not in kept and "/setup/i/" not in kept
+    assert kept.startswith("Add the new certificate:") and kept.endswith("Thanks")

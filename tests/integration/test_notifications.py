@@ -3,33 +3,9 @@
 import socket
 import time
 
-import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Sink
-
 from portal import invitations, review
 from portal.extensions import db
 from portal.models import Configuration, Notification, utcnow
-
-
-class Inbox(Sink):
-    """An SMTP server on 127.0.0.1 that keeps what it receives."""
-
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(envelope)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_server():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, inbox
-    controller.stop()
 
 
 def free_port() -> int:

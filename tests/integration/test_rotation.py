@@ -2,13 +2,15 @@
 new certificate in its tenant; the rest keep the old one, which still works."""
 
 import re
+from email import message_from_bytes, policy
 
 import pytest
 
 from portal import invitations, rotation, staff
 from portal.extensions import db
-from portal.models import Certificate, Configuration, Notification
+from portal.models import Certificate, Configuration
 from tests.conftest import Wizard
+from tests.integration.test_notifications import wait_for
 from tests.integration.test_support import PASSWORD, Console
 
 
@@ -31,18 +33,27 @@ def configuration(app) -> Configuration:
     return config
 
 
-def test_rotation_switches_only_once_the_new_certificate_is_accepted(rollout, standins):
+def test_rotation_switches_only_once_the_new_certificate_is_accepted(
+    rollout, standins, smtp_server
+):
     app = rollout
+    controller, inbox = smtp_server
+    app.config["SMTP_URL"] = f"smtp://127.0.0.1:{controller.port}"
     console = Console(app.test_client())
     console.sign_in("support@mytimetable.example")
     assert console.post("/support/certificates/rotation/start").status_code == 302
 
     with app.app_context():
         new = Certificate.upcoming_vendor()
-        message = db.session.query(Notification).one()
-        link = re.search(r"(http://localhost/setup/i/\S+\?to=rotation)", message.body).group(1)
-        assert new.sha1_thumbprint in message.body and message.recipient == "it@contoso.edu"
         new_pem, new_id = new.public_pem, new.id
+    message = wait_for(app, lambda n: n.sent_at is not None)
+    assert new.sha1_thumbprint in message.body and message.recipient == "it@contoso.edu"
+    # the link is a key: it goes out in the e-mail, and the outbox keeps the text without it
+    assert "/setup/i/" not in message.body and "link is not kept" in message.body
+    outbox = console.client.get("/support/outbox").text
+    assert "/setup/i/" not in outbox and new.sha1_thumbprint in outbox
+    sent = message_from_bytes(inbox.messages[0].content, policy=policy.default).get_content()
+    link = re.search(r"(http://localhost/setup/i/\S+\?to=rotation)", sent).group(1)
 
     admin = Wizard(app.test_client())
     page = admin.open(link)

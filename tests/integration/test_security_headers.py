@@ -78,8 +78,8 @@ def test_over_https_every_response_also_carries_hsts(make_app, invitation):
             assert_security_headers(response, https=True)
 
 
-def _session_cookie(response) -> str:
-    cookies = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("portal_session=")]
+def _session_cookie(response, name: str = "portal_session") -> str:
+    cookies = [c for c in response.headers.getlist("Set-Cookie") if c.startswith(f"{name}=")]
     assert cookies, response.headers.getlist("Set-Cookie")
     return cookies[0]
 
@@ -92,10 +92,13 @@ def test_the_session_cookie_is_httponly_and_samesite_lax(client, invitation):
     assert "secure" not in attributes  # the portal is on http here: a Secure cookie is lost
 
 
-def test_the_session_cookie_is_secure_when_the_portal_is_on_https(make_app, invitation):
+def test_the_session_cookie_is_a_secure_host_cookie_on_https(make_app, invitation):
     app = make_app(EXTERNAL_URL="https://portal.example")
     client = app.test_client()
     link = invitation["managed"].replace("http://localhost", "")
-    cookie = _session_cookie(client.get(link, base_url="https://localhost"))
+    # the __Host- prefix: only a Secure cookie of this host, for every path, may have the name
+    response = client.get(link, base_url="https://localhost")
+    cookie = _session_cookie(response, "__Host-portal_session")
     attributes = [a.strip().lower() for a in cookie.split(";")]
-    assert {"httponly", "samesite=lax", "secure"} <= set(attributes)
+    assert {"httponly", "samesite=lax", "secure", "path=/"} <= set(attributes)
+    assert not any(a.startswith("domain=") for a in attributes)

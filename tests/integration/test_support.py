@@ -349,3 +349,41 @@ def test_queue_pages_through_many_configurations(app, console):
     second = console.client.get("/support/?page=2")
     assert second.text.count("/support/configurations/") == 5
     assert console.client.get("/support/?page=99").status_code == 200
+
+
+def test_opening_a_link_asks_first_and_changes_nothing_until_confirmed(app, console, invitation):
+    link = invitation["managed"].replace("http://localhost", "")
+    page = console.client.get(link)
+    assert page.status_code == 200 and "Example University" in page.text
+    assert "signs you out of the support console" in page.text
+    assert page.headers["Cache-Control"] == "no-store"
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert console.client.get("/support/").status_code == 200  # still signed in
+    assert console.client.get("/setup/").status_code == 404  # and in no wizard
+    with app.app_context():
+        assert db.session.query(Invitation).filter_by(last_used_at=None).count() == 2
+    # a form posted from elsewhere carries no CSRF token of this session
+    assert console.client.post(link).status_code == 400
+    assert console.client.get("/support/").status_code == 200
+    opened = Wizard(console.client).open(invitation["managed"])
+    assert opened.request.path == "/setup/method"
+    assert console.client.get("/support/").location.endswith("/support/sign-in")
+
+
+def test_a_new_link_revokes_the_older_ones(app, console, invitation):
+    with app.app_context():
+        institution_id = db.session.query(Institution).filter_by(name="Example University").one().id
+    reissued = console.client.get(
+        console.post(f"/support/institutions/{institution_id}/invitations").location
+    )
+    link = re.search(r'data-copy="(http://localhost/setup/i/[^"]+)"', reissued.text).group(1)
+    assert (
+        app.test_client().get(invitation["managed"].replace("http://localhost", "")).status_code
+        == 410
+    )
+    assert Wizard(app.test_client()).open(link).request.path == "/setup/method"
+    # the other institution's link is not touched
+    assert Wizard(app.test_client()).open(invitation["on_premises"]).request.path == "/setup/method"
+    with app.app_context():
+        revoked = db.session.query(AuditEvent).filter_by(action="invitation_revoked").one()
+        assert revoked.actor == "support@mytimetable.example" and "replaced" in revoked.detail

@@ -101,9 +101,8 @@ def test_sign_ins_share_one_msal_application_and_fetch_metadata_once(portal, sta
 
 
 def test_admin_consent_answers_are_checked(portal, standins):
-    guid = standins.TENANT_GUID
+    guid, domain = standins.TENANT_GUID, standins.TENANT
     good = {"admin_consent": "True", "tenant": guid, "state": "s1", "scope": "x/.default"}
-    assert identity.finish_admin_consent(good, "s1", guid) == guid
     failures = [
         ({**good, "state": "other"}, "state_mismatch"),
         ({**good, "tenant": "00000000-0000-0000-0000-000000000000"}, "tenant_mismatch"),
@@ -117,10 +116,14 @@ def test_admin_consent_answers_are_checked(portal, standins):
             "65004",
         ),
     ]
-    for args, code in failures:
-        with pytest.raises(identity.MicrosoftError) as caught:
-            identity.finish_admin_consent(args, "s1", guid)
-        assert caught.value.code == code
+    with portal.app_context():
+        worldwide = cloud("worldwide")
+        for expected in (guid, domain):  # the GUID, or the domain the administrator typed
+            assert identity.finish_admin_consent(worldwide, good, "s1", expected) == guid
+            for args, code in failures:
+                with pytest.raises(identity.MicrosoftError) as caught:
+                    identity.finish_admin_consent(worldwide, args, "s1", expected)
+                assert caught.value.code == code
 
 
 def test_unreachable_microsoft_is_a_clear_failure_not_a_crash(make_app, standins):

@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from portal.extensions import db
-from portal.models import AuditEvent, Configuration, Institution, Invitation, utcnow
+from portal.models import AuditEvent, Certificate, Configuration, Institution, Invitation, utcnow
 
 CLIENT = "5b2f8c39-7a1e-4a53-9d0e-3c7f1a2b4c6d"
 
@@ -143,6 +143,44 @@ def test_on_premises_generates_a_certificate_and_a_password_protected_pfx(app, w
     key, cert, _ = pkcs12.load_key_and_certificates(pfx.data, b"a long enough password")
     assert key.key_size == 3072
     assert cert.fingerprint(hashes.SHA1()).hex().upper() == saved.certificate.sha1_thumbprint
+
+
+PFX = {"password": "a long enough password", "confirm": "a long enough password"}
+
+
+def test_a_replaced_generated_key_is_deleted(app, wizard, invitation):
+    wizard.open(invitation["on_premises"])
+    wizard.post("/setup/method", {"method": "application", "cloud": "worldwide"})
+    wizard.post("/setup/certificate/generate", {"validity": "730"})
+    first = configuration(app, "Example College").certificate.id
+    wizard.post("/setup/certificate/generate", {"validity": "365"})
+    second = configuration(app, "Example College").certificate.id
+    with app.app_context():
+        assert db.session.get(Certificate, first) is None
+        assert db.session.query(Certificate).filter_by(source="generated").one().id == second
+
+
+def test_the_pfx_is_offered_only_until_the_configuration_is_exported(app, wizard, invitation):
+    wizard.open(invitation["on_premises"])
+    wizard.post("/setup/method", {"method": "application", "cloud": "worldwide"})
+    wizard.post("/setup/certificate/generate", {"validity": "730"})
+    assert wizard.post("/setup/certificate/pfx", PFX).status_code == 200
+    with app.app_context():
+        saved = db.session.query(Configuration).join(Institution).filter_by(name="Example College")
+        saved.one().verified_at, saved.one().step_reached = utcnow(), 6
+        db.session.commit()
+    assert wizard.client.get("/setup/export").status_code == 200
+
+    page = wizard.client.get("/setup/certificate")
+    assert "Download private key (.pfx)" not in page.text
+    assert "no longer offered" in page.text
+    refused = wizard.post("/setup/certificate/pfx", PFX)
+    assert refused.status_code == 410 and "no longer offered" in refused.text
+    assert "application/x-pkcs12" not in refused.headers["Content-Type"]
+
+    # a new certificate made after the export is offered until the next export
+    wizard.post("/setup/certificate/generate", {"validity": "365"})
+    assert wizard.post("/setup/certificate/pfx", PFX).status_code == 200
 
 
 def test_register_step_shows_the_delegated_redirect_uri_and_permissions(wizard, invitation):
