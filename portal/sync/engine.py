@@ -26,7 +26,6 @@ import uuid
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-import requests
 from flask import current_app
 from sqlalchemy import bindparam, delete, insert, select, update
 
@@ -345,7 +344,7 @@ def _write(target: _Target, ops: list[_Op], books: _Bookkeeping, result: RunResu
         result.errors.append(f"{op.kind} {op.key}: still refused after {MAX_ROUNDS} rounds")
 
 
-def run(connection: Connection, session: requests.Session | None = None, sleep=time.sleep):
+def run(connection: Connection, sleep=time.sleep):
     """Synchronise one connection's calendar with its timetable feed; store the outcome."""
     started = time.monotonic()
     result = RunResult()
@@ -365,12 +364,13 @@ def run(connection: Connection, session: requests.Session | None = None, sleep=t
             and connection.last_sync_at.date() == utcnow().date()
         )
         fetched = feed.fetch(
-            session or requests.Session(),
             feed.feed_url(configuration.feed_url_template, connection.upn),
             etag=connection.feed_etag if clean and same_window else None,
             last_modified=connection.feed_last_modified if clean and same_window else None,
             window_start=window_start,
             window_end=window_end,
+            timeout=current_app.config["FEED_TIMEOUT"],
+            allowed_networks=current_app.config["FEED_ALLOWED_NETWORKS"],
         )
         if fetched.occurrences is None:
             result.outcome = "unchanged"

@@ -309,3 +309,39 @@ def test_a_connection_shows_only_on_its_own_institutions_status_page(portal, sta
     assert elsewhere.location.endswith(f"/connect/{other_slug}")
     assert user.client.get("/connect/no-such-school/status").status_code == 404
     assert "Adele" in user.client.get(status).text
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("feed", "message"),
+    [
+        ("http://10.0.0.1/ical?user={upn}", "on a local or private network"),
+        ("http://169.254.169.254/latest/meta-data/", "on a local or private network"),
+        ("http://127.0.0.1:{closed}/ical?user={upn}", "could not be reached."),
+    ],
+)
+def test_an_end_user_sees_a_feed_that_cannot_be_fetched_in_plain_words(
+    portal, standins, feed, message
+):
+    from portal.models import Configuration
+    from portal.sync import engine
+
+    standins.registration.admin_consented = True
+    user = EndUser(portal, standins)
+    user.connect(ADELE)
+    with portal.app_context():
+        configuration = db.session.query(Configuration).one()
+        configuration.feed_url_template = feed.replace("{closed}", str(_closed_port()))
+        db.session.commit()
+        assert engine.run(db.session.query(Connection).one()).outcome == "failed"
+    page = user.client.get(f"/connect/{SLUG}/status").text
+    assert message in page
+    for technical in ("Errno", "Connection refused", "10.0.0.1", "169.254", "urllib3", "HTTP"):
+        assert technical not in page
