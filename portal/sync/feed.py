@@ -132,7 +132,6 @@ def fetch(
     timeout: float = 10,
     max_bytes: int = 5 * 1024 * 1024,
     allowed_networks: Iterable[fetching.Network] = (),
-    resolver: fetching.Resolver = fetching.resolve,
 ) -> FeedResult:
     """Fetch the feed at ``url`` and read the occurrences in [window_start, window_end).
 
@@ -154,7 +153,6 @@ def fetch(
             timeout=timeout,
             max_bytes=max_bytes,
             allowed=allowed_networks,
-            resolver=resolver,
         )
     except fetching.FetchError as error:
         raise FeedError(error.reason) from error

@@ -15,7 +15,9 @@ timeout only bounds each wait, so a server that sends a byte now and then, in it
 its body, would hold a fetch indefinitely. A watchdog shuts the connection at the deadline.
 
 urllib3 is used directly (requests, which the rest of the portal uses, cannot connect to a
-given address while keeping the host's name without reaching into its internals).
+given address while keeping the host's name without reaching into its internals). Proxy
+settings (``HTTPS_PROXY``) are not used for feeds: a proxy would connect to an address the
+portal never checked.
 """
 
 import contextlib
@@ -206,60 +208,60 @@ def get(
 
 
 def _get_once(url, headers, deadline, max_bytes, allowed, resolver, ca_certs) -> Answer:
+    """One hop: check ``url``'s addresses, then ask the first that answers."""
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise FetchError(NOT_HTTP)
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise FetchError(NOT_HTTP) from None
-    host = parts.hostname
-    origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+    except ValueError:  # a port that is not a number or out of range
+        port = None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
+        raise FetchError(NOT_HTTP)
+    host, authority = parts.hostname, parts.netloc.rpartition("@")[2]
+    origin = f"{parts.scheme}://{authority}"
     if _is_address(host):
         addresses = [ipaddress.ip_address(host)]
     else:
         addresses = _resolve_within(resolver, host, port, deadline, origin)
     for address in addresses:
         if refused(address, allowed):
-            log.warning(
-                "Feed %s resolves to %s, not in PORTAL_FEED_ALLOWED_NETWORKS", origin, address
-            )
+            log.warning("Feed %s: %s is refused (PORTAL_FEED_ALLOWED_NETWORKS)", origin, address)
             raise FetchError(NOT_ALLOWED)
-    request_headers = {
-        "Host": parts.netloc.rpartition("@")[2],
-        **make_headers(accept_encoding=True),
-        **headers,
-    }
+    request_headers = {"Host": authority, **make_headers(accept_encoding=True), **headers}
     if parts.username is not None:
         request_headers.update(make_headers(basic_auth=f"{parts.username}:{parts.password or ''}"))
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    last_error: Exception | None = None
+    failure: Exception | None = None
     for address in addresses:
         connection = _connection(parts.scheme, host, address, port, deadline, ca_certs)
-        with _Watchdog(connection, deadline) as watchdog:
-            try:
-                connection.connect()
-                watchdog.hold()
-                connection.request("GET", target, headers=request_headers, preload_content=False)
-                with connection.getresponse() as response:
-                    body = b""
-                    if response.status == 200:
-                        body = _read_body(response, max_bytes, deadline)
-                if watchdog.fired:  # a cut between two chunks reads as the end of the body
-                    raise deadline.error()
-                return Answer(response.status, response.headers, body)
-            except FetchError:
-                raise
-            except (OSError, HTTPError, HTTPException, CertificateError) as error:
-                if watchdog.fired or deadline.passed():
-                    raise deadline.error() from None
-                log.warning("Feed %s at %s: %s", origin, address, _words(error))
-                if _untrusted(error):
-                    raise FetchError(UNTRUSTED) from None
-                last_error = error
-            finally:
-                connection.close()
-    raise FetchError(UNREACHABLE) from last_error
+        try:
+            return _exchange(connection, target, request_headers, max_bytes, deadline)
+        except (OSError, HTTPError, HTTPException, CertificateError) as error:
+            log.warning("Feed %s at %s: %s", origin, address, _words(error))
+            if _untrusted(error):
+                raise FetchError(UNTRUSTED) from None
+            failure = error
+    raise FetchError(UNREACHABLE) from failure
+
+
+def _exchange(connection, target, headers, max_bytes, deadline: _Deadline) -> Answer:
+    """Send the GET on ``connection`` and read the answer, all before the deadline."""
+    with _Watchdog(connection, deadline) as watchdog:
+        try:
+            connection.connect()
+            watchdog.hold()
+            connection.request("GET", target, headers=headers, preload_content=False)
+            with connection.getresponse() as response:
+                body = _read_body(response, max_bytes, deadline) if response.status == 200 else b""
+        except (OSError, HTTPError, HTTPException, CertificateError):
+            # A connection shut by the watchdog fails in whatever way it was cut.
+            if watchdog.fired or deadline.passed():
+                raise deadline.error() from None
+            raise
+        finally:
+            connection.close()
+    if watchdog.fired:  # a cut between two chunks reads as the end of the body
+        raise deadline.error()
+    return Answer(response.status, response.headers, body)
 
 
 def _resolve_within(resolver, host, port, deadline, origin) -> list[Address]:
