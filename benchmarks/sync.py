@@ -45,6 +45,7 @@ from servers import free_port  # noqa: E402
 from standins_process import mailbox  # noqa: E402
 
 from portal import certificates, create_app, invitations, provisioning  # noqa: E402
+from portal.config import feed_networks  # noqa: E402
 from portal.extensions import db  # noqa: E402
 from portal.microsoft import identity as entra  # noqa: E402
 from portal.microsoft.clouds import cloud  # noqa: E402
@@ -176,6 +177,7 @@ def main() -> None:
             "AUTHORITY_HOST": identity_url,
             "GRAPH_ENDPOINT": graph_url,
             "CA_BUNDLE": str(pki.ca_path),
+            "FEED_ALLOWED_NETWORKS": feed_networks("127.0.0.0/8"),  # the feed server's
         }
     )
     upns = [mailbox(n) for n in range(mailboxes + naive_mailboxes)]

@@ -9,6 +9,7 @@ from . import config as settings
 from .extensions import babel, csrf, db, limit_only_where_limited, limiter, migrate, sessions
 
 ROOT = Path(__file__).resolve().parent.parent
+HEALTH_PATH = "/healthz"
 # On every response (and HSTS on those served over https).
 SECURITY_HEADERS = (
     (
@@ -33,6 +34,7 @@ def create_app(config: dict | None = None) -> Flask:
     values = settings.from_environment(app.instance_path, config)
     values = {**settings.defaults(values), **values}
     app.config.update(values)
+    register_converters(app)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     register_extensions(app)
@@ -40,6 +42,13 @@ def create_app(config: dict | None = None) -> Flask:
     register_errorhandlers(app)
     register_commands(app)
     return app
+
+
+def register_converters(app: Flask) -> None:
+    """Every ``<int:...>`` in a route is a row ID: only numbers the database can hold match."""
+    from .urls import RowIdConverter
+
+    app.url_map.converters["int"] = RowIdConverter
 
 
 def warm_up(app: Flask) -> None:
@@ -76,6 +85,7 @@ def register_extensions(app: Flask) -> None:
     """Bind the extensions, the server-side session store and the Microsoft clients."""
     from . import forms, fragments, i18n, logs, security
     from .microsoft import http, identity
+    from .session_store import DatabaseSessionInterface, SessionlessPaths
 
     logs.init_app(app)
     security.check_keys(app.config["ENCRYPTION_KEYS"])
@@ -95,9 +105,8 @@ def register_extensions(app: Flask) -> None:
         app.config["SESSION_KEY_PREFIX"] = "portal:session:"
         sessions.init_app(app)
     else:
-        from .session_store import DatabaseSessionInterface
-
         app.session_interface = DatabaseSessionInterface(app)
+    app.session_interface = SessionlessPaths(app.session_interface, frozenset({HEALTH_PATH}))
     if app.config["PROXY_HOPS"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -127,13 +136,13 @@ def register_blueprints(app: Flask) -> None:
     def index():
         return render_template("index.html")
 
-    @app.get("/healthz")
+    @app.get(HEALTH_PATH)
     def healthz():
-        """Whether the database (and Redis, when configured) answer; 503 if not."""
-        from .health import check
+        """Whether the database takes writes (and Redis, when configured, answers); JSON,
+        503 naming what is down. Served without a session (``SessionlessPaths``)."""
+        from . import health
 
-        report = check()
-        return report, 200 if all(v == "ok" for v in report.values()) else 503
+        return health.summary(health.check())
 
     @app.after_request
     def security_headers(response):

@@ -5,6 +5,7 @@ secret stops start-up with a clear message; in development the portal makes the 
 once and keeps them in its instance folder, so a laptop run needs no set-up.
 """
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -35,6 +36,43 @@ def _whole_number(env, name: str, default: int) -> int:
     if not value.isdigit():
         raise ConfigurationError(f"{name} must be a whole number of 0 or more, not {value!r}.")
     return int(value)
+
+
+def _seconds(env, name: str, default: float) -> float:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0
+    if not 0 < seconds < float("inf"):
+        raise ConfigurationError(f"{name} must be a number of seconds above 0, not {value!r}.")
+    return seconds
+
+
+# Loopback only: in development the feed often runs on the same machine (./dev run).
+DEVELOPMENT_FEED_NETWORKS = "127.0.0.0/8, ::1/128"
+
+
+def feed_networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """The networks of ``PORTAL_FEED_ALLOWED_NETWORKS``: CIDRs separated by commas.
+
+    Raises ConfigurationError naming the first entry that is not a network, such as an
+    address with host bits set where a network was meant (``10.1.2.3/16``).
+    """
+    networks = []
+    for entry in (part.strip() for part in value.split(",")):
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry))
+        except ValueError as error:
+            raise ConfigurationError(
+                f"PORTAL_FEED_ALLOWED_NETWORKS: {entry!r} is not a network in CIDR notation "
+                f"such as 10.20.0.0/16 or fd12:3456::/48 ({error})."
+            ) from None
+    return tuple(networks)
 
 
 def database_uri(url: str | None) -> str | None:
@@ -95,6 +133,11 @@ def from_environment(instance_path: str, given: dict | None = None, environ=None
         "SYNC_DAYS_BACK": _whole_number(env, "PORTAL_SYNC_DAYS_BACK", 14),
         "SYNC_WEEKS_AHEAD": _whole_number(env, "PORTAL_SYNC_WEEKS_AHEAD", 26),
         "SYNC_LOCK_SECONDS": _whole_number(env, "PORTAL_SYNC_LOCK_SECONDS", 900) or 900,
+        "FEED_TIMEOUT": _seconds(env, "PORTAL_FEED_TIMEOUT", 10),
+        "FEED_ALLOWED_NETWORKS": feed_networks(
+            env.get("PORTAL_FEED_ALLOWED_NETWORKS")
+            or (DEVELOPMENT_FEED_NETWORKS if development else "")
+        ),
     }
     config.update(given)
     return config

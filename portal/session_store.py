@@ -8,6 +8,7 @@ Flask-Session's own session interface instead; Redis uses Flask-Session's Redis 
 
 from datetime import timedelta
 
+from flask.sessions import SessionInterface
 from flask_session.base import ServerSideSession, ServerSideSessionInterface
 from sqlalchemy import bindparam, delete, select
 
@@ -55,3 +56,28 @@ class DatabaseSessionInterface(ServerSideSessionInterface):
     def _delete_expired_sessions(self) -> None:
         db.session.execute(delete(ServerSession).where(ServerSession.expiry <= utcnow()))
         db.session.commit()
+
+
+class SessionlessPaths(SessionInterface):
+    """``inner``'s sessions everywhere but at ``paths``, which get Flask's null session.
+
+    A health check polled every few seconds by a load balancer must not make a session
+    (a cookie, a row or Redis key each time), nor fail because reading one failed: it is
+    the check that says the store is down. Everything else is ``inner``'s, such as the
+    ``regenerate`` of Flask-Session's interfaces.
+    """
+
+    def __init__(self, inner: SessionInterface, paths: frozenset[str]):
+        self.inner = inner
+        self.paths = paths
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def open_session(self, app, request):
+        if request.path in self.paths:
+            return self.make_null_session(app)
+        return self.inner.open_session(app, request)
+
+    def save_session(self, app, session, response) -> None:
+        self.inner.save_session(app, session, response)

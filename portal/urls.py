@@ -5,11 +5,25 @@ import re
 from urllib.parse import unquote, urlsplit
 
 from flask import current_app, url_for
+from werkzeug.routing import IntegerConverter
 
 # Browsers drop tabs and newlines anywhere in an address and read a backslash as a
 # slash, so "/\t/evil.example" and "/\\evil.example" both lead to another host.
 _UNSAFE_CHARACTER = re.compile(r"[\x00-\x1f\x7f\\]")
 MAX_TARGET_LENGTH = 2000
+# Row IDs are 64-bit signed integers in PostgreSQL (BIGINT) and SQLite alike.
+MAX_ROW_ID = 2**63 - 1
+
+
+class RowIdConverter(IntegerConverter):
+    """``<int:...>`` in the portal's routes: a row ID, so only a number the database can hold.
+
+    A larger number cannot name a row; passed on, SQLite's driver raises OverflowError and
+    PostgreSQL's a DataError, a 500. Out of range, the URL matches no route: a 404.
+    """
+
+    def __init__(self, map, **kwargs):
+        super().__init__(map, **({"max": MAX_ROW_ID} | kwargs))
 
 
 def external(endpoint: str, **values) -> str:

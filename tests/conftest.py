@@ -11,7 +11,7 @@ from cryptography.fernet import Fernet
 from flask_migrate import upgrade
 
 from portal import create_app
-from portal.config import database_uri
+from portal.config import database_uri, feed_networks
 from portal.extensions import db
 
 ENCRYPTION_KEY = Fernet.generate_key().decode()
@@ -42,6 +42,8 @@ def base_config(database) -> dict:
         "AUTHORITY_HOST": None,
         "GRAPH_ENDPOINT": None,
         "CA_BUNDLE": None,
+        # The tests' feed servers listen on 127.0.0.1, which production otherwise refuses.
+        "FEED_ALLOWED_NETWORKS": feed_networks("127.0.0.0/8, ::1/128"),
     }
 
 

@@ -61,7 +61,11 @@ def require_staff():
 @bp.context_processor
 def console_context():
     """The signed-in staff member and a confirm form for the console's buttons."""
-    return {"staff": getattr(g, "staff", None), "confirm": ConfirmForm(), "console": True}
+    return {
+        "staff": getattr(g, "staff", None),
+        "confirm": ConfirmForm(formdata=None),
+        "console": True,
+    }
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])

@@ -31,7 +31,6 @@ import uuid
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-import requests
 from flask import current_app
 from sqlalchemy import bindparam, delete, insert, select, update
 
@@ -410,12 +409,7 @@ def _carry_on() -> None:
     """Nothing stops a run that holds no lock."""
 
 
-def run(
-    connection: Connection,
-    session: requests.Session | None = None,
-    sleep=time.sleep,
-    before_batch=_carry_on,
-):
+def run(connection: Connection, sleep=time.sleep, before_batch=_carry_on):
     """Synchronise one connection's calendar with its timetable feed; store the outcome.
 
     ``before_batch`` is called before each batch is sent; it raises to stop the run (a
@@ -438,12 +432,13 @@ def run(
             and connection.last_sync_at.date() == utcnow().date()
         )
         fetched = feed.fetch(
-            session or requests.Session(),
             feed.feed_url(configuration.feed_url_template, connection.upn),
             etag=connection.feed_etag if clean and same_window else None,
             last_modified=connection.feed_last_modified if clean and same_window else None,
             window_start=window_start,
             window_end=window_end,
+            timeout=current_app.config["FEED_TIMEOUT"],
+            allowed_networks=current_app.config["FEED_ALLOWED_NETWORKS"],
         )
         if fetched.occurrences is None:
             result.outcome = "unchanged"

@@ -10,19 +10,17 @@ import enum
 import hashlib
 import json
 import re
-import time
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import quote
 
 import icalendar
 import recurring_ical_events
-import requests
-from urllib3.exceptions import ReadTimeoutError
+
+from . import fetching
 
 NOT_ICALENDAR = "The timetable feed is not an iCalendar file."
-_CHUNK_BYTES = 64 * 1024
 _SINGLE_VALUED = (
     "UID",
     "DTSTART",
@@ -155,7 +153,6 @@ def default_window(
 
 
 def fetch(
-    session: requests.Session,
     url: str,
     *,
     etag: str | None = None,
@@ -164,44 +161,44 @@ def fetch(
     window_end: datetime,
     timeout: float = 10,
     max_bytes: int = 5 * 1024 * 1024,
+    allowed_networks: Iterable[fetching.Network] = (),
 ) -> FeedResult:
     """Fetch the feed at ``url`` and read the occurrences in [window_start, window_end).
 
     ``etag`` and ``last_modified`` are the validators of the previous fetch; when the server
-    says the feed has not changed since, the result has no occurrences. Raises FeedError when
-    the feed cannot be fetched or read.
+    says the feed has not changed since, the result has no occurrences. The whole fetch has
+    ``timeout`` seconds; local and private addresses are refused unless in
+    ``allowed_networks`` (see ``fetching``). Raises FeedError when the feed cannot be
+    fetched or read.
     """
     headers = {"Accept": "text/calendar"}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
-    deadline = time.monotonic() + timeout
     try:
-        with session.get(url, headers=headers, timeout=timeout, stream=True) as response:
-            if response.status_code == 304:
-                # A 304 need not repeat the validators; the ones sent are then still current.
-                return FeedResult(
-                    None,
-                    response.headers.get("ETag", etag),
-                    response.headers.get("Last-Modified", last_modified),
-                )
-            if response.status_code != 200:
-                raise FeedError(f"The timetable feed answered HTTP {response.status_code}.")
-            data = _read_body(response, max_bytes, deadline, timeout)
-    except requests.Timeout:
-        raise _too_slow(timeout) from None
-    except requests.ConnectionError as error:
-        # requests reports a read timeout in the middle of the body as a connection error.
-        if error.args and isinstance(error.args[0], ReadTimeoutError):
-            raise _too_slow(timeout) from None
-        raise FeedError(f"The timetable feed could not be reached: {_plain(error)}") from error
-    except requests.RequestException as error:
-        raise FeedError(f"The timetable feed could not be reached: {_plain(error)}") from error
+        answer = fetching.get(
+            url,
+            headers,
+            timeout=timeout,
+            max_bytes=max_bytes,
+            allowed=allowed_networks,
+        )
+    except fetching.FetchError as error:
+        raise FeedError(error.reason) from error
+    if answer.status == 304:
+        # A 304 need not repeat the validators; the ones sent are then still current.
+        return FeedResult(
+            None,
+            answer.headers.get("ETag", etag),
+            answer.headers.get("Last-Modified", last_modified),
+        )
+    if answer.status != 200:
+        raise FeedError(f"The timetable feed answered HTTP {answer.status}.")
     return FeedResult(
-        parse(data, window_start, window_end),
-        response.headers.get("ETag"),
-        response.headers.get("Last-Modified"),
+        parse(answer.body, window_start, window_end),
+        answer.headers.get("ETag"),
+        answer.headers.get("Last-Modified"),
     )
 
 
@@ -251,34 +248,6 @@ def _expand(
         occurrence = _occurrence(component, recurring, moved_by)
         by_key[occurrence.key] = occurrence
     return list(by_key.values())
-
-
-def _read_body(
-    response: requests.Response, max_bytes: int, deadline: float, timeout: float
-) -> bytes:
-    """The response body; FeedError past ``max_bytes`` or when it arrives past ``deadline``."""
-    too_large = FeedError(f"The timetable feed is larger than {_size(max_bytes)}.")
-    # Content-Length can be wrong or absent, so the count while reading is what decides;
-    # the header only lets an announced oversized feed fail without downloading it.
-    announced = response.headers.get("Content-Length", "")
-    if announced.isdigit() and int(announced) > max_bytes:
-        raise too_large
-    chunks = []
-    received = 0
-    # The timeout given to requests bounds each wait for data, not the whole download; the
-    # deadline, checked as each chunk arrives, stops a feed that keeps trickling in.
-    for chunk in response.iter_content(_CHUNK_BYTES):
-        received += len(chunk)
-        if received > max_bytes:
-            raise too_large
-        if time.monotonic() > deadline:
-            raise _too_slow(timeout)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_slow(timeout: float) -> FeedError:
-    return FeedError(f"The timetable feed did not answer within {timeout:g} seconds.")
 
 
 def _keep_usable_revisions(calendar: icalendar.Calendar) -> None:
@@ -416,33 +385,3 @@ def _as_utc(value: datetime) -> datetime:
 
 def _utc_stamp(value: date | datetime) -> str:
     return _to_utc(value).strftime("%Y%m%dT%H%M%SZ")
-
-
-def _size(count: int) -> str:
-    for unit, factor in (("MB", 1024 * 1024), ("KB", 1024)):
-        if count >= factor and count % factor == 0:
-            return f"{count // factor} {unit}"
-    return f"{count} bytes"
-
-
-def _plain(error: BaseException) -> str:
-    """The operating system's words for a network error, rather than urllib3's whole story."""
-    for cause in _causes(error):
-        if isinstance(cause, OSError) and cause.strerror:
-            return cause.strerror
-    return str(error)
-
-
-def _causes(error: BaseException) -> Iterator[BaseException]:
-    seen = []
-    current: BaseException | None = error
-    while current is not None and not any(current is earlier for earlier in seen):
-        seen.append(current)
-        yield current
-        reason = getattr(current, "reason", None)
-        if isinstance(reason, BaseException):
-            current = reason
-        elif current.args and isinstance(current.args[0], BaseException):
-            current = current.args[0]
-        else:
-            current = current.__cause__ or current.__context__

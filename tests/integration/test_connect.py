@@ -369,3 +369,39 @@ def test_organisation_consent_from_another_tenant_is_refused_when_a_domain_was_t
     response = admin.client.get(f"{location.path}?{location.query}")
     assert response.status_code == 400
     assert "was not granted" in response.text
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("feed", "message"),
+    [
+        ("http://10.0.0.1/ical?user={upn}", "on a local or private network"),
+        ("http://169.254.169.254/latest/meta-data/", "on a local or private network"),
+        ("http://127.0.0.1:{closed}/ical?user={upn}", "could not be reached."),
+    ],
+)
+def test_an_end_user_sees_a_feed_that_cannot_be_fetched_in_plain_words(
+    portal, standins, feed, message
+):
+    from portal.models import Configuration
+    from portal.sync import engine
+
+    standins.registration.admin_consented = True
+    user = EndUser(portal, standins)
+    user.connect(ADELE)
+    with portal.app_context():
+        configuration = db.session.query(Configuration).one()
+        configuration.feed_url_template = feed.replace("{closed}", str(_closed_port()))
+        db.session.commit()
+        assert engine.run(db.session.query(Connection).one()).outcome == "failed"
+    page = user.client.get(f"/connect/{SLUG}/status").text
+    assert message in page
+    for technical in ("Errno", "Connection refused", "10.0.0.1", "169.254", "urllib3", "HTTP"):
+        assert technical not in page

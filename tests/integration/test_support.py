@@ -131,6 +131,37 @@ def test_every_route_with_an_id_gives_404_for_an_unknown_one(app, console):
         assert response.status_code == 404, path
 
 
+def test_every_route_with_an_id_too_large_for_the_database_gives_404(app, console):
+    for path, method in support_routes(app):
+        if "/1" not in path:
+            continue
+        for too_large in ("/9223372036854775808", "/99999999999999999999"):
+            response = console.client.open(
+                path.replace("/1", too_large, 1),
+                method=method,
+                data={"csrf_token": console.token("/support/")},
+            )
+            assert response.status_code == 404, path
+
+
+def test_the_largest_id_the_database_holds_is_still_looked_up(console):
+    assert console.client.get("/support/configurations/9223372036854775807").status_code == 404
+
+
+@pytest.mark.parametrize("signed_in", [False, True])
+@pytest.mark.parametrize("path", ["/support/sign-in", "/support/institutions", "/support/sign-out"])
+def test_an_oversized_post_under_support_is_refused_with_413(app, staff_member, signed_in, path):
+    console = Console(app.test_client())
+    if signed_in:
+        assert console.sign_in(staff_member).status_code == 302
+    token = console.token()
+    response = console.client.post(
+        path, data={"csrf_token": token, "email": "x" * (2 * 1024 * 1024), "password": "p"}
+    )
+    assert response.status_code == 413
+    assert "text/html" in response.content_type and "Traceback" not in response.text
+
+
 def test_wizard_urls_carry_no_ids_so_an_administrator_sees_only_their_institution(app):
     wizard_rules = [r.rule for r in app.url_map.iter_rules() if r.endpoint.startswith("setup.")]
     assert all("<int:" not in rule for rule in wizard_rules)

@@ -304,6 +304,7 @@ def test_a_runner_killed_mid_run_loses_nothing_and_doubles_nothing(
         "PORTAL_AUTHORITY_HOST": standins.identity.url,
         "PORTAL_GRAPH_ENDPOINT": standins.graph.url,
         "PORTAL_CA_BUNDLE": str(standins.pki.bundle_path),
+        "PORTAL_FEED_ALLOWED_NETWORKS": "127.0.0.0/8",  # the feed server's
         "FLASK_APP": "wsgi.py",
     }
     env.pop("PORTAL_REDIS_URL", None)

@@ -1,5 +1,7 @@
 """Settings from the environment: defaults on a laptop, no silent secrets in production."""
 
+import ipaddress
+
 import pytest
 
 from portal.config import ConfigurationError, from_environment
@@ -70,3 +72,46 @@ def test_a_sync_window_that_is_not_a_number_stops_with_a_clear_message(tmp_path)
     environ = {"PORTAL_ENV": "development", "PORTAL_SYNC_DAYS_BACK": "two weeks"}
     with pytest.raises(ConfigurationError, match="PORTAL_SYNC_DAYS_BACK must be a whole number"):
         from_environment(str(tmp_path), environ=environ)
+
+
+PRODUCTION = {"PORTAL_SECRET_KEY": "x", "PORTAL_ENCRYPTION_KEY": "y"}
+
+
+def test_production_fetches_feeds_from_no_local_or_private_network_unless_listed(tmp_path):
+    assert from_environment(str(tmp_path), environ=PRODUCTION)["FEED_ALLOWED_NETWORKS"] == ()
+
+
+@pytest.mark.parametrize("unset", [{}, {"PORTAL_FEED_ALLOWED_NETWORKS": ""}])
+def test_development_allows_feeds_on_loopback_by_default(tmp_path, unset):
+    config = from_environment(str(tmp_path), environ={"PORTAL_ENV": "development", **unset})
+    assert config["FEED_ALLOWED_NETWORKS"] == (
+        ipaddress.ip_network("127.0.0.0/8"),
+        ipaddress.ip_network("::1/128"),
+    )
+
+
+def test_feed_allowed_networks_are_comma_separated_cidrs(tmp_path):
+    environ = PRODUCTION | {"PORTAL_FEED_ALLOWED_NETWORKS": " 10.20.0.0/16,fd12:3456::/48 ,"}
+    assert from_environment(str(tmp_path), environ=environ)["FEED_ALLOWED_NETWORKS"] == (
+        ipaddress.ip_network("10.20.0.0/16"),
+        ipaddress.ip_network("fd12:3456::/48"),
+    )
+
+
+@pytest.mark.parametrize("entry", ["10.1.2.3/16", "10.0.0.0/33", "intranet", "10.0.0.0/8;"])
+def test_a_feed_network_that_is_not_a_cidr_stops_start_up_naming_it(tmp_path, entry):
+    environ = PRODUCTION | {"PORTAL_FEED_ALLOWED_NETWORKS": f"192.168.0.0/24, {entry}"}
+    with pytest.raises(ConfigurationError, match=f"PORTAL_FEED_ALLOWED_NETWORKS: '{entry}'"):
+        from_environment(str(tmp_path), environ=environ)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "ten", "nan", "inf"])
+def test_a_feed_timeout_that_is_not_a_positive_number_stops_start_up(tmp_path, value):
+    with pytest.raises(ConfigurationError, match="PORTAL_FEED_TIMEOUT"):
+        from_environment(str(tmp_path), environ=PRODUCTION | {"PORTAL_FEED_TIMEOUT": value})
+
+
+def test_a_whole_feed_fetch_may_take_ten_seconds_unless_set(tmp_path):
+    assert from_environment(str(tmp_path), environ=PRODUCTION)["FEED_TIMEOUT"] == 10
+    environ = PRODUCTION | {"PORTAL_FEED_TIMEOUT": "2.5"}
+    assert from_environment(str(tmp_path), environ=environ)["FEED_TIMEOUT"] == 2.5
