@@ -27,6 +27,32 @@ class SignInForm(PortalForm):
     password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password."))])
 
 
+class EnrolmentForm(PortalForm):
+    """The first code of a newly added authenticator app."""
+
+    code = StringField(
+        _l("Code from the app"),
+        filters=[strip],
+        validators=[
+            DataRequired(_l("Enter the 6-digit code the app shows.")),
+            Length(max=20, message=_l("Enter the 6-digit code the app shows.")),
+        ],
+    )
+
+
+class SecondFactorForm(PortalForm):
+    """The authenticator app's current code, or a recovery code."""
+
+    code = StringField(
+        _l("Code from the authenticator app, or a recovery code"),
+        filters=[strip],
+        validators=[
+            DataRequired(_l("Enter the 6-digit code the app shows, or a recovery code.")),
+            Length(max=40, message=_l("Enter the 6-digit code the app shows, or a recovery code.")),
+        ],
+    )
+
+
 class ReturnForm(PortalForm):
     """Send a configuration back to its administrator."""
 

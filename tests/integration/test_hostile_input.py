@@ -33,7 +33,7 @@ from portal.models import (
     utcnow,
 )
 from portal.validators import ADDRESS, DOMAIN, GUID
-from tests.conftest import CSRF, Wizard
+from tests.conftest import CSRF, Wizard, sign_in_staff
 
 settings.register_profile(
     "ci",
@@ -381,15 +381,7 @@ class Portal:
         managed = self.context("managed")
         managed.client.post("/setup/submit", data={"csrf_token": managed.token})
         client = self.app.test_client()
-        token = CSRF.search(client.get("/support/sign-in").text).group(1)
-        client.post(
-            "/support/sign-in",
-            data={
-                "csrf_token": token,
-                "email": "support@mytimetable.example",
-                "password": PASSWORD,
-            },
-        )
+        sign_in_staff(client, "support@mytimetable.example", PASSWORD)
         token = CSRF.search(client.get("/support/institutions").text).group(1)
         with self.app.app_context():
             configuration = (
