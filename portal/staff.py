@@ -7,7 +7,7 @@ import time
 
 import pyotp
 import segno
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 from zxcvbn import zxcvbn
 
@@ -110,19 +110,16 @@ def _accepted_step(secret: str, code: str, after: int) -> int | None:
     now = time.time()
     for offset in (-1, 0, 1):
         step = totp.timecode(now) + offset
-        if step > after and hmac.compare_digest(totp.at(now, counter_offset=offset), code):
+        expected = totp.at(now, counter_offset=offset).encode()
+        if step > after and hmac.compare_digest(expected, code.encode()):
             return step
     return None
-
-
-def _digits(code: str) -> str:
-    return "".join(code.split())
 
 
 def enrol(staff: StaffUser, secret: str, code: str) -> list[str] | None:
     """Keep ``secret`` as the staff member's authenticator once ``code`` shows the app has
     it; return fresh recovery codes (shown once), or None when the code is not right."""
-    step = _accepted_step(secret, _digits(code), after=0)
+    step = _accepted_step(secret, code, after=0)
     if step is None:
         record(None, staff.email, "second_factor_failed", "enrolment code not right")
         db.session.commit()
@@ -148,23 +145,38 @@ def _replace_recovery_codes(staff: StaffUser) -> list[str]:
 def verify_second_factor(staff: StaffUser, code: str) -> bool:
     """Whether ``code`` is the staff member's current authenticator code (not used before)
     or one of their unused recovery codes (used up now); sign them in if so."""
-    code = _digits(code).lower()
     if len(code) == CODE_DIGITS and code.isdigit():
         step = _accepted_step(totp_secret(staff), code, after=staff.totp_last_step or 0)
-        if step is not None:
-            staff.totp_last_step = step
+        # Taken only if no other request took this step (or a later one) meanwhile.
+        taken = step is not None and _claim(
+            update(StaffUser)
+            .where(StaffUser.id == staff.id)
+            .where(or_(StaffUser.totp_last_step.is_(None), StaffUser.totp_last_step < step))
+            .values(totp_last_step=step)
+        )
+        if taken:
             _signed_in(staff)
             return True
     else:
-        code = code.replace("-", "")
+        code = code.replace("-", "").lower()
         for recovery in staff.recovery_codes:
             if recovery.used_at is None and check_password_hash(recovery.code_hash, code):
-                recovery.used_at = utcnow()
-                _signed_in(staff, "with a recovery code")
-                return True
+                if _claim(
+                    update(RecoveryCode)
+                    .where(RecoveryCode.id == recovery.id, RecoveryCode.used_at.is_(None))
+                    .values(used_at=utcnow())
+                ):
+                    _signed_in(staff, "with a recovery code")
+                    return True
+                break
     record(None, staff.email, "second_factor_failed", "code not right or used before")
     db.session.commit()
     return False
+
+
+def _claim(statement) -> bool:
+    """Run a guarded UPDATE; whether it changed the row (a concurrent request did not)."""
+    return db.session.execute(statement).rowcount == 1
 
 
 def _signed_in(staff: StaffUser, detail: str = "") -> None:

@@ -2,7 +2,7 @@
 
 from flask_babel import gettext as _
 from wtforms import PasswordField, RadioField, SelectChoice, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 
 from ..forms import PortalForm
 from ..i18n import lazy_gettext as _l
@@ -27,15 +27,20 @@ class SignInForm(PortalForm):
     password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password."))])
 
 
+def _without_spaces(value):
+    """Codes are often typed or pasted in groups (``123 456``)."""
+    return "".join(value.split()) if isinstance(value, str) else value
+
+
 class EnrolmentForm(PortalForm):
     """The first code of a newly added authenticator app."""
 
     code = StringField(
         _l("Code from the app"),
-        filters=[strip],
+        filters=[_without_spaces],
         validators=[
             DataRequired(_l("Enter the 6-digit code the app shows.")),
-            Length(max=20, message=_l("Enter the 6-digit code the app shows.")),
+            Regexp(r"[0-9]{6}\Z", message=_l("Enter the 6-digit code the app shows.")),
         ],
     )
 
@@ -45,10 +50,13 @@ class SecondFactorForm(PortalForm):
 
     code = StringField(
         _l("Code from the authenticator app, or a recovery code"),
-        filters=[strip],
+        filters=[_without_spaces],
         validators=[
             DataRequired(_l("Enter the 6-digit code the app shows, or a recovery code.")),
-            Length(max=40, message=_l("Enter the 6-digit code the app shows, or a recovery code.")),
+            Regexp(
+                r"([0-9]{6}|[A-Za-z0-9]{5}-?[A-Za-z0-9]{5})\Z",
+                message=_l("Enter the 6-digit code the app shows, or a recovery code."),
+            ),
         ],
     )
 
