@@ -1,4 +1,4 @@
-"""The console's pages. Every page but sign-in requires a signed-in staff member."""
+"""The console's pages. Every page but the sign-in steps requires a signed-in staff member."""
 
 import time
 
