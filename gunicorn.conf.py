@@ -32,6 +32,8 @@ bind = _setting("PORTAL_BIND", "127.0.0.1:8000")
 # workers, 8 threads gave a 99th percentile of 68-106 ms, 4 threads 55-75 ms, with the same
 # throughput; benchmarks/load.py). 4 threads in each of 2 x cores + 1 workers still leave
 # room for 20 sign-ins or checks waiting on Microsoft at once on 2 cores.
+# More than one needs Redis (PORTAL_REDIS_URL), where they share the sign-in rate limits:
+# without it, start-up stops (``on_starting``).
 workers = int(_setting("PORTAL_WORKERS", min(2 * multiprocessing.cpu_count() + 1, 8)))
 worker_class = "gthread"
 threads = int(_setting("PORTAL_THREADS", "4"))
@@ -68,6 +70,22 @@ max_requests_jitter = max_requests // 10
 # and compiling while the others carry its share. After an update, restart gunicorn (a HUP
 # reloads the configuration, not the code).
 preload_app = _setting("PORTAL_PRELOAD", "1") != "0"
+
+
+def refuse_rate_limits_in_memory(workers: int, environ) -> None:
+    """Refuse several workers that would each count sign-in failures in memory: each would
+    allow the whole limit again. Rate limits are shared through Redis (PORTAL_REDIS_URL)."""
+    if workers > 1 and not environ.get("PORTAL_REDIS_URL"):
+        raise RuntimeError(
+            f"{workers} workers would each keep their own sign-in rate limits in memory. "
+            "Set PORTAL_REDIS_URL to share them through Redis, or run one worker "
+            "(PORTAL_WORKERS=1)."
+        )
+
+
+def on_starting(server):
+    """Check the worker count gunicorn settled on (a --workers flag wins over this file)."""
+    refuse_rate_limits_in_memory(server.cfg.workers, os.environ)
 
 
 def when_ready(server):

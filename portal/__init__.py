@@ -21,6 +21,9 @@ SECURITY_HEADERS = (
     ("Referrer-Policy", "same-origin"),
     ("X-Frame-Options", "DENY"),
 )
+# The areas whose pages are behind a sign-in or an invitation: no browser or proxy keeps
+# a copy of them (a shared computer's back button, a cache between the portal and the user).
+NO_STORE_AREAS = frozenset({"setup", "connect", "support"})
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -152,6 +155,8 @@ def register_blueprints(app: Flask) -> None:
                 headers.add(name, value)
         if request.is_secure and "Strict-Transport-Security" not in headers:
             headers.add("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if request.blueprint in NO_STORE_AREAS:
+            headers["Cache-Control"] = "no-store"
         return response
 
 

@@ -108,10 +108,13 @@ def demo():
             institution = invitations.create_institution(name, hosting, "admin@example.edu", ACTOR)
         link = invitations.issue_invitation(institution, ACTOR)
         click.echo(f"  {name}: {link}")
-    password = staff.reset_demo_password(DEMO_STAFF)
+    password, secret = staff.reset_demo_account(DEMO_STAFF)
     db.session.commit()
     console = f"{current_app.config['EXTERNAL_URL']}/support/"
-    click.echo(f"\nSupport console: {console}\n  {DEMO_STAFF} / {password}\n")
+    click.echo(
+        f"\nSupport console: {console}\n  {DEMO_STAFF} / {password}\n"
+        f"  TOTP secret (add it to an authenticator app as a time-based key): {secret}\n"
+    )
 
 
 @click.group("staff", cls=AppGroup)
@@ -127,14 +130,18 @@ def staff_create(email: str, generate: bool):
     password = None
     if not generate:
         password = click.prompt(
-            "Password (at least 12 characters)", hide_input=True, confirmation_prompt=True
+            "Password (at least 12 characters, not easy to guess)",
+            hide_input=True,
+            confirmation_prompt=True,
         )
     try:
         member, generated = staff.create_staff(email, password)
     except staff.StaffError as error:
         raise click.ClickException(str(error)) from error
     db.session.commit()
-    click.echo(f"Staff account {member.email} created.")
+    click.echo(
+        f"Staff account {member.email} created; it adds an authenticator app at its first sign-in."
+    )
     if generated:
         click.echo(f"Password (shown once): {generated}")
 

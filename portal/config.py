@@ -130,6 +130,8 @@ def from_environment(instance_path: str, given: dict | None = None, environ=None
         "SMTP_URL": env.get("PORTAL_SMTP_URL") or None,
         "MAIL_FROM": env.get("PORTAL_MAIL_FROM", "MyTimetable <no-reply@mytimetable.invalid>"),
         "SIGNIN_LIMIT": env.get("PORTAL_SIGNIN_LIMIT", "10 per 15 minutes"),
+        "SIGNIN_ADDRESS_LIMIT": env.get("PORTAL_SIGNIN_ADDRESS_LIMIT", "50 per 15 minutes"),
+        "STAFF_IDLE_MINUTES": _whole_number(env, "PORTAL_STAFF_IDLE_MINUTES", 30),
         "SYNC_DAYS_BACK": _whole_number(env, "PORTAL_SYNC_DAYS_BACK", 14),
         "SYNC_WEEKS_AHEAD": _whole_number(env, "PORTAL_SYNC_WEEKS_AHEAD", 26),
         "SYNC_LOCK_SECONDS": _whole_number(env, "PORTAL_SYNC_LOCK_SECONDS", 900) or 900,

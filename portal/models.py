@@ -291,6 +291,26 @@ class StaffUser(db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_sign_in_at: Mapped[datetime | None]
+    # The second factor: a TOTP secret (RFC 6238), encrypted like every secret at rest; None
+    # until the staff member enrols at their first sign-in.
+    totp_secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The time step of the last code accepted: a code is never accepted twice.
+    totp_last_step: Mapped[int | None]
+
+    recovery_codes: Mapped[list["RecoveryCode"]] = relationship(
+        back_populates="staff", cascade="all, delete-orphan"
+    )
+
+
+class RecoveryCode(db.Model):
+    """A one-time code that stands in for the authenticator app; only its hash is kept."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(255))
+    used_at: Mapped[datetime | None]
+
+    staff: Mapped[StaffUser] = relationship(back_populates="recovery_codes")
 
 
 class Notification(db.Model):

@@ -2,7 +2,7 @@
 
 from flask_babel import gettext as _
 from wtforms import PasswordField, RadioField, SelectChoice, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 
 from ..forms import PortalForm
 from ..i18n import lazy_gettext as _l
@@ -25,6 +25,40 @@ class SignInForm(PortalForm):
         _l("E-mail address"), validators=[DataRequired(_l("Enter your e-mail address."))]
     )
     password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password."))])
+
+
+def _without_spaces(value):
+    """Codes are often typed or pasted in groups (``123 456``)."""
+    return "".join(value.split()) if isinstance(value, str) else value
+
+
+class EnrolmentForm(PortalForm):
+    """The first code of a newly added authenticator app."""
+
+    code = StringField(
+        _l("Code from the app"),
+        filters=[_without_spaces],
+        validators=[
+            DataRequired(_l("Enter the 6-digit code the app shows.")),
+            Regexp(r"[0-9]{6}\Z", message=_l("Enter the 6-digit code the app shows.")),
+        ],
+    )
+
+
+class SecondFactorForm(PortalForm):
+    """The authenticator app's current code, or a recovery code."""
+
+    code = StringField(
+        _l("Code from the authenticator app, or a recovery code"),
+        filters=[_without_spaces],
+        validators=[
+            DataRequired(_l("Enter the 6-digit code the app shows, or a recovery code.")),
+            Regexp(
+                r"([0-9]{6}|[A-Za-z0-9]{5}-?[A-Za-z0-9]{5})\Z",
+                message=_l("Enter the 6-digit code the app shows, or a recovery code."),
+            ),
+        ],
+    )
 
 
 class ReturnForm(PortalForm):

@@ -1,4 +1,6 @@
-"""The console's pages. Every page but sign-in requires a signed-in staff member."""
+"""The console's pages. Every page but the sign-in steps requires a signed-in staff member."""
+
+import time
 
 from flask import (
     Response,
@@ -13,9 +15,11 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_limiter.util import get_remote_address
+from markupsafe import Markup
 from sqlalchemy import select
 
-from .. import invitations, provisioning, review, rotation, staff, verification
+from .. import invitations, provisioning, review, rotation, security, staff, verification
 from ..extensions import db, limiter
 from ..forms import ConfirmForm
 from ..microsoft.clouds import CLOUDS
@@ -35,9 +39,21 @@ from ..models import (
 )
 from ..sync import engine
 from . import bp
-from .forms import FeedForm, InstitutionForm, ReturnForm, SignInForm
+from .forms import (
+    EnrolmentForm,
+    FeedForm,
+    InstitutionForm,
+    ReturnForm,
+    SecondFactorForm,
+    SignInForm,
+)
 
 EXPIRY_WARNING_DAYS = 30
+
+
+# The sign-in's steps: the password, then the authenticator's code (or, at the first
+# sign-in, adding the app). Until the code, the session holds ``staff_pending`` only.
+SIGN_IN_STEPS = frozenset({"support.sign_in", "support.enrol", "support.second_factor"})
 
 
 def _signin_key() -> str:
@@ -45,10 +61,42 @@ def _signin_key() -> str:
     return f"{request.remote_addr}|{request.form.get('email', '').strip().lower()}"
 
 
+def _code_key() -> str:
+    """Wrong codes are counted per staff member, from any address: whoever is guessing
+    already has the password."""
+    return f"staff:{session.get('staff_pending')}"
+
+
+def _refused(response) -> bool:
+    return response.status_code == 401
+
+
+# Failed passwords and codes from one client address, whatever the account: one shared count.
+address_limit = limiter.shared_limit(
+    lambda: current_app.config["SIGNIN_ADDRESS_LIMIT"],
+    scope="staff-sign-in-address",
+    key_func=get_remote_address,
+    methods=["POST"],
+    deduct_when=_refused,
+    error_message="Too many failed sign-ins from this address",
+)
+
+
 @bp.before_request
 def require_staff():
-    """Send anyone who is not a signed-in staff member to the sign-in page."""
-    if request.endpoint in ("support.sign_in",):
+    """Sign out a staff member idle too long; send anyone who is not a signed-in staff
+    member to the sign-in page."""
+    if "staff_id" in session or "staff_pending" in session:
+        idle = current_app.config["STAFF_IDLE_MINUTES"]
+        if time.time() - session.get("staff_seen_at", 0) > idle * 60:
+            session.clear()
+            flash(
+                _("You were signed out after %(minutes)s minutes without activity.", minutes=idle),
+                "info",
+            )
+            return redirect(url_for("support.sign_in"))
+        session["staff_seen_at"] = int(time.time())
+    if request.endpoint in SIGN_IN_STEPS:
         return None
     staff_id = session.get("staff_id")
     member = db.session.get(StaffUser, staff_id) if staff_id else None
@@ -68,27 +116,109 @@ def console_context():
     }
 
 
+def _pending() -> StaffUser | None:
+    """The staff member whose password was right, before their code."""
+    staff_id = session.get("staff_pending")
+    member = db.session.get(StaffUser, staff_id) if staff_id else None
+    return member if member is not None and member.active else None
+
+
+def _start_session(key: str, member: StaffUser) -> None:
+    """A new session ID for each step up in trust, holding only ``key``."""
+    session.clear()
+    session[key] = member.id
+    session["staff_seen_at"] = int(time.time())
+    current_app.session_interface.regenerate(session)
+
+
 @bp.route("/sign-in", methods=["GET", "POST"])
 @limiter.limit(
     lambda: current_app.config["SIGNIN_LIMIT"],
     key_func=_signin_key,
     methods=["POST"],
-    deduct_when=lambda response: response.status_code == 401,
+    deduct_when=_refused,
     error_message="Too many failed sign-ins",
 )
+@address_limit
 def sign_in():
-    """Staff sign-in; the session gets a new ID on success."""
+    """Staff sign-in, first step: the password."""
     form = SignInForm()
     if form.validate_on_submit():
         member = staff.authenticate(form.email.data, form.password.data)
         if member is None:
             form.password.errors.append(_("The e-mail address or password is not right."))
             return render_template("support/sign_in.html", form=form), 401
-        session.clear()
-        session["staff_id"] = member.id
-        current_app.session_interface.regenerate(session)
-        return redirect(url_for("support.queue"))
+        _start_session("staff_pending", member)
+        step = "support.second_factor" if staff.enrolled(member) else "support.enrol"
+        return redirect(url_for(step))
     return render_template("support/sign_in.html", form=form), 400 if form.errors else 200
+
+
+@bp.route("/sign-in/enrol", methods=["GET", "POST"])
+def enrol():
+    """At the first sign-in: add an authenticator app (scan, then confirm with a code)."""
+    member = _pending()
+    if member is None or staff.enrolled(member):
+        return redirect(url_for("support.sign_in"))
+    if "staff_enrolment" not in session:
+        session["staff_enrolment"] = security.encrypt(staff.new_totp_secret().encode()).decode()
+    secret = security.decrypt(session["staff_enrolment"].encode()).decode()
+    form = EnrolmentForm()
+    if form.validate_on_submit():
+        codes = staff.enrol(member, secret, form.code.data)
+        if codes is not None:
+            _start_session("staff_id", member)
+            session["recovery_codes"] = codes
+            return redirect(url_for("support.recovery_codes"))
+        form.code.errors.append(
+            _(
+                "That code is not right. Check that the app shows the code for %(email)s, "
+                "and enter its newest code.",
+                email=member.email,
+            )
+        )
+    return render_template(
+        "support/enrol.html",
+        form=form,
+        secret=secret,
+        qr=Markup(staff.enrolment_qr(member, secret)),  # noqa: S704  # segno's own SVG
+        email=member.email,
+    ), 400 if form.errors else 200
+
+
+@bp.route("/sign-in/code", methods=["GET", "POST"])
+@limiter.limit(
+    lambda: current_app.config["SIGNIN_LIMIT"],
+    key_func=_code_key,
+    methods=["POST"],
+    deduct_when=_refused,
+    error_message="Too many wrong codes",
+)
+@address_limit
+def second_factor():
+    """Staff sign-in, second step: the authenticator app's code, or a recovery code."""
+    member = _pending()
+    if member is None:
+        return redirect(url_for("support.sign_in"))
+    if not staff.enrolled(member):
+        return redirect(url_for("support.enrol"))
+    form = SecondFactorForm()
+    if form.validate_on_submit():
+        if staff.verify_second_factor(member, form.code.data):
+            _start_session("staff_id", member)
+            return redirect(url_for("support.queue"))
+        form.code.errors.append(_("That code is not right, or it was used before."))
+        return render_template("support/second_factor.html", form=form), 401
+    return render_template("support/second_factor.html", form=form), 400 if form.errors else 200
+
+
+@bp.get("/recovery-codes")
+def recovery_codes():
+    """The recovery codes made at enrolment, shown this once."""
+    codes = session.pop("recovery_codes", None)
+    if not codes:
+        return redirect(url_for("support.queue"))
+    return render_template("support/recovery_codes.html", codes=codes)
 
 
 @bp.post("/sign-out")

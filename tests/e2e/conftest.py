@@ -150,3 +150,29 @@ def enter_ids(page, tenant=TENANT, client=CLIENT, group=""):
         page.get_by_label("Application access policy (legacy)").check()
     page.get_by_role("button", name="Save and continue").click()
     expect(page.get_by_role("heading", name="Verify the connection")).to_be_visible()
+
+
+def enrol_authenticator(page) -> str:
+    """On the enrolment page of a first sign-in: type the code for the key the page shows
+    (as an authenticator app would compute it) and leave the recovery codes page for the
+    console. Returns the key."""
+    import pyotp
+
+    expect(page.get_by_role("heading", name="Add an authenticator app")).to_be_visible()
+    secret = page.locator("#totp-secret").inner_text()
+    page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Confirm and sign in").click()
+    expect(page.get_by_role("heading", name="Save your recovery codes")).to_be_visible()
+    page.get_by_role("link", name="I have saved them: go to the console").click()
+    expect(page.get_by_role("heading", name="Configurations")).to_be_visible()
+    return secret
+
+
+def sign_in_to_console(page, url: str, email: str, password: str) -> str:
+    """Sign a new staff member in to the support console at ``url``, enrolling their
+    authenticator; returns its key."""
+    page.goto(f"{url}/support/")
+    page.get_by_label("E-mail address").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    return enrol_authenticator(page)

@@ -4,6 +4,7 @@ The other browser tests check the pages they walk through; these tests reach the
 directly, with the configuration put in the state that shows each page.
 """
 
+import pyotp
 import pytest
 from playwright.sync_api import expect
 
@@ -89,12 +90,30 @@ def test_support_console_pages(world, page):
     assert_accessible(page, "support-sign-in-refused")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Add an authenticator app")).to_be_visible()
+    assert_accessible(page, "support-enrol")
+    page.get_by_label("Code from the app").fill("000000")
+    page.get_by_role("button", name="Confirm and sign in").click()
+    assert_accessible(page, "support-enrol-refused")
+    secret = page.locator("#totp-secret").inner_text()
+    page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Confirm and sign in").click()
+    expect(page.get_by_role("heading", name="Save your recovery codes")).to_be_visible()
+    assert_accessible(page, "support-recovery-codes")
+    page.get_by_role("link", name="I have saved them: go to the console").click()
     expect(page.get_by_role("heading", name="Configurations")).to_be_visible()
     assert_accessible(page, "support-queue")
     page.get_by_role("link", name="Example University").click()
     assert_accessible(page, "support-configuration-submitted")
     for name in ("institutions", "certificates", "outbox"):
         check(page, f"{world.portal.url}/support/{name}", f"support-{name}")
+    page.context.clear_cookies()  # a later sign-in asks for the app's code
+    page.goto(f"{world.portal.url}/support/")
+    page.get_by_label("E-mail address").fill("support@mytimetable.example")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Support console")).to_be_visible()
+    assert_accessible(page, "support-second-factor")
 
 
 def test_home_and_error_pages(world, page):

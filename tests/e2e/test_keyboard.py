@@ -4,6 +4,7 @@ on the way shows a visible outline."""
 
 import re
 
+import pyotp
 import pytest
 from playwright.sync_api import expect
 
@@ -140,6 +141,14 @@ def test_administrator_completes_the_wizard_and_support_approves_by_keyboard(
     support.keyboard.type("support@mytimetable.example")
     tab_to(support, "Password")
     support.keyboard.type(PASSWORD)
+    support.keyboard.press("Enter")
+    expect(support.get_by_role("heading", name="Add an authenticator app")).to_be_visible()
+    secret = support.locator("#totp-secret").inner_text()
+    tab_to(support, "Code from the app")
+    support.keyboard.type(pyotp.TOTP(secret).now())
+    support.keyboard.press("Enter")
+    expect(support.get_by_role("heading", name="Save your recovery codes")).to_be_visible()
+    tab_to(support, "I have saved them: go to the console")
     support.keyboard.press("Enter")
     expect(support.get_by_role("heading", name="Configurations")).to_be_visible()
     tab_to(support, "Example University")

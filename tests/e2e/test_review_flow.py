@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from portal import staff
 from portal.extensions import db
 from tests.e2e.axe import assert_accessible
-from tests.e2e.conftest import TENANT_GUID, enter_ids, open_link, walk_to_tenant
+from tests.e2e.conftest import TENANT_GUID, enter_ids, open_link, sign_in_to_console, walk_to_tenant
 
 pytestmark = pytest.mark.e2e
 
@@ -26,11 +26,7 @@ def support_page(browser, world):
         db.session.commit()
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    page.goto(f"{world.portal.url}/support/")
-    page.get_by_label("E-mail address").fill("support@mytimetable.example")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Configurations")).to_be_visible()
+    sign_in_to_console(page, world.portal.url, "support@mytimetable.example", PASSWORD)
     yield page
     context.close()
 

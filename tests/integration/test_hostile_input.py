@@ -19,7 +19,7 @@ from flask import url_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from portal import invitations, rotation
+from portal import invitations, rotation, staff
 from portal.extensions import db
 from portal.microsoft.clouds import CLOUDS
 from portal.models import (
@@ -33,7 +33,7 @@ from portal.models import (
     utcnow,
 )
 from portal.validators import ADDRESS, DOMAIN, GUID
-from tests.conftest import CSRF, Wizard
+from tests.conftest import CSRF, Wizard, sign_in_staff
 
 settings.register_profile(
     "ci",
@@ -192,6 +192,8 @@ FORMS = {
     "support.sign_in": Form(
         "anonymous", {"email": ("support@mytimetable.example",), "password": (PASSWORD,)}
     ),
+    "support.enrol": Form("enrolling", {"code": ("123456",)}),
+    "support.second_factor": Form("second_factor", {"code": ("123456", "abcde-fghij")}),
     "support.sign_out": Form("staff"),
     "support.verify": Form("staff"),
     "support.approve": Form("staff"),
@@ -253,6 +255,9 @@ PAGES = {
     "setup.download_new_certificate": Page("approved"),
     "setup.mailboxes": Page("approved"),
     "support.sign_in": Page("anonymous"),
+    "support.enrol": Page("enrolling"),
+    "support.second_factor": Page("second_factor"),
+    "support.recovery_codes": Page("staff"),
     "support.queue": Page(
         "staff",
         {
@@ -382,15 +387,7 @@ class Portal:
         managed = self.context("managed")
         managed.client.post("/setup/submit", data={"csrf_token": managed.token})
         client = self.app.test_client()
-        token = CSRF.search(client.get("/support/sign-in").text).group(1)
-        client.post(
-            "/support/sign-in",
-            data={
-                "csrf_token": token,
-                "email": "support@mytimetable.example",
-                "password": PASSWORD,
-            },
-        )
+        sign_in_staff(client, "support@mytimetable.example", PASSWORD)
         token = CSRF.search(client.get("/support/institutions").text).group(1)
         with self.app.app_context():
             configuration = (
@@ -408,6 +405,25 @@ class Portal:
                 "fmt": "csv",
             }
         return Context(client, token, values)
+
+    def _password_step(self, email: str) -> Context:
+        """A browser whose password was right, at the step that asks for a code."""
+        client = self.app.test_client()
+        token = CSRF.search(client.get("/support/sign-in").text).group(1)
+        step = client.post(
+            "/support/sign-in", data={"csrf_token": token, "email": email, "password": PASSWORD}
+        ).location
+        return Context(client, CSRF.search(client.get(step).text).group(1), {})
+
+    def _make_enrolling(self) -> Context:
+        with self.app.app_context():
+            staff.create_staff("new@mytimetable.example", PASSWORD)
+            db.session.commit()
+        return self._password_step("new@mytimetable.example")
+
+    def _make_second_factor(self) -> Context:
+        self.context("staff")  # enrolled at its first sign-in
+        return self._password_step("support@mytimetable.example")
 
     def snapshot(self) -> dict:
         """What a refused request must leave as it was."""
@@ -464,8 +480,13 @@ class Portal:
 
 @pytest.fixture
 def portal(make_app):
-    """The portal, with Microsoft unreachable and the staff sign-in limit out of the way."""
-    app = make_app(AUTHORITY_HOST=NOWHERE, GRAPH_ENDPOINT=NOWHERE, SIGNIN_LIMIT="10000 per minute")
+    """The portal, with Microsoft unreachable and the staff sign-in limits out of the way."""
+    app = make_app(
+        AUTHORITY_HOST=NOWHERE,
+        GRAPH_ENDPOINT=NOWHERE,
+        SIGNIN_LIMIT="10000 per minute",
+        SIGNIN_ADDRESS_LIMIT="10000 per minute",
+    )
     return Portal(app)
 
 

@@ -3,7 +3,7 @@ session cookie is HttpOnly and SameSite=Lax, and Secure when the portal is on ht
 
 import pytest
 
-from tests.conftest import CSRF
+from tests.conftest import sign_in_staff
 
 HEADERS = ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy")
 
@@ -31,11 +31,7 @@ def console_client(app, runner):
     password = "correct horse battery staple"
     runner.invoke(args=["staff", "create", "s@mytimetable.example"], input=f"{password}\n" * 2)
     client = app.test_client()
-    token = CSRF.search(client.get("/support/sign-in").text).group(1)
-    client.post(
-        "/support/sign-in",
-        data={"csrf_token": token, "email": "s@mytimetable.example", "password": password},
-    )
+    assert sign_in_staff(client, "s@mytimetable.example", password).status_code == 302
     return client
 
 
