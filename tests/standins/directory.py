@@ -67,7 +67,10 @@ class AppRegistration:
 
 @dataclass
 class User:
-    """A user account; ``consented_clients`` are the client IDs the user consented to."""
+    """A user account; ``consented_clients`` are the client IDs the user consented to.
+    ``is_admin`` stands for a role that may grant consent for the organisation (Global or
+    Privileged Role Administrator): only such a user completes admin consent
+    (v2-oauth2-client-creds-grant-flow.md, "only a tenant administrator can sign in")."""
 
     object_id: str
     upn: str
@@ -75,6 +78,7 @@ class User:
     display_name: str
     has_mailbox: bool = True
     consented_clients: set[str] = field(default_factory=set)
+    is_admin: bool = False
 
 
 @dataclass
@@ -637,9 +641,13 @@ class Directory:
 
     # Signing
 
-    def sign(self, claims: dict) -> str:
-        """An RS256 JWT of these claims, signed by the directory's key."""
-        headers = {"typ": "JWT", "kid": self.kid, "x5t": self.kid}
+    def sign(self, claims: dict, x5t: bool = True) -> str:
+        """An RS256 JWT of these claims, signed by the directory's key. ``x5t`` repeats
+        ``kid`` in the header, as v1.0 tokens (Graph's access tokens) do and v2.0 ID tokens
+        do not (access-token-claims-reference.md, id-token-claims-reference.md: header)."""
+        headers = {"typ": "JWT", "kid": self.kid}
+        if x5t:
+            headers["x5t"] = self.kid
         return jwt.encode(claims, self.signing_key, algorithm="RS256", headers=headers)
 
     def decode(self, token: str, audiences: list[str]) -> dict:
@@ -665,7 +673,8 @@ class Directory:
         return claims
 
     def jwks(self) -> dict:
-        """The JSON Web Key Set that publishes the signing key."""
+        """The JSON Web Key Set that publishes the signing key, with the fields of Entra's
+        ``jwks_uri`` document (v2-protocols-oidc.md, signing-key-rollover.md)."""
         numbers = self.signing_key.public_key().public_numbers()
         der = self._signing_cert.public_bytes(serialization.Encoding.DER)
         return {
