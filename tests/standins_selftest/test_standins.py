@@ -863,3 +863,35 @@ def test_entra_page_uploads_a_certificate_and_grants_consent():
     client.post(f"{base}/consent", data={"grant": "1"})
     assert registration.admin_consented
     assert "Revoke admin consent" in client.get("/").text
+
+
+@pytest.mark.parametrize(
+    ("uri", "accepted"),
+    [
+        ("https://portal.example.edu/connect/callback", True),
+        ("http://localhost:5000/connect/callback", True),
+        ("https://127.0.0.1:5000/connect/callback", True),
+        ("http://portal.example.edu/connect/callback", False),  # http only for localhost
+        ("http://127.0.0.1:5000/connect/callback", False),  # only through the manifest
+        ("https://portal.example.edu/connect/callback;x", False),  # special character
+        ("https://portal.example.edu/" + "a" * 250, False),  # over 256 characters
+    ],
+)
+def test_entra_page_refuses_redirect_uris_entra_refuses(uri, accepted):
+    """reply-url.md: https, or http for localhost; at most 256 characters; none of
+    ! $ ' ( ) , ; — and http://127.0.0.1 not through the admin center's box."""
+    from tests.standins.demo import seed_demo
+    from tests.standins.directory import Directory
+    from tests.standins.entra import create_entra_app
+
+    directory = Directory()
+    ids = seed_demo(directory)
+    client = create_entra_app(directory).test_client()
+
+    response = client.post(
+        f"/{ids['tenant_id']}/{ids['client_id']}/redirect-uris", data={"uri": uri}
+    )
+
+    assert response.status_code == (302 if accepted else 400)
+    registered = directory.app(ids["tenant_id"], ids["client_id"]).redirect_uris
+    assert (uri in registered) is accepted
