@@ -1,7 +1,10 @@
 """The demo cloud: Contoso's tenant, its people and the portal's app registration.
 
 The names follow Microsoft's own demo tenants. The ids are fixed, so a person trying the
-portal by hand can type them and a test can name them.
+portal by hand can type them and a test can name them. The app's permissions are those the
+portal's step 3 asks for (Graph's permissions-reference.md: Calendars.ReadWrite application
+and delegated, User.Read); the tenants keep Microsoft's default user consent policy
+(configure-user-consent.md), so calendar access needs admin consent.
 """
 
 from .directory import AppRegistration, Directory, Group, Tenant, User

@@ -36,7 +36,8 @@ class Tenant:
     id: str
     domains: list[str]
     display_name: str
-    # Microsoft's default policy no longer lets users consent to calendar permissions.
+    # Microsoft's default ("Microsoft-managed") policy no longer lets users consent to
+    # calendar permissions (configure-user-consent.md).
     user_consent_allowed: bool = False
 
 
@@ -49,7 +50,8 @@ class AppRegistration:
     UPNs) models a legacy Exchange application access policy (RestrictAccess); None means no
     limit. ``rbac_mailboxes`` models RBAC for Applications: an "Application
     Calendars.ReadWrite" role assignment scoped to those mailboxes, which grants calendar
-    access there without any ``roles`` in the token, and adds to a tenant-wide grant.
+    access there without any ``roles`` in the token, and adds to a tenant-wide grant
+    (Exchange's application-rbac and Graph's auth-limit-mailbox-access.md).
     """
 
     client_id: str
@@ -106,6 +108,8 @@ class Throttle:
     message: str
 
 
+# Graph's throttled answers: 429 or 503 with Retry-After (throttling.md); the mailbox
+# concurrency code and message of Outlook's limits (throttling-limits.md, Outlook service).
 THROTTLE_DEFAULTS = {
     429: ("ApplicationThrottled", "Application is over its MailboxConcurrency limit."),
     503: (
@@ -162,7 +166,7 @@ def random_guid() -> str:
 
 
 def new_calendar(name: str, owner: User, is_default: bool = False) -> dict:
-    """A calendar resource as Graph returns it."""
+    """A calendar resource as Graph returns it (api-reference v1.0, calendar resource type)."""
     return {
         "id": "AAMkA" + base64.urlsafe_b64encode(_ids.randbytes(63)).decode(),
         "name": name,
@@ -386,7 +390,8 @@ class Directory:
 
     def revoke_refresh_tokens(self, upn: str) -> int:
         """Revoke every refresh token issued to this user so far (as the Entra admin centre's
-        "Revoke sessions" does); returns how many were revoked."""
+        "Revoke sessions" and Graph's user: revokeSignInSessions do; a refresh then fails
+        with AADSTS50173, reference-error-codes.md); returns how many were revoked."""
         user = self.user_by_upn(upn)
         if user is None:
             return 0
@@ -733,6 +738,7 @@ def _b64url_int(value: int) -> str:
 
 
 def pairwise_subject(object_id: str, client_id: str) -> str:
-    """A ``sub`` claim that is stable for one user and app and differs between apps."""
+    """A ``sub`` claim that is stable for one user and app and differs between apps (a
+    pairwise identifier: access-token-claims-reference.md, id-token-claims-reference.md)."""
     digest = hashlib.sha256(f"{object_id}|{client_id}".lower().encode()).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
