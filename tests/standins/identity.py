@@ -240,6 +240,9 @@ def create_identity_app(directory: Directory) -> Flask:
         if not response_type:
             return reply_error("invalid_request", 900144, _missing("response_type"))
         if response_type != "code":
+            # The apps here have no implicit grant or hybrid flow enabled: unsupported_response_
+            # type, AADSTS700054 (v2-protocols-oidc.md "Enable ID tokens"; reference-error-
+            # codes.md).
             message = f"response_type '{response_type}' is not enabled for the application."
             return reply_error("unsupported_response_type", 700054, message)
         if not params.get("scope"):
@@ -545,6 +548,9 @@ class TokenIssuer:
         return self._user_tokens(user, granted, oidc, None, form)
 
     def _tenant_wide_grant(self) -> set[str]:
+        """The delegated permissions an administrator granted for everyone: admin consent
+        to /.default covers all the app's configured permissions, delegated and
+        application alike (v2-admin-consent.md)."""
         if not self.app.admin_consented:
             return set()
         return set(_graph_permissions(self.app.delegated_permissions))

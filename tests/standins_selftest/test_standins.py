@@ -13,7 +13,12 @@ import pytest
 import requests
 
 from tests.standins.demo import CONTOSO_TENANT_ID, DEMO_CLIENT_ID
-from tests.standins.identity import GRAPH_APP_ID, GRAPH_DEFAULT, WORLDWIDE_GRAPH
+from tests.standins.identity import (
+    GRAPH_APP_ID,
+    GRAPH_DEFAULT,
+    RESPONSE_MODES,
+    WORLDWIDE_GRAPH,
+)
 from tests.standins.tls import SYSTEM_CA_BUNDLE
 from tests.standins_selftest.helpers import (
     REDIRECT_URI,
@@ -84,6 +89,10 @@ def test_discovery_names_the_tenant_guid_whichever_domain_was_asked(http, standi
     assert document["token_endpoint"] == f"{prefix}/oauth2/v2.0/token"
     assert document["jwks_uri"] == f"{prefix}/discovery/v2.0/keys"
     assert "private_key_jwt" in document["token_endpoint_auth_methods_supported"]
+    # the rest of v2-protocols-oidc.md's sample response
+    assert document["subject_types_supported"] == ["pairwise"]
+    assert document["userinfo_endpoint"].endswith("/oidc/userinfo")
+    assert set(RESPONSE_MODES) <= set(document["response_modes_supported"])
 
 
 def test_unknown_tenant_discovery_is_aadsts90002(http, standins):
