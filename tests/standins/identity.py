@@ -53,7 +53,7 @@ CODE_LIFETIME = 600  # "they expire after about 10 minutes" (v2-oauth2-auth-code
 CLOCK_SKEW = 300
 # The ways a result may be sent back (v2-oauth2-auth-code-flow.md, response_mode).
 RESPONSE_MODES = ("query", "fragment", "form_post")
-FORM_FIELDS = ("login", "consent")  # the pages' own fields, not the request's
+FORM_FIELDS = ("login", "consent", "for_organization")  # the pages' own, not the request's
 LOOPBACK = ("localhost", "127.0.0.1")
 UNKNOWN_USERNAME = (
     "This username may be incorrect. Make sure you typed it correctly. "
@@ -291,8 +291,11 @@ def create_identity_app(directory: Directory) -> Flask:
             return reply_error("invalid_request", 50020, _foreign_user(user, found, registration))
 
         # Consent (v2-oauth2-auth-code-flow.md: "If the user hasn't consented ... it asks
-        # the user to consent"; scopes-oidc.md, admin-restricted permissions): the consent
-        # page where the tenant lets users consent, "Need admin approval" where it does not.
+        # the user to consent"; application-consent-experience.md): the consent page where
+        # the tenant lets users consent, and for an administrator anywhere, with the "Consent
+        # on behalf of your organization" box (off by default); "Need admin approval" for
+        # anyone else.
+        may_consent = found.user_consent_allowed or user.is_admin
         choice = request.form.get("consent")
         if choice == "cancel":
             # AADSTS65004 UserDeclinedConsent (reference-error-codes.md); error_subcode=cancel
@@ -302,14 +305,21 @@ def create_identity_app(directory: Directory) -> Flask:
         if choice == "return":
             # AADSTS90094 AdminConsentRequired (reference-error-codes.md).
             return reply_error("access_denied", 90094, "The grant requires admin permission.")
-        if choice == "accept" and found.user_consent_allowed:
-            directory.record_user_consent(user, registration.client_id)
+        if choice == "accept" and may_consent:
+            if user.is_admin and request.form.get("for_organization"):
+                directory.grant_admin_consent(registration)
+            else:
+                directory.record_user_consent(user, registration.client_id)
         elif not directory.has_consent(user, registration) or params.get("prompt") == "consent":
             form["hidden"].append(("login", user.upn))
-            if found.user_consent_allowed:
+            if may_consent:
                 permissions = pages.describe([*_graph_permissions(scopes), *_oidc(scopes)])
                 return render_template(
-                    "consent.html", login=user.upn, permissions=permissions, **form
+                    "consent.html",
+                    login=user.upn,
+                    permissions=permissions,
+                    for_organization=user.is_admin,
+                    **form,
                 )
             return render_template("approval.html", login=user.upn, **form)
 

@@ -104,6 +104,10 @@ CONSENT = """{% extends "layout.html" %}
 </ul>
 <form method="post" action="{{ action }}">
 {% include "hidden.html" %}
+{% if for_organization %}
+<label><input type="checkbox" name="for_organization" value="1" id="consentOrg">
+Consent on behalf of your organization</label>
+{% endif %}
 <button type="submit" name="consent" value="cancel" id="idBtn_Back">Cancel</button>
 <button type="submit" name="consent" value="accept" id="idBtn_Accept"
         class="primary">Accept</button>

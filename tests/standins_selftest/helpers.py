@@ -106,6 +106,8 @@ class _Form(HTMLParser):
         if tag == "form" and self.action is None:
             self.action = attrs.get("action", "")
         elif tag == "input" and attrs.get("name"):
+            if attrs.get("type") in ("checkbox", "radio") and "checked" not in attrs:
+                return  # a browser sends a box only when it is ticked
             self.fields[attrs["name"]] = attrs.get("value") or ""
         elif tag == "button" and attrs.get("id"):
             self.buttons[attrs["id"]] = (attrs.get("name"), attrs.get("value"))

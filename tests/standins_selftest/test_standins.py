@@ -520,6 +520,29 @@ def test_user_consent_blocked_needs_admin_approval_aadsts90094(make_msal, browse
     assert result["error_description"].startswith("AADSTS90094: ")
 
 
+@pytest.mark.parametrize("for_organization", [False, True])
+def test_an_administrator_may_consent_where_users_may_not(
+    directory, make_msal, browser, standins, for_organization
+):
+    """application-consent-experience.md: an administrator is asked for consent even where
+    users may not give it, and may tick "Consent on behalf of your organization"."""
+    app = make_msal()
+    flow = app.initiate_auth_code_flow(graph_scopes(standins), redirect_uri=REDIRECT_URI)
+    page = browser.press(browser.open(flow["auth_uri"]), "idSIButton9", login="admin@contoso.edu")
+    assert "Permissions requested" in page.text
+    assert "Consent on behalf of your organization" in page.text
+
+    fields = {"for_organization": "1"} if for_organization else {}
+    result = app.acquire_token_by_auth_code_flow(
+        flow, callback(browser.press(page, "idBtn_Accept", **fields))
+    )
+
+    assert "access_token" in result, result
+    assert demo_app(directory).admin_consented is for_organization
+    admin = directory.user_by_upn("admin@contoso.edu")
+    assert (DEMO_CLIENT_ID in admin.consented_clients) is not for_organization
+
+
 def test_need_admin_approval_page_offers_no_accept(make_msal, browser, standins):
     flow = make_msal().initiate_auth_code_flow(graph_scopes(standins), redirect_uri=REDIRECT_URI)
     page = browser.press(browser.open(flow["auth_uri"]), "idSIButton9", login=ADELE)
