@@ -516,6 +516,7 @@ class TokenIssuer:
                 "authorization request."
             )
             raise EntraError(400, "invalid_grant", 501481, message)
+        self._requested(form)  # the scopes must name Graph, as at the authorize endpoint
         if not self.directory.redeem(grant):
             raise EntraError(400, "invalid_grant", 54005, _ALREADY_REDEEMED)
         user = self.directory.user(grant.user_id)
@@ -538,13 +539,7 @@ class TokenIssuer:
                 "needed. The user might have changed or reset their password."
             )
             raise EntraError(400, "invalid_grant", 50173, message)
-        try:
-            requested = requested_scopes(form.get("scope", ""))
-        except ResourceError as error:
-            message = _resource_not_found(str(error), self.tenant)
-            raise EntraError(400, "invalid_resource", 500011, message) from None
-        except ScopeError as error:
-            raise EntraError(400, "invalid_scope", 70011, _invalid_scope(str(error))) from None
+        requested = self._requested(form)
         granted = set(_graph_permissions(grant.scopes)) | self._tenant_wide_grant()
         if not set(_graph_permissions(requested)) <= granted:
             message = (
@@ -556,6 +551,18 @@ class TokenIssuer:
         user = self.directory.user(grant.user_id)
         oidc = set(_oidc(grant.scopes)) | set(_oidc(requested))
         return self._user_tokens(user, granted, oidc, None, form)
+
+    def _requested(self, form) -> list[str]:
+        """The scopes a redemption or refresh asks for: one resource, Graph, by its
+        identifier (v2-oauth2-auth-code-flow.md, scope); 500011 for another resource,
+        70011 for a malformed scope (reference-error-codes.md)."""
+        try:
+            return requested_scopes(form.get("scope", ""))
+        except ResourceError as error:
+            message = _resource_not_found(str(error), self.tenant)
+            raise EntraError(400, "invalid_resource", 500011, message) from None
+        except ScopeError as error:
+            raise EntraError(400, "invalid_scope", 70011, _invalid_scope(str(error))) from None
 
     def _tenant_wide_grant(self) -> set[str]:
         """The delegated permissions an administrator granted for everyone: admin consent

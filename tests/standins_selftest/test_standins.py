@@ -573,6 +573,34 @@ def test_a_code_is_redeemed_once_aadsts54005(directory, make_msal, browser, stan
     assert replayed["error_codes"] == [54005]
 
 
+def test_redeeming_a_code_for_graphs_host_is_aadsts500011(
+    directory, make_msal, browser, standins, http, credential
+):
+    """v2-oauth2-auth-code-flow.md: the scopes of a redemption name one resource by its
+    identifier; a host is not one (reference-error-codes.md, 500011)."""
+    demo_app(directory).admin_consented = True
+    flow, query = sign_in(make_msal(), browser, standins)
+    url = f"{standins.identity.url}/{CONTOSO_TENANT_ID}/oauth2/v2.0/token"
+
+    response = http.post(
+        url,
+        data={
+            "grant_type": "authorization_code",
+            "client_id": DEMO_CLIENT_ID,
+            "code": query["code"],
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": flow["code_verifier"],
+            "scope": f"openid {standins.graph.url}/Calendars.ReadWrite",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": credential.assertion(url, DEMO_CLIENT_ID),
+        },
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_resource"
+    assert response.json()["error_codes"] == [500011]
+
+
 def test_wrong_pkce_verifier_is_aadsts501481(directory, make_msal, browser, standins):
     demo_app(directory).admin_consented = True
     app = make_msal()
