@@ -45,8 +45,13 @@ class Tenant:
 class AppRegistration:
     """An app registration with its service principal in its home tenant.
 
-    ``admin_consented`` is the tenant-wide grant: app-only tokens then carry ``roles`` and
-    nobody is asked to consent to the delegated permissions. ``policy_mailboxes`` (lower-case
+    ``admin_consented`` is the tenant-wide grant of every configured permission (admin
+    consent to /.default, or "Grant admin consent" in the admin center): app-only tokens
+    then carry ``roles`` and nobody is asked to consent to the delegated permissions.
+    ``organization_delegated`` are delegated permissions an administrator granted for
+    everyone without the application permissions (the consent prompt's "Consent on behalf
+    of your organization", or admin consent to named scopes: v2-admin-consent.md,
+    application-consent-experience.md). ``policy_mailboxes`` (lower-case
     UPNs) models a legacy Exchange application access policy (RestrictAccess); None means no
     limit. ``rbac_mailboxes`` models RBAC for Applications: an "Application
     Calendars.ReadWrite" role assignment scoped to those mailboxes, which grants calendar
@@ -62,6 +67,7 @@ class AppRegistration:
     application_permissions: set[str] = field(default_factory=set)
     delegated_permissions: set[str] = field(default_factory=set)
     admin_consented: bool = False
+    organization_delegated: set[str] = field(default_factory=set)
     policy_mailboxes: set[str] | None = None
     rbac_mailboxes: set[str] | None = None
     service_principal_id: str = field(default_factory=lambda: str(uuid.uuid4()))
@@ -344,15 +350,26 @@ class Directory:
         with self.lock:
             app.admin_consented = True
 
+    def grant_for_organization(self, app: AppRegistration, permissions) -> None:
+        """Grant these delegated permissions of the app for every user of its tenant."""
+        with self.lock:
+            app.organization_delegated |= set(permissions)
+
     def record_user_consent(self, user: User, client_id: str) -> None:
         """Remember that the user consented to this client."""
         with self.lock:
             user.consented_clients.add(client_id.lower())
 
-    def has_consent(self, user: User, app: AppRegistration) -> bool:
-        """Whether the user may use the app's delegated permissions without being asked."""
+    def has_consent(self, user: User, app: AppRegistration, permissions=()) -> bool:
+        """Whether the user may use these delegated permissions of the app without being
+        asked: granted for everyone, or consented to by the user."""
         with self.lock:
-            return app.admin_consented or app.client_id.lower() in user.consented_clients
+            return (
+                app.admin_consented
+                or app.client_id.lower() in user.consented_clients
+                or bool(app.organization_delegated)
+                and set(permissions) <= app.organization_delegated
+            )
 
     # Codes and refresh tokens
 

@@ -307,10 +307,15 @@ def create_identity_app(directory: Directory) -> Flask:
             return reply_error("access_denied", 90094, "The grant requires admin permission.")
         if choice == "accept" and may_consent:
             if user.is_admin and request.form.get("for_organization"):
-                directory.grant_admin_consent(registration)
+                # The delegated permissions asked for, for everyone; not the application
+                # permissions, which only admin consent to /.default grants.
+                directory.grant_for_organization(registration, _graph_permissions(scopes))
             else:
                 directory.record_user_consent(user, registration.client_id)
-        elif not directory.has_consent(user, registration) or params.get("prompt") == "consent":
+        elif (
+            not directory.has_consent(user, registration, _graph_permissions(scopes))
+            or params.get("prompt") == "consent"
+        ):
             form["hidden"].append(("login", user.upn))
             if may_consent:
                 permissions = pages.describe([*_graph_permissions(scopes), *_oidc(scopes)])
@@ -411,7 +416,14 @@ def create_identity_app(directory: Directory) -> Flask:
             # complete the request" (v2-oauth2-client-creds-grant-flow.md, admin consent).
             form["hidden"].append(("login", user.upn))
             return render_template("approval.html", login=user.upn, **form)
-        directory.grant_admin_consent(registration)
+        permissions = [item.rpartition("/")[2] for item in scope.split()]
+        if ".default" in permissions:
+            # /.default: every configured permission, application ones included.
+            directory.grant_admin_consent(registration)
+        else:
+            # Named scopes are delegated permissions only: "In order to request app
+            # permissions, you must use the /.default value" (v2-admin-consent.md).
+            directory.grant_for_organization(registration, _graph_permissions(permissions))
         # "Successful response": admin_consent=True, the tenant's GUID, scope and state.
         return _reply(
             redirect_uri, "query", admin_consent="True", tenant=found.id, state=state, scope=scope
@@ -567,9 +579,9 @@ class TokenIssuer:
     def _tenant_wide_grant(self) -> set[str]:
         """The delegated permissions an administrator granted for everyone: admin consent
         to /.default covers all the app's configured permissions, delegated and
-        application alike (v2-admin-consent.md)."""
+        application alike (v2-admin-consent.md); otherwise those granted for everyone."""
         if not self.app.admin_consented:
-            return set()
+            return set(self.app.organization_delegated)
         return set(_graph_permissions(self.app.delegated_permissions))
 
     def _user_tokens(self, user: User, granted: set, oidc: set, nonce, form) -> dict:

@@ -538,9 +538,14 @@ def test_an_administrator_may_consent_where_users_may_not(
     )
 
     assert "access_token" in result, result
-    assert demo_app(directory).admin_consented is for_organization
     admin = directory.user_by_upn("admin@contoso.edu")
     assert (DEMO_CLIENT_ID in admin.consented_clients) is not for_organization
+    # For the organisation: the delegated permissions asked for, for everyone (Adele signs
+    # in without being asked), never the application permissions (no roles).
+    assert not demo_app(directory).admin_consented
+    if for_organization:
+        assert "access_token" in user_tokens(make_msal(), browser, standins, ADELE)
+    assert "roles" not in claims_of(app_only_token(make_msal, standins)["access_token"])
 
 
 def test_need_admin_approval_page_offers_no_accept(make_msal, browser, standins):
@@ -700,6 +705,21 @@ def test_admin_consent_accept_grants_the_app_its_roles(directory, make_msal, bro
     }
     assert demo_app(directory).admin_consented
     assert claims_of(app_only_token(make_msal, standins)["access_token"])["roles"]
+
+
+def test_admin_consent_to_named_scopes_grants_no_application_permission(
+    directory, make_msal, browser, standins
+):
+    """v2-admin-consent.md: "In order to request app permissions, you must use the
+    /.default value"; named scopes are granted, as delegated permissions, for everyone."""
+    scope = " ".join(graph_scopes(standins))
+    page = browser.open(admin_consent_url(standins, scope=scope))
+
+    query = callback(browser.press(page, "idBtn_Accept", login="admin@contoso.edu"))
+
+    assert query["admin_consent"] == "True" and query["scope"] == scope
+    assert "roles" not in claims_of(app_only_token(make_msal, standins)["access_token"])
+    assert "access_token" in user_tokens(make_msal(), browser, standins, ADELE)
 
 
 def test_admin_consent_cancel_reports_aadsts65004(directory, browser, standins):
