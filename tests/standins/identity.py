@@ -600,8 +600,10 @@ class TokenIssuer:
             "acr": "1",
         }
         # Graph's permissions come back named as the request named them: by short name
-        # ("User.Read", as Entra answers a request for "User.Read") or with the resource.
-        # MSAL finds a cached token again only by the names it was given.
+        # ("User.Read", as Entra answers a request for "User.Read") or with the resource,
+        # as the documented answers to a request for https://graph.microsoft.com/mail.read
+        # do (v2-oauth2-auth-code-flow.md, "Successful response"). MSAL finds a cached
+        # token again only by the names it was given.
         qualified = any("/" in item for item in form.get("scope", "").split())
         prefix = f"{self.graph}/" if qualified else ""
         body = {
