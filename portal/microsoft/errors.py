@@ -62,6 +62,17 @@ ADVICE: dict[str, Advice] = {
         ),
         CERTIFICATE,
     ),
+    "700024": Advice(
+        _l(
+            "Microsoft refused the certificate sign-in as outside its valid time: the "
+            "portal server's clock is off."
+        ),
+        _l(
+            "This is on MyTimetable's side: contact MyTimetable support with the code and the "
+            "time shown."
+        ),
+        None,
+    ),
     "7000215": Advice(
         _l("A client secret was sent where a certificate is expected."),
         _l(

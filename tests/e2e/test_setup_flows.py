@@ -125,9 +125,10 @@ def test_delegated_admin_signs_in_grants_consent_and_submits(world, page, screen
     screenshot("step5-verify-delegated")
     assert_accessible(page, "step5-verify-delegated")
 
-    # Microsoft's default policy: users cannot consent; the admin is stopped at approval.
+    # Microsoft's default policy: users cannot consent; a colleague who is no
+    # administrator is stopped at approval (application-consent-experience.md).
     page.get_by_role("button", name="Sign in with Microsoft and check").click()
-    page.locator("input[name=login]").fill("admin@contoso.edu")
+    page.locator("input[name=login]").fill("megan.bowen@contoso.edu")
     page.locator("#idSIButton9").click()
     page.locator("#idBtn_Back").click()
     page.wait_for_url(re.compile(r"/setup/verify$"))

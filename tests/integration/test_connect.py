@@ -87,8 +87,8 @@ def test_the_database_and_session_store_hold_no_token_in_clear_text(portal, stan
     issued = []
     original = standins.directory.sign
 
-    def recording_sign(claims):
-        token = original(claims)
+    def recording_sign(claims, **options):
+        token = original(claims, **options)
         issued.append(token)
         return token
 

@@ -5,6 +5,10 @@
 
 Point the portal's authority host and Graph endpoint at the printed URLs and trust
 ``<pki-dir>/bundle.pem``. Ctrl-C (or SIGTERM) stops both.
+
+``--certificate`` and ``--redirect-uri`` register what an administrator would add to the
+app registration; like the manifest (reply-url.md), they take an http://127.0.0.1 redirect
+URI that the Entra page's Redirect URIs box refuses.
 """
 
 import argparse

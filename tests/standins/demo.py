@@ -1,7 +1,10 @@
 """The demo cloud: Contoso's tenant, its people and the portal's app registration.
 
 The names follow Microsoft's own demo tenants. The ids are fixed, so a person trying the
-portal by hand can type them and a test can name them.
+portal by hand can type them and a test can name them. The app's permissions are those the
+portal's step 3 asks for (Graph's permissions-reference.md: Calendars.ReadWrite application
+and delegated, User.Read); the tenants keep Microsoft's default user consent policy
+(configure-user-consent.md), so calendar access needs admin consent.
 """
 
 from .directory import AppRegistration, Directory, Group, Tenant, User
@@ -20,6 +23,7 @@ CONTOSO_PEOPLE = [
     ("e8e3f7c2-5f9a-4b1e-8d6c-2a4b6c8d0e1f", "admin@contoso.edu", "MOD Administrator", True, False),
     ("074e56ea-0b50-4461-89e5-c67ae14a2c0b", "lee.gu@contoso.edu", "Lee Gu", False, True),
 ]
+ADMIN = "admin@contoso.edu"  # the one who may grant admin consent
 GUEST = ("1f3c5e7a-9b2d-4f6e-8a0c-3e5f7a9b1d2c", "guest@fabrikam.com", "Fabrikam Guest")
 
 
@@ -32,7 +36,8 @@ def seed_demo(
 
     The app has Calendars.ReadWrite (application) and Calendars.ReadWrite, User.Read and
     offline_access (delegated) configured, no consent yet, and an access policy that covers
-    Adele, Megan and Lee (who has no mailbox) but not Alex or the admin. ``certificates`` are
+    Adele, Megan and Lee (who has no mailbox) but not Alex or the admin. Only the admin
+    (admin@contoso.edu) may grant admin consent. ``certificates`` are
     the PEM certificates uploaded to it. The mail-enabled security group
     mytimetable@contoso.edu holds the same people as the access policy. Returns the ids,
     keyed by name.
@@ -53,7 +58,16 @@ def seed_demo(
     )
     users = {}
     for object_id, upn, name, has_mailbox, _ in CONTOSO_PEOPLE:
-        directory.add_user(User(object_id, upn, CONTOSO_TENANT_ID, name, has_mailbox=has_mailbox))
+        directory.add_user(
+            User(
+                object_id,
+                upn,
+                CONTOSO_TENANT_ID,
+                name,
+                has_mailbox=has_mailbox,
+                is_admin=upn == ADMIN,
+            )
+        )
         users[upn] = object_id
     guest_id, guest_upn, guest_name = GUEST
     directory.add_user(User(guest_id, guest_upn, FABRIKAM_TENANT_ID, guest_name))

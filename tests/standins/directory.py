@@ -36,7 +36,8 @@ class Tenant:
     id: str
     domains: list[str]
     display_name: str
-    # Microsoft's default policy no longer lets users consent to calendar permissions.
+    # Microsoft's default ("Microsoft-managed") policy no longer lets users consent to
+    # calendar permissions (configure-user-consent.md).
     user_consent_allowed: bool = False
 
 
@@ -44,12 +45,18 @@ class Tenant:
 class AppRegistration:
     """An app registration with its service principal in its home tenant.
 
-    ``admin_consented`` is the tenant-wide grant: app-only tokens then carry ``roles`` and
-    nobody is asked to consent to the delegated permissions. ``policy_mailboxes`` (lower-case
+    ``admin_consented`` is the tenant-wide grant of every configured permission (admin
+    consent to /.default, or "Grant admin consent" in the admin center): app-only tokens
+    then carry ``roles`` and nobody is asked to consent to the delegated permissions.
+    ``organization_delegated`` are delegated permissions an administrator granted for
+    everyone without the application permissions (the consent prompt's "Consent on behalf
+    of your organization", or admin consent to named scopes: v2-admin-consent.md,
+    application-consent-experience.md). ``policy_mailboxes`` (lower-case
     UPNs) models a legacy Exchange application access policy (RestrictAccess); None means no
     limit. ``rbac_mailboxes`` models RBAC for Applications: an "Application
     Calendars.ReadWrite" role assignment scoped to those mailboxes, which grants calendar
-    access there without any ``roles`` in the token, and adds to a tenant-wide grant.
+    access there without any ``roles`` in the token, and adds to a tenant-wide grant
+    (Exchange's application-rbac and Graph's auth-limit-mailbox-access.md).
     """
 
     client_id: str
@@ -60,6 +67,7 @@ class AppRegistration:
     application_permissions: set[str] = field(default_factory=set)
     delegated_permissions: set[str] = field(default_factory=set)
     admin_consented: bool = False
+    organization_delegated: set[str] = field(default_factory=set)
     policy_mailboxes: set[str] | None = None
     rbac_mailboxes: set[str] | None = None
     service_principal_id: str = field(default_factory=lambda: str(uuid.uuid4()))
@@ -67,7 +75,10 @@ class AppRegistration:
 
 @dataclass
 class User:
-    """A user account; ``consented_clients`` are the client IDs the user consented to."""
+    """A user account; ``consented_clients`` are the client IDs the user consented to.
+    ``is_admin`` stands for a role that may grant consent for the organisation (Global or
+    Privileged Role Administrator): only such a user completes admin consent
+    (v2-oauth2-client-creds-grant-flow.md, "only a tenant administrator can sign in")."""
 
     object_id: str
     upn: str
@@ -75,6 +86,7 @@ class User:
     display_name: str
     has_mailbox: bool = True
     consented_clients: set[str] = field(default_factory=set)
+    is_admin: bool = False
 
 
 @dataclass
@@ -102,6 +114,8 @@ class Throttle:
     message: str
 
 
+# Graph's throttled answers: 429 or 503 with Retry-After (throttling.md); the mailbox
+# concurrency code and message of Outlook's limits (throttling-limits.md, Outlook service).
 THROTTLE_DEFAULTS = {
     429: ("ApplicationThrottled", "Application is over its MailboxConcurrency limit."),
     503: (
@@ -158,7 +172,7 @@ def random_guid() -> str:
 
 
 def new_calendar(name: str, owner: User, is_default: bool = False) -> dict:
-    """A calendar resource as Graph returns it."""
+    """A calendar resource as Graph returns it (api-reference v1.0, calendar resource type)."""
     return {
         "id": "AAMkA" + base64.urlsafe_b64encode(_ids.randbytes(63)).decode(),
         "name": name,
@@ -337,15 +351,26 @@ class Directory:
         with self.lock:
             app.admin_consented = True
 
+    def grant_for_organization(self, app: AppRegistration, permissions) -> None:
+        """Grant these delegated permissions of the app for every user of its tenant."""
+        with self.lock:
+            app.organization_delegated |= set(permissions)
+
     def record_user_consent(self, user: User, client_id: str) -> None:
         """Remember that the user consented to this client."""
         with self.lock:
             user.consented_clients.add(client_id.lower())
 
-    def has_consent(self, user: User, app: AppRegistration) -> bool:
-        """Whether the user may use the app's delegated permissions without being asked."""
+    def has_consent(self, user: User, app: AppRegistration, permissions=()) -> bool:
+        """Whether the user may use these delegated permissions of the app without being
+        asked: granted for everyone, or consented to by the user."""
         with self.lock:
-            return app.admin_consented or app.client_id.lower() in user.consented_clients
+            return (
+                app.admin_consented
+                or app.client_id.lower() in user.consented_clients
+                or bool(app.organization_delegated)
+                and set(permissions) <= app.organization_delegated
+            )
 
     # Codes and refresh tokens
 
@@ -383,7 +408,8 @@ class Directory:
 
     def revoke_refresh_tokens(self, upn: str) -> int:
         """Revoke every refresh token issued to this user so far (as the Entra admin centre's
-        "Revoke sessions" does); returns how many were revoked."""
+        "Revoke sessions" and Graph's user: revokeSignInSessions do; a refresh then fails
+        with AADSTS50173, reference-error-codes.md); returns how many were revoked."""
         user = self.user_by_upn(upn)
         if user is None:
             return 0
@@ -656,9 +682,13 @@ class Directory:
 
     # Signing
 
-    def sign(self, claims: dict) -> str:
-        """An RS256 JWT of these claims, signed by the directory's key."""
-        headers = {"typ": "JWT", "kid": self.kid, "x5t": self.kid}
+    def sign(self, claims: dict, x5t: bool = True) -> str:
+        """An RS256 JWT of these claims, signed by the directory's key. ``x5t`` repeats
+        ``kid`` in the header, as v1.0 tokens (Graph's access tokens) do and v2.0 ID tokens
+        do not (access-token-claims-reference.md, id-token-claims-reference.md: header)."""
+        headers = {"typ": "JWT", "kid": self.kid}
+        if x5t:
+            headers["x5t"] = self.kid
         return jwt.encode(claims, self.signing_key, algorithm="RS256", headers=headers)
 
     def decode(self, token: str, audiences: list[str]) -> dict:
@@ -684,7 +714,8 @@ class Directory:
         return claims
 
     def jwks(self) -> dict:
-        """The JSON Web Key Set that publishes the signing key."""
+        """The JSON Web Key Set that publishes the signing key, with the fields of Entra's
+        ``jwks_uri`` document (v2-protocols-oidc.md, signing-key-rollover.md)."""
         numbers = self.signing_key.public_key().public_numbers()
         der = self._signing_cert.public_bytes(serialization.Encoding.DER)
         return {
@@ -743,6 +774,7 @@ def _b64url_int(value: int) -> str:
 
 
 def pairwise_subject(object_id: str, client_id: str) -> str:
-    """A ``sub`` claim that is stable for one user and app and differs between apps."""
+    """A ``sub`` claim that is stable for one user and app and differs between apps (a
+    pairwise identifier: access-token-claims-reference.md, id-token-claims-reference.md)."""
     digest = hashlib.sha256(f"{object_id}|{client_id}".lower().encode()).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")

@@ -1,6 +1,12 @@
 """A one-page stand-in of the Entra admin center's app registrations, for trying the portal
 by hand (``PORTAL_STANDINS=1 ./dev run``): upload a certificate, add a redirect URI, grant
-or revoke admin consent, as the wizard's step 3 asks the administrator to do in Entra."""
+or revoke admin consent, as the wizard's step 3 asks the administrator to do in Entra.
+
+Each action follows its Microsoft document: certificate-credentials.md ("Uploading the
+certificate file"), reply-url.md (what the Redirect URIs box accepts) and
+grant-admin-consent.md (the "Grant admin consent for <tenant>" button)."""
+
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -40,6 +46,7 @@ button { background: #0078d4; color: #fff; border: 0; padding: 6px 14px; border-
   <form method="post" action="{{ url_for('redirect_uri', tenant=app.tenant_id, client=app.client_id) }}">
     <input type="url" name="uri" required placeholder="https://…/connect/callback"> <button>Add URI</button>
   </form>
+  {% if refused and refused[0] == app.client_id %}<p class="note" role="alert">{{ refused[1] }}</p>{% endif %}
   <h3>API permissions</h3>
   <p>Application: {{ app.application_permissions|sort|join(', ') or 'none' }} · Delegated: {{ app.delegated_permissions|sort|join(', ') or 'none' }}</p>
   <p>Admin consent: <strong>{{ 'Granted for the organisation' if app.admin_consented else 'Not granted' }}</strong></p>
@@ -60,6 +67,26 @@ def _pem_certificates(data: bytes) -> list[str]:
     return [c.public_bytes(serialization.Encoding.PEM).decode() for c in found]
 
 
+# reply-url.md: at most 256 characters, none of these special characters.
+MAX_REDIRECT_URI = 256
+UNSUPPORTED_CHARACTERS = set("!$'(),;")
+
+
+def redirect_uri_problem(uri: str) -> str | None:
+    """Why the Redirect URIs box refuses ``uri`` (reply-url.md), or None: https, or http
+    for localhost only; http://127.0.0.1 only through the manifest, not this box."""
+    parts = urlsplit(uri)
+    if len(uri) > MAX_REDIRECT_URI:
+        return f"A redirect URI can have at most {MAX_REDIRECT_URI} characters."
+    if UNSUPPORTED_CHARACTERS & set(uri):
+        return "A redirect URI cannot contain any of ! $ ' ( ) , ;"
+    if not parts.hostname or parts.scheme not in ("https", "http"):
+        return "The redirect URI must be an absolute https:// URI."
+    if parts.scheme == "http" and parts.hostname != "localhost":
+        return "The redirect URI must begin with https:// (http:// only for localhost)."
+    return None
+
+
 def _thumbprint(pem: str) -> str:
     cert = x509.load_pem_x509_certificate(pem.encode())
     return cert.fingerprint(hashes.SHA1()).hex().upper()
@@ -75,12 +102,17 @@ def create_entra_app(directory: Directory) -> Flask:
             raise LookupError(client)
         return found
 
-    @app.get("/")
-    def index():
+    def page(refused: tuple[str, str] | None = None, status: int = 200):
         with directory.lock:
             apps = list(directory.apps.values())
             thumbprints = {a.client_id: [_thumbprint(p) for p in a.certificates] for a in apps}
-        return render_template_string(PAGE, apps=apps, thumbprints=thumbprints)
+        return render_template_string(
+            PAGE, apps=apps, thumbprints=thumbprints, refused=refused
+        ), status
+
+    @app.get("/")
+    def index():
+        return page()
 
     @app.post("/<tenant>/<client>/certificates")
     def upload(tenant, client):
@@ -96,8 +128,12 @@ def create_entra_app(directory: Directory) -> Flask:
 
     @app.post("/<tenant>/<client>/redirect-uris")
     def redirect_uri(tenant, client):
+        uri = request.form["uri"].strip()
+        problem = redirect_uri_problem(uri)
+        if problem:
+            return page(refused=(registration(tenant, client).client_id, problem), status=400)
         with directory.lock:
-            registration(tenant, client).redirect_uris.append(request.form["uri"].strip())
+            registration(tenant, client).redirect_uris.append(uri)
         return redirect(url_for("index"))
 
     @app.post("/<tenant>/<client>/consent")

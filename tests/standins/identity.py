@@ -7,6 +7,11 @@ client assertions only), the sign-in and consent pages, admin consent and sign-o
 AADSTS codes and shapes: JSON from the token endpoint, a redirect to the application once
 the redirect URI is known to be registered, Microsoft's own error page before that.
 The base URL comes from each request, so the app works on any host and port.
+
+Each behaviour names the Microsoft document it follows (the identity platform's docs, by
+file name in MicrosoftDocs/entra-docs: v2-oauth2-auth-code-flow.md, v2-admin-consent.md,
+certificate-credentials.md, reference-error-codes.md, ...). Where a document is silent, the
+comment says what the behaviour rests on instead (MSAL Python's source, a Microsoft SDK).
 """
 
 import base64
@@ -43,10 +48,13 @@ GRAPH_RESOURCES = {WORLDWIDE_GRAPH, GRAPH_APP_ID}
 GRAPH_DEFAULT = f"{WORLDWIDE_GRAPH}/.default"  # the client credentials scope for Graph
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 OIDC_SCOPES = {"openid", "profile", "email", "offline_access"}
-TOKEN_LIFETIME = 3599
-CODE_LIFETIME = 600
+TOKEN_LIFETIME = 3599  # expires_in of the documented answers (v2-oauth2-auth-code-flow.md)
+CODE_LIFETIME = 600  # "they expire after about 10 minutes" (v2-oauth2-auth-code-flow.md)
 CLOCK_SKEW = 300
-FORM_FIELDS = ("login", "consent")  # the pages' own fields, not the request's
+# The ways a result may be sent back (v2-oauth2-auth-code-flow.md, response_mode).
+RESPONSE_MODES = ("query", "fragment", "form_post")
+FORM_FIELDS = ("login", "consent", "for_organization")  # the pages' own, not the request's
+LOOPBACK = ("localhost", "127.0.0.1")
 UNKNOWN_USERNAME = (
     "This username may be incorrect. Make sure you typed it correctly. "
     "Otherwise, contact your admin."
@@ -86,6 +94,9 @@ def create_identity_app(directory: Directory) -> Flask:
 
     @app.errorhandler(EntraError)
     def json_error(error: EntraError):
+        # The fields of reference-error-codes.md ("Handling error codes in your
+        # application"); error_description leads with the AADSTS code and ends with the
+        # trace lines, as every documented example does.
         trace = _trace()
         body = {
             "error": error.error,
@@ -100,11 +111,16 @@ def create_identity_app(directory: Directory) -> Flask:
 
     @app.errorhandler(SignInError)
     def error_page(error: SignInError):
+        # Before the redirect URI is known to be registered nothing may go back to it
+        # (v2-oauth2-auth-code-flow.md, redirect_uri; RFC 6749 4.1.2.1): Entra's own page.
         page = render_template("error.html", code=error.code, message=error.message, **_trace())
         return page, 400
 
     @app.get("/<tenant>/v2.0/.well-known/openid-configuration")
     def openid_configuration(tenant: str):
+        # v2-protocols-oidc.md, "Fetch the OpenID configuration document": the fields of
+        # the tenant's document, its endpoints named by the tenant's GUID whichever
+        # domain was asked for; an unknown tenant is AADSTS90002 (reference-error-codes.md).
         directory.count("openid-configuration")
         found = _tenant(directory, tenant, "invalid_tenant")
         base = _base_url()
@@ -162,12 +178,18 @@ def create_identity_app(directory: Directory) -> Flask:
 
     @app.get("/<tenant>/discovery/v2.0/keys")
     def keys(tenant: str):
+        # The jwks_uri of the discovery document (v2-protocols-oidc.md).
         directory.count("keys")
         _tenant(directory, tenant, "invalid_tenant")
         return jsonify(directory.jwks())
 
     @app.post("/<tenant>/oauth2/v2.0/token")
     def token(tenant: str):
+        # The token endpoint (v2-oauth2-auth-code-flow.md, v2-oauth2-client-creds-grant-
+        # flow.md): the tenant, then the client and its credential, then the grant.
+        # Errors are JSON with the documented error strings: an unknown tenant
+        # invalid_request 90002, an unknown app unauthorized_client 700016, a grant it
+        # does not know unsupported_grant_type 70003 (reference-error-codes.md).
         directory.count("token")
         form = request.form
         found = _tenant(directory, tenant, "invalid_request")
@@ -194,10 +216,19 @@ def create_identity_app(directory: Directory) -> Flask:
 
     @app.route("/<tenant>/oauth2/v2.0/authorize", methods=["GET", "POST"])
     def authorize(tenant: str):
+        # v2-oauth2-auth-code-flow.md, "Request an authorization code". Once the redirect
+        # URI is known to be registered, every answer goes back to it in the response
+        # mode asked for (query by default), with the request's state echoed (RFC 6749
+        # 4.1.2), errors as error and error_description ("Error response").
         directory.count("authorize")
         params = request.values
         found, registration, redirect_uri = _sign_in_request(directory, tenant, params)
         state, response_mode = params.get("state"), params.get("response_mode", "query")
+        if response_mode not in RESPONSE_MODES:
+            # reference-error-codes.md: AADSTS70007 UnsupportedResponseMode.
+            message = f"The app returned an unsupported value of response_mode '{response_mode}'."
+            error = _error_result("invalid_request", 70007, message)
+            return _reply(redirect_uri, "query", **error, state=state)
 
         def reply(**result):
             return _reply(redirect_uri, response_mode, **result, state=state)
@@ -209,10 +240,19 @@ def create_identity_app(directory: Directory) -> Flask:
         if not response_type:
             return reply_error("invalid_request", 900144, _missing("response_type"))
         if response_type != "code":
+            # The apps here have no implicit grant or hybrid flow enabled: unsupported_response_
+            # type, AADSTS700054 (v2-protocols-oidc.md "Enable ID tokens"; reference-error-
+            # codes.md).
             message = f"response_type '{response_type}' is not enabled for the application."
             return reply_error("unsupported_response_type", 700054, message)
         if not params.get("scope"):
             return reply_error("invalid_request", 900144, _missing("scope"))
+        challenge = params.get("code_challenge")
+        if challenge is not None and not 43 <= len(challenge) <= 128:
+            # RFC 7636 4.2 (43 to 128 characters); reference-error-codes.md: AADSTS501491
+            # InvalidCodeChallengeMethodInvalidSize.
+            message = "Invalid size of Code_Challenge parameter."
+            return reply_error("invalid_request", 501491, message)
         try:
             scopes = requested_scopes(params["scope"])
         except ResourceError as error:
@@ -221,12 +261,21 @@ def create_identity_app(directory: Directory) -> Flask:
         except ScopeError as error:
             return reply_error("invalid_scope", 70011, _invalid_scope(str(error)))
 
+        if params.get("prompt") == "none":
+            # prompt=none shows nothing; the stand-in keeps no single sign-on session, so
+            # nobody is signed in: login_required, AADSTS50058 (v2-oauth2-auth-code-flow.md,
+            # "Error codes for authorization endpoint errors"; reference-error-codes.md).
+            message = "A silent sign-in request was sent but no user is signed in."
+            return reply_error("login_required", 50058, message)
+
         form = {
             "action": request.path,
             "hidden": _carried(params),
             "app_name": registration.display_name,
         }
         if request.method == "GET":
+            # login_hint pre-fills the username (v2-oauth2-auth-code-flow.md); without a
+            # session every other prompt (login, select_account) shows the sign-in page.
             return render_template("signin.html", login=params.get("login_hint", ""), **form)
         login = request.form.get("login", "").strip()
         user = directory.user_by_upn(login) if login else None
@@ -238,22 +287,44 @@ def create_identity_app(directory: Directory) -> Flask:
             )
             return render_template("signin.html", login=login, error=error, **form)
         if user.tenant_id != found.id:
+            # reference-error-codes.md: AADSTS50020 UserUnauthorized, a user of another tenant.
             return reply_error("invalid_request", 50020, _foreign_user(user, found, registration))
 
+        # Consent (v2-oauth2-auth-code-flow.md: "If the user hasn't consented ... it asks
+        # the user to consent"; application-consent-experience.md): the consent page where
+        # the tenant lets users consent, and for an administrator anywhere, with the "Consent
+        # on behalf of your organization" box (off by default); "Need admin approval" for
+        # anyone else.
+        may_consent = found.user_consent_allowed or user.is_admin
         choice = request.form.get("consent")
         if choice == "cancel":
+            # AADSTS65004 UserDeclinedConsent (reference-error-codes.md); error_subcode=cancel
+            # is what MSAL.NET's AuthorizationResult reads as the user cancelling.
             message = "User declined to consent to access the app."
             return reply_error("access_denied", 65004, message, error_subcode="cancel")
         if choice == "return":
+            # AADSTS90094 AdminConsentRequired (reference-error-codes.md).
             return reply_error("access_denied", 90094, "The grant requires admin permission.")
-        if choice == "accept" and found.user_consent_allowed:
-            directory.record_user_consent(user, registration.client_id)
-        elif not directory.has_consent(user, registration) or params.get("prompt") == "consent":
+        if choice == "accept" and may_consent:
+            if user.is_admin and request.form.get("for_organization"):
+                # The delegated permissions asked for, for everyone; not the application
+                # permissions, which only admin consent to /.default grants.
+                directory.grant_for_organization(registration, _graph_permissions(scopes))
+            else:
+                directory.record_user_consent(user, registration.client_id)
+        elif (
+            not directory.has_consent(user, registration, _graph_permissions(scopes))
+            or params.get("prompt") == "consent"
+        ):
             form["hidden"].append(("login", user.upn))
-            if found.user_consent_allowed:
+            if may_consent:
                 permissions = pages.describe([*_graph_permissions(scopes), *_oidc(scopes)])
                 return render_template(
-                    "consent.html", login=user.upn, permissions=permissions, **form
+                    "consent.html",
+                    login=user.upn,
+                    permissions=permissions,
+                    for_organization=user.is_admin,
+                    **form,
                 )
             return render_template("approval.html", login=user.upn, **form)
 
@@ -265,27 +336,37 @@ def create_identity_app(directory: Directory) -> Flask:
                 redirect_uri=redirect_uri,
                 scopes=scopes,
                 nonce=params.get("nonce"),
-                code_challenge=params.get("code_challenge"),
+                code_challenge=challenge,
+                # "If excluded, code_challenge is assumed to be plaintext"
+                # (v2-oauth2-auth-code-flow.md, code_challenge_method).
                 code_challenge_method=params.get("code_challenge_method", "plain"),
             )
         )
-        return _reply(
-            redirect_uri, response_mode, code=code, state=state, session_state=str(uuid.uuid4())
-        )
+        # "Successful response": code and state; session_state as Entra adds it (OpenID
+        # Connect Session Management 1.0, which MSAL leaves alone).
+        return reply(code=code, session_state=str(uuid.uuid4()))
 
     @app.route("/<tenant>/v2.0/adminconsent", methods=["GET", "POST"])
     def admin_consent(tenant: str):
+        # v2-admin-consent.md: client_id, redirect_uri and scope required, state echoed.
+        # Every answer, error or not, carries admin_consent=True ("Error response"), so an
+        # application reads error first.
         directory.count("adminconsent")
         params = request.values
         found, registration, redirect_uri = _sign_in_request(directory, tenant, params)
         state, scope = params.get("state"), params.get("scope")
+
+        def reply_error(error: str, code: int, message: str):
+            result = _error_result(error, code, message)
+            return _reply(redirect_uri, "query", **result, admin_consent="True", state=state)
+
         if not scope:
+            # AADSTS90014 MissingRequiredField (reference-error-codes.md).
             message = (
                 "The required field 'scope' is missing from the credential. "
                 "Ensure that you have all the necessary parameters for the login request."
             )
-            error = _error_result("invalid_request", 90014, message)
-            return _reply(redirect_uri, "query", **error, state=state)
+            return reply_error("invalid_request", 90014, message)
         foreign = [
             item.rpartition("/")[0]
             for item in scope.split()
@@ -302,8 +383,7 @@ def create_identity_app(directory: Directory) -> Flask:
                 f"Client app ID: {registration.client_id}({registration.display_name}). "
                 f"Resource value from request: {foreign[0]}."
             )
-            error = _error_result("invalid_client", 650057, message)
-            return _reply(redirect_uri, "query", **error, admin_consent="True", state=state)
+            return reply_error("invalid_client", 650057, message)
         form = {
             "action": request.path,
             "hidden": _carried(params),
@@ -315,31 +395,52 @@ def create_identity_app(directory: Directory) -> Flask:
         }
         if request.method == "GET":
             return render_template("adminconsent.html", login=params.get("login_hint", ""), **form)
-        if request.form.get("consent") != "accept":
-            message = "User declined to consent to access the app."
-            error = _error_result("access_denied", 65004, message)
-            return _reply(redirect_uri, "query", **error, admin_consent="True", state=state)
+        choice = request.form.get("consent")
+        if choice == "return":
+            # A user who is no administrator went back from "Need admin approval":
+            # AADSTS90094 AdminConsentRequired (reference-error-codes.md).
+            return reply_error("access_denied", 90094, "The grant requires admin permission.")
+        if choice != "accept":
+            # v2-admin-consent.md, "Error response": the documented example of a declined
+            # admin consent, error consent_required with AADSTS65004.
+            message = "The resource owner or authorization server denied the request."
+            return reply_error("consent_required", 65004, message)
         login = request.form.get("login", "").strip()
         user = directory.user_by_upn(login) if login else None
         if user is None:
             return render_template("adminconsent.html", login=login, error=UNKNOWN_USERNAME, **form)
         if user.tenant_id != found.id:
-            error = _error_result(
-                "invalid_request", 50020, _foreign_user(user, found, registration)
-            )
-            return _reply(redirect_uri, "query", **error, admin_consent="True", state=state)
-        directory.grant_admin_consent(registration)
+            return reply_error("invalid_request", 50020, _foreign_user(user, found, registration))
+        if not user.is_admin:
+            # "Microsoft Entra ID enforces that only a tenant administrator can sign in to
+            # complete the request" (v2-oauth2-client-creds-grant-flow.md, admin consent).
+            form["hidden"].append(("login", user.upn))
+            return render_template("approval.html", login=user.upn, **form)
+        permissions = [item.rpartition("/")[2] for item in scope.split()]
+        if ".default" in permissions:
+            # /.default: every configured permission, application ones included.
+            directory.grant_admin_consent(registration)
+        else:
+            # Named scopes are delegated permissions only: "In order to request app
+            # permissions, you must use the /.default value" (v2-admin-consent.md).
+            directory.grant_for_organization(registration, _graph_permissions(permissions))
+        # "Successful response": admin_consent=True, the tenant's GUID, scope and state.
         return _reply(
             redirect_uri, "query", admin_consent="True", tenant=found.id, state=state, scope=scope
         )
 
-    @app.get("/<tenant>/oauth2/v2.0/logout")
+    @app.route("/<tenant>/oauth2/v2.0/logout", methods=["GET", "POST"])
     def logout(tenant: str):
+        # v2-protocols-oidc.md, "Send a sign-out request": GET or POST; the user goes to
+        # post_logout_redirect_uri only if it is a redirect URI registered for the
+        # application, and sees Microsoft's generic signed-out page otherwise.
         directory.count("logout")
-        if directory.find_tenant(tenant) is None:
+        found = directory.find_tenant(tenant)
+        if found is None:
             raise SignInError(90002, _tenant_not_found(tenant))
-        if request.args.get("post_logout_redirect_uri"):
-            return redirect(request.args["post_logout_redirect_uri"])
+        target = request.values.get("post_logout_redirect_uri", "")
+        if target and _registered_anywhere(directory, found, target):
+            return redirect(target)
         return render_template("signedout.html")
 
     return app
@@ -355,9 +456,12 @@ class TokenIssuer:
         self.graph = WORLDWIDE_GRAPH
 
     def client_credentials(self, scope: str) -> dict:
-        """An app-only Graph token; ``roles`` only when an administrator consented."""
+        """An app-only Graph token; ``roles`` only when an administrator consented
+        (v2-oauth2-client-creds-grant-flow.md, "Get a token"; app-only-access-primer.md)."""
         scopes = scope.split()
         if len(scopes) != 1 or not scopes[0].endswith("/.default"):
+            # AADSTS1002012, as Entra answers a client credentials scope without /.default
+            # (the scope "should be the resource identifier ... affixed with .default").
             raise EntraError(
                 400,
                 "invalid_scope",
@@ -380,6 +484,8 @@ class TokenIssuer:
         }
         if self.app.admin_consented and self.app.application_permissions:
             claims["roles"] = sorted(self.app.application_permissions)
+        # "Successful response": token_type, expires_in, access_token (no scope, no
+        # refresh token); ext_expires_in as Entra adds it.
         return {
             "token_type": "Bearer",
             "expires_in": TOKEN_LIFETIME,
@@ -388,7 +494,10 @@ class TokenIssuer:
         }
 
     def authorization_code(self, form) -> dict:
-        """Redeem a code once, for the client, redirect URI and PKCE verifier it was issued to."""
+        """Redeem a code once, for the client, redirect URI and PKCE verifier it was issued to
+        (v2-oauth2-auth-code-flow.md, "Redeem a code for an access token"; the codes of
+        reference-error-codes.md: 54005 redeemed, 70008 expired, 500112 another reply
+        address, 501481 verifier, 700005 another tenant, 9002313 malformed)."""
         grant = self.directory.code_grant(_required(form, "code"))
         if grant is None:
             raise EntraError(
@@ -419,6 +528,7 @@ class TokenIssuer:
                 "authorization request."
             )
             raise EntraError(400, "invalid_grant", 501481, message)
+        self._requested(form)  # the scopes must name Graph, as at the authorize endpoint
         if not self.directory.redeem(grant):
             raise EntraError(400, "invalid_grant", 54005, _ALREADY_REDEEMED)
         user = self.directory.user(grant.user_id)
@@ -426,7 +536,10 @@ class TokenIssuer:
         return self._user_tokens(user, granted, set(_oidc(grant.scopes)), grant.nonce, form)
 
     def refresh_token(self, form) -> dict:
-        """New tokens (and a new refresh token) for a refresh token that is not revoked."""
+        """New tokens (and a new refresh token) for a refresh token that is not revoked
+        (v2-oauth2-auth-code-flow.md, "Refresh the access token"): the old refresh token
+        is not revoked by its use, the scopes asked for must have been granted (65001
+        otherwise), a revoked grant is AADSTS50173 (reference-error-codes.md)."""
         grant = self.directory.refresh_grant(_required(form, "refresh_token"))
         if grant is None or grant.client_id.lower() != self.app.client_id.lower():
             raise EntraError(
@@ -438,13 +551,7 @@ class TokenIssuer:
                 "needed. The user might have changed or reset their password."
             )
             raise EntraError(400, "invalid_grant", 50173, message)
-        try:
-            requested = requested_scopes(form.get("scope", ""))
-        except ResourceError as error:
-            message = _resource_not_found(str(error), self.tenant)
-            raise EntraError(400, "invalid_resource", 500011, message) from None
-        except ScopeError as error:
-            raise EntraError(400, "invalid_scope", 70011, _invalid_scope(str(error))) from None
+        requested = self._requested(form)
         granted = set(_graph_permissions(grant.scopes)) | self._tenant_wide_grant()
         if not set(_graph_permissions(requested)) <= granted:
             message = (
@@ -457,13 +564,30 @@ class TokenIssuer:
         oidc = set(_oidc(grant.scopes)) | set(_oidc(requested))
         return self._user_tokens(user, granted, oidc, None, form)
 
+    def _requested(self, form) -> list[str]:
+        """The scopes a redemption or refresh asks for: one resource, Graph, by its
+        identifier (v2-oauth2-auth-code-flow.md, scope); 500011 for another resource,
+        70011 for a malformed scope (reference-error-codes.md)."""
+        try:
+            return requested_scopes(form.get("scope", ""))
+        except ResourceError as error:
+            message = _resource_not_found(str(error), self.tenant)
+            raise EntraError(400, "invalid_resource", 500011, message) from None
+        except ScopeError as error:
+            raise EntraError(400, "invalid_scope", 70011, _invalid_scope(str(error))) from None
+
     def _tenant_wide_grant(self) -> set[str]:
+        """The delegated permissions an administrator granted for everyone: admin consent
+        to /.default covers all the app's configured permissions, delegated and
+        application alike (v2-admin-consent.md); otherwise those granted for everyone."""
         if not self.app.admin_consented:
-            return set()
+            return set(self.app.organization_delegated)
         return set(_graph_permissions(self.app.delegated_permissions))
 
     def _user_tokens(self, user: User, granted: set, oidc: set, nonce, form) -> dict:
         permissions = sorted(granted)
+        # A delegated v1.0 token's user claims (access-token-claims-reference.md: upn,
+        # unique_name, amr and acr are v1.0 claims, preferred_username is not).
         access = {
             "idtyp": "user",
             "oid": user.object_id,
@@ -476,8 +600,10 @@ class TokenIssuer:
             "acr": "1",
         }
         # Graph's permissions come back named as the request named them: by short name
-        # ("User.Read", as Entra answers a request for "User.Read") or with the resource.
-        # MSAL finds a cached token again only by the names it was given.
+        # ("User.Read", as Entra answers a request for "User.Read") or with the resource,
+        # as the documented answers to a request for https://graph.microsoft.com/mail.read
+        # do (v2-oauth2-auth-code-flow.md, "Successful response"). MSAL finds a cached
+        # token again only by the names it was given.
         qualified = any("/" in item for item in form.get("scope", "").split())
         prefix = f"{self.graph}/" if qualified else ""
         body = {
@@ -487,6 +613,8 @@ class TokenIssuer:
             "ext_expires_in": TOKEN_LIFETIME,
             "access_token": self._access_token(access),
         }
+        # refresh_token only with offline_access, id_token only with openid
+        # (v2-oauth2-auth-code-flow.md, "Successful response").
         if "offline_access" in oidc:
             body["refresh_token"] = self.directory.issue_refresh_token(
                 RefreshToken(
@@ -499,11 +627,16 @@ class TokenIssuer:
         if "openid" in oidc:
             body["id_token"] = self._id_token(user, nonce)
         if form.get("client_info"):
+            # What MSAL asks for with client_info=1 and builds its account from
+            # (msal/oauth2cli, MSAL Python's token cache): base64url {"uid", "utid"}.
             info = json.dumps({"uid": user.object_id, "utid": user.tenant_id}).encode()
             body["client_info"] = base64.urlsafe_b64encode(info).decode().rstrip("=")
         return body
 
     def _access_token(self, claims: dict) -> str:
+        """A Graph access token: Graph takes v1.0 tokens (access-token-claims-reference.md:
+        iss https://sts.windows.net/{tid}/, appid and appidacr "2" for a certificate,
+        never the v2.0-only azp), for Graph's resource identifier."""
         now = int(time.time())
         issuer = f"https://sts.windows.net/{self.tenant.id}/"
         claims = {
@@ -515,7 +648,6 @@ class TokenIssuer:
             "app_displayname": self.app.display_name,
             "appid": self.app.client_id,
             "appidacr": "2",
-            "azp": self.app.client_id,
             "idp": issuer,
             "tid": self.tenant.id,
             "uti": secrets.token_urlsafe(16),
@@ -526,6 +658,9 @@ class TokenIssuer:
         return self.directory.sign(claims)
 
     def _id_token(self, user: User, nonce: str | None) -> str:
+        """A v2.0 ID token (id-token-claims-reference.md): aud the client ID, iss the
+        authority's {tid}/v2.0 as the discovery document's issuer, oid, tid, sub pairwise,
+        preferred_username, name, ver 2.0, the nonce of the authorize request, no x5t."""
         now = int(time.time())
         claims = {
             "aud": self.app.client_id,
@@ -543,7 +678,7 @@ class TokenIssuer:
         }
         if nonce is not None:
             claims["nonce"] = nonce  # echoed as received: MSAL sends the hash of its nonce
-        return self.directory.sign(claims)
+        return self.directory.sign(claims, x5t=False)
 
 
 def requested_scopes(scope: str) -> list[str]:
@@ -577,8 +712,15 @@ def _oidc(scopes) -> list[str]:
 
 
 def _authenticate_client(tenant: Tenant, app: AppRegistration, form) -> None:
-    """Check the client's certificate assertion as Entra does; secrets are not accepted."""
+    """Check the client's certificate assertion as Entra does (certificate-credentials.md:
+    header x5t#S256 or x5t naming an uploaded certificate, aud the token endpoint, iss and
+    sub the client ID, exp); the apps here have no secrets, so none is accepted.
+
+    ``jti`` is not checked for reuse: MSAL Python, Microsoft's own client, sends the same
+    assertion (same jti) for up to nine minutes (oauth2cli/assertion.py AutoRefresher), and
+    no document says Entra refuses it. Nor is ``nbf`` required: MSAL sends none."""
     if form.get("client_secret"):
+        # AADSTS7000215 (reference-error-codes.md): a secret, where the app has none.
         message = (
             "Invalid client secret provided. Ensure the secret being sent in the request is "
             "the client secret value, not the client secret ID, for a secret added to app "
@@ -587,6 +729,7 @@ def _authenticate_client(tenant: Tenant, app: AppRegistration, form) -> None:
         raise EntraError(401, "invalid_client", 7000215, message)
     assertion = form.get("client_assertion")
     if not assertion or form.get("client_assertion_type") != JWT_BEARER:
+        # AADSTS7000218 (reference-error-codes.md).
         message = (
             "The request body must contain the following parameter: "
             "'client_assertion' or 'client_secret'."
@@ -595,11 +738,14 @@ def _authenticate_client(tenant: Tenant, app: AppRegistration, form) -> None:
     try:
         header = jwt.get_unverified_header(assertion)
     except jwt.DecodeError:
+        # AADSTS50027 InvalidJwtToken (reference-error-codes.md): "token format isn't proper".
         raise EntraError(
             401, "invalid_client", 50027, "JWT token is invalid or malformed."
         ) from None
     certificate, thumbprint = _registered_certificate(app, header)
     if certificate is None:
+        # AADSTS700027 (reference-error-codes.md): no uploaded certificate has the
+        # thumbprint the header names.
         message = (
             "Client assertion failed signature validation. The certificate with identifier "
             "used to sign the client assertion is not registered on application. "
@@ -609,8 +755,8 @@ def _authenticate_client(tenant: Tenant, app: AppRegistration, form) -> None:
         )
         raise EntraError(401, "invalid_client", 700027, message)
 
-    def rejected(reason: str):
-        return EntraError(401, "invalid_client", 7000274, reason)
+    def rejected(code: int, reason: str):
+        return EntraError(401, "invalid_client", code, reason)
 
     try:
         claims = jwt.decode(
@@ -621,27 +767,41 @@ def _authenticate_client(tenant: Tenant, app: AppRegistration, form) -> None:
             options={"verify_aud": False, "require": ["exp", "aud", "iss", "sub"]},
         )
     except (jwt.ExpiredSignatureError, jwt.ImmatureSignatureError):
-        raise rejected("Client assertion is not within its valid time range.") from None
+        # AADSTS700024, SignedAssertionInvalidTimeRange among the eSTS certificate errors
+        # that Microsoft.Identity.Web lists (the reference table leaves it out).
+        raise rejected(700024, "Client assertion is not within its valid time range.") from None
     except jwt.InvalidTokenError:
+        # AADSTS7000274, as Microsoft.Identity.Web lists it among the certificate errors:
+        # the certificate was found, the signature does not verify with it.
         raise rejected(
-            "Key was found, but use of the key to verify the signature failed."
+            7000274, "Key was found, but use of the key to verify the signature failed."
         ) from None
+    # aud: the token endpoint, by the tenant's GUID or a domain (certificate-credentials.md
+    # shows https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token).
     audiences = {f"{_base_url()}/{name}/oauth2/v2.0/token".lower() for name in tenant.domains}
     audiences |= {f"{_base_url()}/{tenant.id}/oauth2/v2.0/token".lower(), request.base_url.lower()}
     if str(claims["aud"]).lower() not in audiences:
+        # AADSTS50027 InvalidJwtToken, "unexpected audience" (reference-error-codes.md).
         raise rejected(
-            f"The audience claim of the client assertion '{claims['aud']}' does not match the "
-            f"token endpoint '{request.base_url}'."
+            50027,
+            f"JWT token is invalid or malformed. The audience '{claims['aud']}' of the client "
+            f"assertion is not the token endpoint '{request.base_url}'.",
         )
-    if {str(claims["iss"]).lower(), str(claims["sub"]).lower()} != {app.client_id.lower()}:
+    if str(claims["iss"]).lower() != str(claims["sub"]).lower():
+        # AADSTS50048 SubjectMismatchesIssuer (reference-error-codes.md).
+        raise rejected(50048, "Subject mismatches Issuer claim in the client assertion.")
+    if str(claims["iss"]).lower() != app.client_id.lower():
+        # AADSTS700021, as the Azure SDKs' troubleshooting guides quote it.
         raise rejected(
-            "Client assertion application identifier doesn't match 'client_id' parameter."
+            700021, "Client assertion application identifier doesn't match 'client_id' parameter."
         )
 
 
 def _registered_certificate(app: AppRegistration, header: dict):
     """The app's certificate whose thumbprint the assertion's header names, and that
-    thumbprint in hex. MSAL pads ``x5t``/``x5t#S256``; Entra accepts either form."""
+    thumbprint in hex: ``x5t#S256`` the base64url SHA-256 thumbprint
+    (certificate-credentials.md), or the legacy ``x5t`` SHA-1 one that MSAL sends with a
+    thumbprint credential. MSAL pads them; Entra accepts either form."""
     candidates = [
         (header[name], algorithm)
         for name, algorithm in (("x5t#S256", hashes.SHA256()), ("x5t", hashes.SHA1()))
@@ -673,6 +833,8 @@ def _carried(params) -> list[tuple[str, str]]:
 
 
 def _pkce_matches(grant: AuthorizationCode, verifier: str) -> bool:
+    """Whether the verifier answers the code's challenge, ``plain`` or ``S256`` (both
+    supported: v2-oauth2-auth-code-flow.md; RFC 7636 4.6)."""
     if grant.code_challenge_method == "S256":
         digest = hashlib.sha256(verifier.encode()).digest()
         verifier = base64.urlsafe_b64encode(digest).decode().rstrip("=")
@@ -692,7 +854,8 @@ def _sign_in_request(directory: Directory, tenant: str, params):
     if registration is None:
         raise SignInError(700016, _app_not_found(client_id, found))
     redirect_uri = params.get("redirect_uri", "")
-    if redirect_uri not in registration.redirect_uris:
+    if not _registered(registration, redirect_uri):
+        # AADSTS50011 InvalidReplyTo (reference-error-codes.md), on Entra's own page.
         raise SignInError(
             50011,
             f"The redirect URI '{redirect_uri}' specified in the request does not match the "
@@ -702,6 +865,35 @@ def _sign_in_request(directory: Directory, tenant: str, params):
             "more about how to fix this.",
         )
     return found, registration, redirect_uri
+
+
+def _registered(registration: AppRegistration, uri: str) -> bool:
+    """Whether ``uri`` is one of the app's redirect URIs: an exact, case-sensitive match,
+    except that the port of a loopback URI is ignored (reply-url.md, "Localhost
+    exceptions")."""
+    if uri in registration.redirect_uris:
+        return True
+    asked = urlsplit(uri)
+    if asked.hostname not in LOOPBACK:
+        return False
+    return any(
+        _without_port(urlsplit(registered)) == _without_port(asked)
+        for registered in registration.redirect_uris
+        if urlsplit(registered).hostname in LOOPBACK
+    )
+
+
+def _without_port(parts) -> tuple:
+    return parts.scheme, parts.hostname, parts.path, parts.query
+
+
+def _registered_anywhere(directory: Directory, tenant: Tenant, uri: str) -> bool:
+    """Whether ``uri`` is a redirect URI of an application registered in the tenant."""
+    with directory.lock:
+        apps = [
+            app for app in directory.apps.values() if app.tenant_id.lower() == tenant.id.lower()
+        ]
+    return any(_registered(app, uri) for app in apps)
 
 
 def _tenant(directory: Directory, tenant: str, error: str) -> Tenant:
@@ -724,11 +916,14 @@ def _error_result(error: str, code: int, message: str) -> dict:
 
 
 def _reply(redirect_uri: str, response_mode: str, **result):
-    """Hand a result to the application (None values left out): a redirect with a query
-    string, or for ``response_mode=form_post`` a page that posts it at once."""
+    """Hand a result to the application (None values left out) as ``response_mode`` says
+    (v2-oauth2-auth-code-flow.md): a redirect with a query string, with a fragment, or for
+    ``form_post`` a page that posts it at once."""
     result = {name: value for name, value in result.items() if value is not None}
     if response_mode == "form_post":
         return render_template("formpost.html", action=redirect_uri, hidden=list(result.items()))
+    if response_mode == "fragment":
+        return redirect(urlunsplit(urlsplit(redirect_uri)._replace(fragment=urlencode(result))))
     return redirect(_with_query(redirect_uri, **result))
 
 

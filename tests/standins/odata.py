@@ -4,6 +4,10 @@
 directory, as Graph does), ``$select``, and OData string literals. A query the stand-in does
 not implement is answered 501 ``NotImplemented`` rather than guessed at, so that a test
 which needs it fails loudly instead of passing against behaviour Graph does not have.
+
+Microsoft Graph's documents (microsoft-graph-docs, concepts/): errors.md (the error body
+and status codes), paging.md (``@odata.nextLink``), query-parameters.md (``$top``,
+``$select``, ``$filter``, string literals).
 """
 
 import base64
@@ -37,7 +41,9 @@ def clone(value):
 
 
 def error_body(code: str, message: str) -> dict:
-    """Graph's error body, ``{"error": {"code", "message", "innerError"}}``."""
+    """Graph's error body, ``{"error": {"code", "message", "innerError"}}`` (errors.md: an
+    OData error; innerError with the date and request-id, and the client-request-id that
+    Graph echoes)."""
     return {
         "error": {
             "code": code,
@@ -57,7 +63,9 @@ def client_request_id() -> str:
 
 
 def only(*options: str) -> None:
-    """Answer 501 to a request with a ``$`` query option other than these."""
+    """Answer 501 to a request with a ``$`` query option other than these (errors.md:
+    501 Not Implemented, "The requested feature isn't implemented"; here it marks what
+    the stand-in leaves out, not a limit of Graph)."""
     for name in request.args:
         if name.startswith("$") and name.lower() not in options:
             raise not_implemented(f"{name} here")
@@ -69,12 +77,14 @@ def not_implemented(what: str) -> GraphError:
 
 
 def literal(text: str) -> str:
-    """The value of the body of an OData string literal (``''`` stands for ``'``)."""
+    """The value of the body of an OData string literal (``''`` stands for ``'``:
+    query-parameters.md, "Escaping single quotes")."""
     return text.replace("''", "'")
 
 
 def top(default: int, maximum: int, code: str = "BadRequest") -> int:
-    """The page size asked for with ``$top``, or ``default``."""
+    """The page size asked for with ``$top``, or ``default`` (query-parameters.md, top;
+    paging.md: each API has its own default and maximum page size)."""
     raw = request.args.get("$top")
     if raw is None:
         return default
@@ -87,7 +97,8 @@ def top(default: int, maximum: int, code: str = "BadRequest") -> int:
 
 
 def select() -> list[str] | None:
-    """The property names listed in ``$select``, or None without one."""
+    """The property names listed in ``$select``, or None without one
+    (query-parameters.md, select)."""
     raw = request.args.get("$select")
     if raw is None:
         return None
@@ -119,7 +130,9 @@ def offset(name: str) -> int:
 
 
 def page(items: list, size: int, name: str) -> tuple[list, str | None]:
-    """One page of ``items`` and the ``@odata.nextLink`` to the next one, if any."""
+    """One page of ``items`` and the ``@odata.nextLink`` to the next one, if any: a whole
+    URL that keeps the request's other query parameters and carries ``$skip`` or
+    ``$skiptoken``, and none on the last page (paging.md)."""
     start = offset(name)
     end = start + size
     if end >= len(items):
@@ -137,7 +150,8 @@ def skiptoken(position: int) -> str:
 
 
 def equals_filter(prop: str) -> str | None:
-    """The value of ``$filter=<prop> eq '<value>'``; None without a ``$filter``. Any other
+    """The value of ``$filter=<prop> eq '<value>'``; None without a ``$filter``
+    (query-parameters.md, filter; property names are case-insensitive). Any other
     ``$filter`` is answered 501."""
     raw = request.args.get("$filter")
     if raw is None:

@@ -3,20 +3,28 @@
 Element ids follow Microsoft's pages (``idSIButton9``, ``idBtn_Accept``, ``idBtn_Back``) so
 that browser tests written against the stand-in read like tests against the real thing.
 Each page says it is a stand-in, so nobody mistakes it for Microsoft's.
+
+The pages are those of application-consent-experience.md (the consent prompt: who is signed
+in, the app, what it would like to do, Accept or Cancel; "Need admin approval" where the
+user may not consent) and v2-admin-consent.md (an administrator accepts for the
+organisation); the error page shows what Entra's does (code, message, request and
+correlation IDs, timestamp: reference-error-codes.md).
 """
 
 from jinja2 import DictLoader
 
-# What Microsoft's consent pages say for each permission; others are shown by name.
+# What Microsoft's consent pages say for each permission, the user-consent display strings
+# of permissions-reference.md (Graph) and scopes-oidc.md (OpenID); others are shown by name.
 DESCRIPTIONS = {
     "openid": "Sign you in",
     "profile": "View your basic profile",
     "email": "View your email address",
     "offline_access": "Maintain access to data you have given it access to",
-    "User.Read": "Sign in and read your profile",
+    "User.Read": "Sign you in and read your profile",
     "Calendars.Read": "Read your calendars",
     "Calendars.ReadWrite": "Have full access to your calendars",
 }
+# The admin-consent display strings of the application permissions (permissions-reference.md).
 APPLICATION_DESCRIPTIONS = {
     "Calendars.Read": "Read calendars in all mailboxes",
     "Calendars.ReadWrite": "Read and write calendars in all mailboxes",
@@ -96,6 +104,10 @@ CONSENT = """{% extends "layout.html" %}
 </ul>
 <form method="post" action="{{ action }}">
 {% include "hidden.html" %}
+{% if for_organization %}
+<label><input type="checkbox" name="for_organization" value="1" id="consentOrg">
+Consent on behalf of your organization</label>
+{% endif %}
 <button type="submit" name="consent" value="cancel" id="idBtn_Back">Cancel</button>
 <button type="submit" name="consent" value="accept" id="idBtn_Accept"
         class="primary">Accept</button>

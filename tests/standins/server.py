@@ -1,4 +1,8 @@
-"""Serving the stand-ins over https on 127.0.0.1, each in a daemon thread."""
+"""Serving the stand-ins over https on 127.0.0.1, each in a daemon thread.
+
+Transport only, no behaviour of Microsoft's to follow beyond HTTP/1.1 itself: connections
+kept alive between requests, as Microsoft's endpoints keep them (RFC 9112, persistence).
+"""
 
 import contextlib
 import io

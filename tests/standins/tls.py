@@ -3,6 +3,9 @@
 MSAL refuses plain-http authorities, so the stand-ins serve https on 127.0.0.1 with a
 certificate from a test CA. Clients trust that CA through ``bundle.pem``: the system's
 CA bundle plus the test CA, suitable for ``REQUESTS_CA_BUNDLE`` or ``verify=``.
+
+Not a behaviour of Microsoft's: the https that Microsoft's endpoints always use, made
+possible on a test machine (MSAL Python's Authority refuses an authority that is not https).
 """
 
 import datetime

@@ -90,6 +90,7 @@ def make_msal(standins, http, credential):
         tenant="contoso.onmicrosoft.com",
         client_id=DEMO_CLIENT_ID,
         http_client=None,
+        client_claims=None,
     ):
         return msal.ConfidentialClientApplication(
             client_id,
@@ -97,6 +98,7 @@ def make_msal(standins, http, credential):
             authority=f"{standins.identity.url}/{tenant}",
             instance_discovery=False,
             http_client=http_client or http,
+            client_claims=client_claims,
         )
 
     return make

@@ -2,13 +2,16 @@
 session that trusts the test CA, a browser stand-in that walks Entra's pages, and a plain
 Graph client with a token signed as the identity stand-in signs them."""
 
+import base64
 import datetime
 import secrets
 import time
+import uuid
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
+import jwt
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -33,6 +36,24 @@ class Credential:
     def with_thumbprint(self) -> dict:
         """MSAL's credential with a SHA-1 thumbprint (RS256, ``x5t``)."""
         return {"private_key": self.key_pem, "thumbprint": self.sha1}
+
+    def assertion(self, audience: str, client_id: str) -> str:
+        """A client assertion as certificate-credentials.md shows one (PS256,
+        ``x5t#S256``; aud, exp, iss, jti, nbf, sub, iat), signed by hand."""
+        cert = x509.load_pem_x509_certificate(self.cert_pem.encode())
+        thumbprint = base64.urlsafe_b64encode(cert.fingerprint(hashes.SHA256())).decode()
+        now = int(time.time())
+        claims = {
+            "aud": audience,
+            "iss": client_id,
+            "sub": client_id,
+            "jti": str(uuid.uuid4()),
+            "iat": now,
+            "nbf": now,
+            "exp": now + 600,
+        }
+        headers = {"typ": "JWT", "x5t#S256": thumbprint.rstrip("=")}
+        return jwt.encode(claims, self.key_pem, algorithm="PS256", headers=headers)
 
 
 def make_credential(name: str) -> Credential:
@@ -85,6 +106,8 @@ class _Form(HTMLParser):
         if tag == "form" and self.action is None:
             self.action = attrs.get("action", "")
         elif tag == "input" and attrs.get("name"):
+            if attrs.get("type") in ("checkbox", "radio") and "checked" not in attrs:
+                return  # a browser sends a box only when it is ticked
             self.fields[attrs["name"]] = attrs.get("value") or ""
         elif tag == "button" and attrs.get("id"):
             self.buttons[attrs["id"]] = (attrs.get("name"), attrs.get("value"))
@@ -149,7 +172,6 @@ def access_token(directory, audience: str, tenant_id: str, client_id: str, **cla
             "exp": now + 3600,
             "appid": client_id,
             "appidacr": "2",
-            "azp": client_id,
             "idp": issuer,
             "tid": tenant_id,
             "uti": secrets.token_urlsafe(16),

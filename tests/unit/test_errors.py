@@ -15,7 +15,7 @@ STEPS = {"method", "certificate", "register", "tenant", "verify", None}
 
 # Codes the issue and Microsoft's documentation say the pages must explain.
 REQUIRED = [
-    "90002", "700016", "700027", "7000274", "7000215", "7000222", "50011", "65001",
+    "90002", "700016", "700027", "7000274", "700024", "7000215", "7000222", "50011", "65001",
     "65004", "90094", "90093", "50020", "650056", "650057", "500011", "53003", "50173", "700082",
     "invalid_grant", "InvalidAuthenticationToken", "ErrorAccessDenied",
     "MailboxNotEnabledForRESTAPI", "ErrorItemNotFound", "no_roles",
