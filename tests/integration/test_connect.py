@@ -360,6 +360,7 @@ def test_organisation_consent_from_another_tenant_is_refused_when_a_domain_was_t
     ).location
     assert f"/{standins.TENANT}/v2.0/adminconsent" in consent_url
     # Fabrikam's administrator answers a request sent to their own tenant instead
+    standins.directory.user_by_upn("guest@fabrikam.com").is_admin = True
     elsewhere = consent_url.replace(f"/{standins.TENANT}/", "/fabrikam.onmicrosoft.com/")
     page = admin.microsoft.press(
         admin.microsoft.open(elsewhere), "idBtn_Accept", login="guest@fabrikam.com"
