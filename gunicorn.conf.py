@@ -88,15 +88,22 @@ def on_starting(server):
     refuse_rate_limits_in_memory(server.cfg.workers, os.environ)
 
 
+def _preloaded_portal(server):
+    """The preloaded portal application, or None for another app or without preloading
+    (the logger below imports the portal's package whatever the app)."""
+    if not server.cfg.preload_app:
+        return None
+    app = server.app.wsgi()
+    return app if getattr(app, "name", None) == "portal" else None
+
+
 def when_ready(server):
     """Warm the preloaded portal, then keep its long-lived objects out of the collector's
     way, so that a full garbage collection in a worker does not walk them on a request."""
-    if not server.cfg.preload_app:
+    app = _preloaded_portal(server)
+    if app is None:
         return
-    app = server.app.wsgi()
-    warm_up = getattr(sys.modules.get("portal"), "warm_up", None)  # None for another app
-    if warm_up is not None:
-        warm_up(app)
+    sys.modules["portal"].warm_up(app)
     gc.collect()
     gc.freeze()
 
@@ -104,11 +111,11 @@ def when_ready(server):
 def post_fork(server, worker):
     """A worker opens database connections of its own: should the master have opened one
     while loading the portal, it is dropped from the copied pool, never shared."""
-    extensions = sys.modules.get("portal.extensions")
-    if not server.cfg.preload_app or extensions is None:
+    app = _preloaded_portal(server)
+    if app is None:
         return
-    with server.app.wsgi().app_context():
-        extensions.db.engine.dispose(close=False)
+    with app.app_context():
+        sys.modules["portal.extensions"].db.engine.dispose(close=False)
 
 
 # Logs to standard output and error, for the service manager or the container to collect.

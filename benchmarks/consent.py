@@ -72,8 +72,12 @@ def prepare(workdir: Path, identity_url: str, graph_url: str, bundle: Path, port
         "PORTAL_AUTHORITY_HOST": identity_url,
         "PORTAL_GRAPH_ENDPOINT": graph_url,
         "PORTAL_CA_BUNDLE": str(bundle),
+        # Several workers share their sign-in rate limits (and sessions) through Redis, as
+        # in production; gunicorn.conf.py refuses to start several without it.
+        "PORTAL_REDIS_URL": os.environ.get(
+            "PORTAL_BENCHMARK_REDIS_URL", "redis://127.0.0.1:6379/13"
+        ),
     }
-    env.pop("PORTAL_REDIS_URL", None)
     script = f"""
 from flask_migrate import upgrade
 from portal import create_app, certificates, invitations

@@ -32,6 +32,7 @@ from servers import free_port, gunicorn, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "gunicorn.conf.py"
+REDIS_URL = "redis://127.0.0.1:6379/13"
 BARE_APP = """
 from flask import Flask, render_template_string
 
@@ -79,8 +80,10 @@ def portal_environment(workdir: Path) -> dict:
         "PORTAL_ENCRYPTION_KEY": Fernet.generate_key().decode(),
         "PORTAL_DATABASE_URL": f"sqlite:///{workdir / 'portal.db'}",
         "PORTAL_EXTERNAL_URL": "http://127.0.0.1",
+        # Several workers share their sign-in rate limits (and sessions) through Redis, as
+        # in production; gunicorn.conf.py refuses to start several without it.
+        "PORTAL_REDIS_URL": os.environ.get("PORTAL_BENCHMARK_REDIS_URL", REDIS_URL),
     }
-    env.pop("PORTAL_REDIS_URL", None)
     return env
 
 
@@ -139,7 +142,9 @@ def prepare_portal(env: dict) -> dict:
         connection_id = connection.id
 
     admin = app.test_client()
-    assert admin.get(link.removeprefix(app.config["EXTERNAL_URL"])).status_code == 302
+    path = link.removeprefix(app.config["EXTERNAL_URL"])
+    opened = admin.post(path, data={"csrf_token": _csrf(admin.get(path).text)})
+    assert opened.status_code == 302, opened.status_code
     steps = (
         ("/setup/method", {"method": "application", "cloud": "worldwide"}),
         ("/setup/certificate", {}),
@@ -223,7 +228,14 @@ def main() -> None:
     started = time.monotonic()
     try:
         portal = gunicorn("wsgi:app", portal_port, env, ROOT, log=workdir / "portal.log", **served)
-        bare = gunicorn("bare:app", bare_port, dict(os.environ), workdir,
+        # The same gunicorn.conf.py, which wants Redis for several workers, bare or not, and
+        # logs through the portal's key filter (so the portal's folder is on the path).
+        bare_env = {
+            **os.environ,
+            "PORTAL_REDIS_URL": env["PORTAL_REDIS_URL"],
+            "PYTHONPATH": str(ROOT),
+        }
+        bare = gunicorn("bare:app", bare_port, bare_env, workdir,
                         log=workdir / "bare.log", **served)  # fmt: skip
         portal_url, bare_url = f"http://127.0.0.1:{portal_port}", f"http://127.0.0.1:{bare_port}/"
         for path, cookie in targets.items():
