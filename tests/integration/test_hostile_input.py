@@ -32,7 +32,7 @@ from portal.models import (
     Status,
     utcnow,
 )
-from portal.validators import ADDRESS, DOMAIN, GUID
+from portal.validators import ADDRESS, DOMAIN, GUID, has_control_characters
 from tests.conftest import CSRF, Wizard
 
 settings.register_profile(
@@ -457,6 +457,7 @@ class Portal:
                 assert c.review_message is None or 0 < len(c.review_message) <= 4000
             for i in db.session.query(Institution):
                 assert i.name.strip() and len(i.name) <= 200
+                assert not has_control_characters(i.name), i.name
                 assert ADDRESS.match(i.contact_email)
                 assert i.hosting in ("managed", "on_premises")
 
