@@ -8,6 +8,7 @@ Hypothesis runs derandomized (the same examples every run, so CI is deterministi
 ``PORTAL_FUZZ_PROFILE=explore`` for a longer random search on a workstation.
 """
 
+import csv
 import io
 import os
 import re
@@ -34,6 +35,8 @@ from portal.models import (
 )
 from portal.validators import ADDRESS, DOMAIN, GUID, has_control_characters
 from tests.conftest import CSRF, Wizard
+from tests.hostile import INJECTIONS
+from tests.hostile import hostile_text as injection_text
 
 settings.register_profile(
     "ci",
@@ -680,3 +683,83 @@ def test_callback_answers_to_a_pending_request_survive_hostile_parameters(portal
     if response.status_code >= 400:
         assert all(not action.endswith("_granted") for _, action in new_events), new_events
     portal.check_saved_values()
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, CSV
+# Injection), also where a separator it splits on (";" in Dutch Excel, ",") came just before,
+# with spaces or quotes between.
+FORMULA = re.compile(r"""(^|[;,])[ "]*[=+\-@\t\r]""")
+
+
+@pytest.fixture
+def console(make_app):
+    """The portal and a signed-in staff member's browser on its console."""
+    app = make_app()
+    runner = app.test_cli_runner()
+    result = runner.invoke(
+        args=["staff", "create", "support@mytimetable.example"],
+        input=f"{PASSWORD}\n{PASSWORD}\n",
+    )
+    assert result.exit_code == 0, result.output
+    client = app.test_client()
+    token = CSRF.search(client.get("/support/sign-in").text).group(1)
+    data = {"csrf_token": token, "email": "support@mytimetable.example", "password": PASSWORD}
+    assert client.post("/support/sign-in", data=data).status_code == 302
+    return app, client
+
+
+def _check_csv_export(app, client, values: list[str]):
+    """Rows whose free-text cells hold ``values`` (stored as older rules may have let them in)
+    come out quoted, defused, and otherwise as they were."""
+    with app.app_context():
+        db.session.query(Configuration).delete()
+        db.session.query(Institution).delete()
+        for n, value in enumerate(values):
+            value = value.replace("\x00", "")[:200]  # PostgreSQL stores no NUL in text
+            institution = Institution(
+                name=value, slug=f"hostile-{n}", hosting="managed", contact_email="a@b.edu"
+            )
+            institution.configuration = Configuration(
+                tenant_guid=f"00000000-0000-0000-0000-{n:012d}",
+                tenant_id=value,
+                client_id=value[:36],
+                security_group_email=value,
+                reviewed_by=value,
+            )
+            db.session.add(institution)
+        db.session.commit()
+    response = client.get("/support/export.csv")
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    again = io.StringIO()
+    csv.writer(again, quoting=csv.QUOTE_ALL).writerows(rows)
+    assert again.getvalue() == text, "every cell is quoted"
+    header, *rows = rows
+    assert len(rows) == len(values)
+    for row in rows:
+        cells = dict(zip(header, row, strict=True))
+        n = int(cells["tenant_guid"].rsplit("-", 1)[1])
+        value = values[n].replace("\x00", "")[:200]
+        for column, original in (
+            ("institution", value),
+            ("tenant_id", value),
+            ("client_id", value[:36]),
+            ("security_group_email", value),
+            ("reviewed_by", value),
+        ):
+            cell = cells[column]
+            assert not FORMULA.search(cell), (column, cell)
+            # The defusing adds one ' before each formula start and changes nothing else.
+            assert cell.replace("'", "") == original.replace("'", ""), (column, cell)
+            assert len(cell) == len(original) + len(FORMULA.findall(original)), (column, cell)
+
+
+def test_the_csv_export_quotes_and_defuses_hostile_cells(console):
+    _check_csv_export(*console, [v for v in INJECTIONS if v] + HOSTILE[:12])
+
+
+@FUZZ
+@given(values=st.lists(injection_text, min_size=1, max_size=5))
+def test_the_csv_export_defuses_generated_hostile_cells(console, values):
+    _check_csv_export(*console, values)
