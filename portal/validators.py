@@ -8,12 +8,12 @@ from wtforms.validators import ValidationError
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 DOMAIN = re.compile(r"^(?=.{4,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\Z", re.I)
 # The local part is an RFC 5322 dot-atom (3.2.3): atext, with dots only between atoms. Entra
-# user principal names are a subset of it; quotes other than ', parentheses, semicolons and
-# anything outside ASCII are refused, so an address is never more than data where it goes.
+# user principal names are a subset of it. It has no quote but ', no parenthesis, semicolon,
+# space or control character and nothing outside ASCII: an address stays data where it goes.
 _ATEXT = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]"
+_LOCAL_PART = rf"(?=[^@]{{1,64}}@){_ATEXT}+(\.{_ATEXT}+)*"
 ADDRESS = re.compile(
-    rf"^(?=[^@]{{1,64}}@){_ATEXT}+(\.{_ATEXT}+)*@([a-z0-9]([a-z0-9-]{{0,61}}[a-z0-9])?\.)+[a-z]{{2,63}}\Z",
-    re.I,
+    rf"^{_LOCAL_PART}@([a-z0-9]([a-z0-9-]{{0,61}}[a-z0-9])?\.)+[a-z]{{2,63}}\Z", re.I
 )
 # Embeddings, overrides and isolates make text show in another order than it is stored.
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")

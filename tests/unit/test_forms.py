@@ -5,6 +5,7 @@ from werkzeug.datastructures import MultiDict
 
 from portal.setup.forms import ApplicationVerifyForm, TenantForm
 from portal.support.forms import InstitutionForm
+from portal.validators import ADDRESS, DOMAIN, GUID
 
 CLIENT = "5b2f8c39-7a1e-4a53-9d0e-3c7f1a2b4c6d"
 
@@ -183,3 +184,12 @@ def test_an_institution_name_of_printable_text_is_accepted(form_context, name):
         formdata=MultiDict({"name": name, "hosting": "managed", "contact_email": "it@new.edu"})
     )
     assert form.validate(), form.errors
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value"),
+    [(ADDRESS, "adele@contoso.edu"), (GUID, CLIENT), (DOMAIN, "contoso.edu")],
+)
+def test_shared_patterns_match_the_whole_value_not_up_to_a_final_line_break(pattern, value):
+    assert pattern.match(value)
+    assert not pattern.match(value + "\n")
