@@ -8,6 +8,7 @@ from flask_migrate import upgrade
 from . import certificates, invitations, staff
 from .extensions import db
 from .models import Certificate, Hosting, Institution
+from .validators import has_control_characters
 
 ACTOR = "support (command line)"
 
@@ -27,8 +28,15 @@ def invite():
     """Institutions' invitation links to the setup wizard."""
 
 
+def _institution_name(ctx, param, value: str) -> str:
+    """The same rule as the console's form: the name goes into scripts and files."""
+    if has_control_characters(value):
+        raise click.BadParameter("use printable text on one line: it has control characters.")
+    return value
+
+
 @invite.command("create")
-@click.argument("name")
+@click.argument("name", callback=_institution_name)
 @click.option(
     "--hosting",
     type=click.Choice([h.value for h in Hosting]),

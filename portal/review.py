@@ -4,6 +4,7 @@ changes, and exports. Every state change is audited and notifies the administrat
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass
 
 from flask import current_app
@@ -210,17 +211,25 @@ def _iso(value) -> str:
 
 
 def export_csv() -> str:
-    """The configurations as CSV, cells that a spreadsheet would run as formulas defused."""
+    """The configurations as CSV: every cell quoted, and cells that a spreadsheet would run as
+    formulas defused (``_defuse``)."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS)
+    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, quoting=csv.QUOTE_ALL)
     writer.writeheader()
     for row in export_rows():
-        writer.writerow({k: _cell(v) for k, v in row.items()})
+        writer.writerow({k: _defuse(v) for k, v in row.items()})
     return out.getvalue()
 
 
-def _cell(value: str) -> str:
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+# Where a spreadsheet would start a formula: the start of a cell, or just after a separator
+# that a spreadsheet may split on instead of reading the quotes (";" in Dutch Excel), with
+# spaces or quotes between; =, +, -, @, tab and carriage return start one (OWASP, CSV Injection).
+_FORMULA = re.compile(r"""(^|[;,])([ "]*[=+\-@\t\r])""")
+
+
+def _defuse(value: str) -> str:
+    """``value`` with a ' before each place a formula could start, so it shows as text."""
+    return _FORMULA.sub(r"\1'\2", value)
 
 
 def export_json() -> str:

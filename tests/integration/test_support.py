@@ -303,7 +303,7 @@ def test_exports_hold_no_secret(app, console, wizard, invitation):
     submitted_configuration(app, wizard, invitation["managed"])
     csv_text = console.client.get("/support/export.csv").text
     data = json.loads(console.client.get("/support/export.json").text)
-    assert csv_text.startswith("institution,hosting,status")
+    assert csv_text.startswith('"institution","hosting","status"')
     assert {c["institution"] for c in data["configurations"]} == {
         "Example University",
         "Example College",

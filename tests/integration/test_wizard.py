@@ -225,7 +225,7 @@ def test_powershell_is_filled_in_with_the_institution_values(wizard, invitation)
     wizard.enter_tenant("example.edu", CLIENT, group="staff@example.edu", scope="rbac")
     script = wizard.client.get("/setup/scripts/rbac.ps1").text
     assert f"$AppId = '{CLIENT}'" in script and "$Group = 'staff@example.edu'" in script
-    assert "-ExchangeEnvironmentName O365China" in script
+    assert "-ExchangeEnvironmentName 'O365China'" in script
     assert "Test-ServicePrincipalAuthorization" in script
     legacy = wizard.client.get("/setup/scripts/access-policy.ps1").text
     assert (
