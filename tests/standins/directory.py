@@ -189,9 +189,9 @@ class Directory:
 
     Mailbox load, keyed by lower-case UPN: ``max_concurrency`` is the most requests seen at
     once on a mailbox (the requests of one ``$batch`` that do not depend on each other count
-    as concurrent, as Graph runs them in parallel). Setting ``mailbox_concurrency_limit``
-    (Exchange's is 4) answers the requests over it 429 ``ApplicationThrottled``, as Graph
-    does; ``mailbox_latency`` (seconds) makes each mailbox request take that long, so that
+    as concurrent, as Graph runs them in parallel). ``mailbox_concurrency_limit`` (4, the
+    Outlook service limit of throttling-limits.md; None switches it off) answers the
+    requests over it 429 ``ApplicationThrottled``; ``mailbox_latency`` (seconds) makes each mailbox request take that long, so that
     concurrent clients overlap measurably.
     """
 
@@ -226,7 +226,9 @@ class Directory:
         self._lapse_after: int | None = None
         self._in_flight: collections.Counter[str] = collections.Counter()
         self.max_concurrency: collections.Counter[str] = collections.Counter()
-        self.mailbox_concurrency_limit: int | None = None
+        # throttling-limits.md, Outlook service limits: 4 concurrent requests per app and
+        # mailbox. None switches the limit off, for tests that only measure concurrency.
+        self.mailbox_concurrency_limit: int | None = 4
         self.mailbox_latency = 0.0
         self.signing_key = signing_key or rsa.generate_private_key(
             public_exponent=65537, key_size=2048

@@ -317,7 +317,9 @@ def expanded_properties(raw: str | None) -> list[str] | None:
 def extended_property_filter(raw: str | None):
     """A test for events from ``$filter=singleValueExtendedProperties/any(ep: ep/id eq '...'
     and ep/value eq '...')`` (also ``ne``, ``contains(ep/value, '...')`` and
-    ``startswith(ep/value, '...')``, or no value condition); None without a ``$filter``."""
+    ``startswith(ep/value, '...')``); None without a ``$filter``. These are the forms
+    "Get singleValueLegacyExtendedProperty" (singlevaluelegacyextendedproperty-get.md) lists
+    for string properties of events, each with a condition on the value; any other is 501."""
     if raw is None:
         return None
     match = re.fullmatch(
@@ -335,12 +337,12 @@ def extended_property_filter(raw: str | None):
         "contains": rf"contains\(\s*{var}/value\s*,\s*{STRING_LITERAL}\s*\)",
         "startswith": rf"startswith\(\s*{var}/value\s*,\s*{STRING_LITERAL}\s*\)",
     }
-    for operator, value_clause in {None: None, **value_clauses}.items():
-        pattern = id_clause if value_clause is None else rf"{id_clause}\s+and\s+{value_clause}"
+    for operator, value_clause in value_clauses.items():
+        pattern = rf"{id_clause}\s+and\s+{value_clause}"
         found = re.fullmatch(rf"\s*{pattern}\s*", condition, re.IGNORECASE | re.DOTALL)
         if found:
             key = _property_key(literal(found[1]))
-            wanted = literal(found[2]).lower() if operator else ""
+            wanted = literal(found[2]).lower()
             return lambda event: _matches(event, key, operator, wanted)
     raise not_implemented(f"$filter={raw} on events")
 
@@ -578,7 +580,9 @@ def _property_key(property_id: str) -> tuple:
     return (match["type"].lower(), match["guid"].lower(), "id", int(match["number"], 16))
 
 
-def _matches(event: dict, key: tuple, operator: str | None, wanted: str) -> bool:
+def _matches(event: dict, key: tuple, operator: str, wanted: str) -> bool:
+    """Whether the event has the property with a value that passes; values compare without
+    regard to case ("Filtering the value property ... is case-insensitive")."""
     for prop in event["singleValueExtendedProperties"]:
         if _property_key(prop["id"]) != key:
             continue
@@ -589,7 +593,5 @@ def _matches(event: dict, key: tuple, operator: str | None, wanted: str) -> bool
             return value != wanted
         if operator == "contains":
             return wanted in value
-        if operator == "startswith":
-            return value.startswith(wanted)
-        return True
+        return value.startswith(wanted)
     return False
