@@ -191,8 +191,8 @@ class Directory:
     once on a mailbox (the requests of one ``$batch`` that do not depend on each other count
     as concurrent, as Graph runs them in parallel). ``mailbox_concurrency_limit`` (4, the
     Outlook service limit of throttling-limits.md; None switches it off) answers the
-    requests over it 429 ``ApplicationThrottled``; ``mailbox_latency`` (seconds) makes each mailbox request take that long, so that
-    concurrent clients overlap measurably.
+    requests over it 429 ``ApplicationThrottled``; ``mailbox_latency`` (seconds) makes each
+    mailbox request take that long, so that concurrent clients overlap measurably.
     """
 
     def __init__(

@@ -113,9 +113,7 @@ def test_a_fully_sequential_batch_may_list_its_chain_in_any_order(app_client):
         (4, {"1": ["0"], "2": ["0"], "3": ["1"]}),
     ],
 )
-def test_a_batch_neither_fully_sequential_nor_fully_parallel_is_400(
-    app_client, count, depends_on
-):
+def test_a_batch_neither_fully_sequential_nor_fully_parallel_is_400(app_client, count, depends_on):
     # json-batching.md: "Batch should be either fully sequential or fully parallel." Graph
     # refuses a mixed batch as a whole (microsoft-graph-docs issue 16280, answered by the
     # docs team: "400 Bad Request: Batch should be either fully sequential or fully
