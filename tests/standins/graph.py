@@ -11,6 +11,7 @@ concurrency is measured (``Directory.max_concurrency``). A query option the stan
 not implement is answered 501 ``NotImplemented``.
 """
 
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -60,13 +61,17 @@ ODATA_JSON = (
     "IEEE754Compatible=false;charset=utf-8"
 )
 ACCESS_DENIED = "Access is denied. Check credentials and try again."
-POLICY_DENIED = (
-    "Access to OData is disabled: [RAOP] : Blocked by tenant configured AppOnly AccessPolicy "
-    "settings."
-)
+# "Limiting application permissions to specific Exchange Online mailboxes"
+# (auth-limit-mailbox-access.md), "Handling API errors".
+POLICY_DENIED = "Access to OData is disabled."
 INSUFFICIENT_PRIVILEGES = "Insufficient privileges to complete the operation."
 ITEM_NOT_FOUND = "The specified object was not found in the store."
+# throttling-limits.md gives the limit, not the answer; this is the answer Microsoft Q&A
+# threads quote from Graph (e.g. question 1660054, "Send 4 requests at the same time, but
+# still get 'Application is over its MailboxConcurrency limit.'").
 OVER_CONCURRENCY = "Application is over its MailboxConcurrency limit."
+# throttling.md's sample throttled response.
+THROTTLED = ("TooManyRequests", "Please retry again later.")
 GUID = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}", re.IGNORECASE)
 
 __all__ = ["Caller", "GraphError", "create_graph_app"]
@@ -436,15 +441,17 @@ def _mailbox(directory: Directory, caller: Caller, who: str | None, needed: set[
             "MailboxNotEnabledForRESTAPI",
             "The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
         )
-    _occupy(directory, owner)
+    _occupy(directory, owner, caller.client_id)
     return owner
 
 
-def _occupy(directory: Directory, owner: User) -> None:
+def _occupy(directory: Directory, owner: User, client_id: str) -> None:
     """Count this request as running on the mailbox until it ends, or inside a ``$batch``
     until its whole wave has run (answered or not, since Graph dispatched them together).
-    A throttle set by the test, or the mailbox concurrency limit, answers it 429 or 503; a
-    hold set by the test keeps it waiting before it runs or before it is answered."""
+    The Outlook service limits (throttling-limits.md: 10,000 requests in 10 minutes and 4
+    at once, per app and mailbox) answer it 429 with ``Retry-After``, as does a throttle
+    the test set (429 or 503); a hold the test set keeps it waiting before it runs or
+    before it is answered."""
     running = directory.enter_mailbox(owner)
     wave = request.environ.get(MAILBOX_SLOTS)
     (wave if wave is not None else g.setdefault("mailboxes", [])).append(owner)
@@ -457,6 +464,9 @@ def _occupy(directory: Directory, owner: User) -> None:
     if throttle:
         retry_after = {"Retry-After": f"{throttle.retry_after:g}"}
         raise GraphError(throttle.status, throttle.code, throttle.message, retry_after)
+    wait = directory.admit_request(owner, client_id)
+    if wait is not None:
+        raise GraphError(429, *THROTTLED, {"Retry-After": str(max(1, math.ceil(wait)))})
     limit = directory.mailbox_concurrency_limit
     if limit is not None and running > limit:
         raise GraphError(429, "ApplicationThrottled", OVER_CONCURRENCY, {"Retry-After": "1"})

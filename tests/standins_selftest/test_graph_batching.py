@@ -199,6 +199,7 @@ def test_the_batch_token_authorizes_each_request(graph_client):
 
 
 def test_a_throttled_mailbox_answers_429_with_retry_after_then_recovers(directory, app_client):
+    # Fault injection; the answer is throttling.md's sample throttled response.
     directory.throttle(ADELE, times=2, retry_after=3)
 
     answers = [app_client.get(f"/users/{ADELE}/calendars") for _ in range(3)]
@@ -207,8 +208,8 @@ def test_a_throttled_mailbox_answers_429_with_retry_after_then_recovers(director
     assert [r.status_code for r in answers] == [429, 429, 200]
     assert answers[0].headers["Retry-After"] == "3"
     error = answers[0].json()["error"]
-    assert error["code"] == "ApplicationThrottled"
-    assert error["message"] == "Application is over its MailboxConcurrency limit."
+    assert error["code"] == "TooManyRequests"
+    assert error["message"] == "Please retry again later."
     assert set(error["innerError"]) == {"date", "request-id", "client-request-id"}
     assert other.status_code == 200
 
@@ -220,7 +221,8 @@ def test_a_mailbox_can_be_unavailable_with_503(directory, app_client):
 
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "2.5"
-    assert response.json()["error"]["code"] == "ServiceUnavailable"
+    # errors.md: 503 with a Retry-After header, code serviceNotAvailable.
+    assert response.json()["error"]["code"] == "serviceNotAvailable"
     assert directory.events(ADELE) == []
 
 
@@ -232,9 +234,30 @@ def test_throttling_inside_a_batch_answers_that_request_with_retry_after(directo
 
     assert answers["1"]["status"] == 429
     assert answers["1"]["headers"]["Retry-After"] == "7"
-    assert answers["1"]["body"]["error"]["code"] == "ApplicationThrottled"
+    assert answers["1"]["body"]["error"]["code"] == "TooManyRequests"
     assert answers["2"]["status"] == 424
     assert retried["1"]["status"] == 200
+
+
+def test_a_mailbox_takes_ten_thousand_requests_in_ten_minutes(directory):
+    # throttling-limits.md, Outlook service limits, per app ID and mailbox.
+    assert (directory.mailbox_request_limit, directory.mailbox_request_window) == (10_000, 600)
+
+
+def test_requests_over_the_mailbox_quota_are_429_until_the_window_moves_on(
+    directory, app_client, graph_client
+):
+    # The same rule with a smaller number, so that the test is quick.
+    directory.mailbox_request_limit = 3
+
+    statuses = [app_client.get(f"/users/{ADELE}/calendars").status_code for _ in range(4)]
+    over = app_client.get(f"/users/{ADELE}/calendars")
+    other_mailbox = app_client.get(f"/users/{MEGAN}/calendars")
+
+    assert statuses == [200, 200, 200, 429]
+    assert over.json()["error"]["code"] == "TooManyRequests"
+    assert 0 < float(over.headers["Retry-After"]) <= 600
+    assert other_mailbox.status_code == 200
 
 
 # Mailbox concurrency
