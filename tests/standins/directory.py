@@ -607,9 +607,10 @@ class Directory:
 
     def refuse_subject(self, subject: str, code: str, message: str) -> None:
         """Fault injection: answer every create or update that leaves an event with this
-        subject 400 with ``code`` and ``message``, until ``accept_subject``. Graph refuses bodies for reasons
-        the stand-in does not model (limits Exchange sets on an item, content it cannot
-        store); sending the same body again gets the same answer."""
+        subject 400 with ``code`` and ``message`` in Graph's error shape (errors.md), until
+        ``accept_subject``. Graph refuses bodies for reasons the stand-in does not model
+        (limits Exchange sets on an item, content it cannot store); sending the same body
+        again gets the same answer."""
         with self.lock:
             self._refused_subjects[subject] = (code, message)
 
