@@ -1,22 +1,33 @@
 """Outlook's event resource as Graph v1.0 shows it: checking a create or update body,
 the event as Exchange stores it, and the event as a response renders it.
 
-What the stand-in reproduces because a client can trip over it:
+What the stand-in reproduces because a client can trip over it, with the document each
+follows:
 
 - ``start`` and ``end`` come back in UTC from a GET unless ``Prefer: outlook.timezone="..."``
-  names another zone (all-day events keep their own zone); a create or update answers in
-  the zones the event was written in. ``originalStartTimeZone`` keeps the zone sent.
+  names another zone (event-get.md, user-list-events.md; all-day events keep their own
+  zone); a create or update answers in the zones the event was written in.
+  ``originalStartTimeZone`` keeps the zone sent (event.md).
+- Time zones are those of the dateTimeTimeZone resource type (datetimetimezone.md): Windows
+  names, IANA names and ``UTC``; the common Windows names are in ``WINDOWS_TIME_ZONES``.
 - Exchange keeps bodies as HTML: a text body comes back escaped and wrapped in an HTML
-  document, so a body read back never equals the body sent.
-- Unknown properties, wrong types, bad enum values, unknown time zones, an end before the
-  start, an all-day event off midnight, in two time zones or shorter than a day, and
-  malformed extended property ids are refused with Graph's codes.
-- ``showAs`` (free, tentative, busy, ...) is stored as written, ``busy`` when left out.
-- Single-value extended properties come back only when ``$expand``ed by id; a ``$filter``
-  on them selects events without returning them. Their names match case-sensitively,
-  their values case-insensitively.
-
-Time zones: IANA names, ``UTC`` and the common Windows names in ``WINDOWS_TIME_ZONES``.
+  document, so a body read back never equals the body sent (itemBody, event.md).
+- Unknown properties, wrong types and bad enum values are refused as OData refuses them
+  (RequestBodyRead); unknown time zones, an end before the start, and malformed extended
+  property ids with Exchange's codes. Server-set (read-only) properties in a body are
+  ignored, as OData services ignore computed properties.
+- ``isAllDay`` (event.md): start and end at midnight in the same time zone, at least a day
+  apart; otherwise 400.
+- ``showAs`` is one of event.md's freeBusyStatus values (free, tentative, busy, oof,
+  workingElsewhere, unknown), stored as written, ``busy`` when left out; ``categories`` a
+  collection of strings naming master categories (event.md, outlookcategory.md).
+- ``transactionId`` (event.md): a create that repeats one returns the event made before
+  instead of a second one; it cannot be changed afterwards; it is returned only if set.
+- Single-value extended properties (singlevaluelegacyextendedproperty-post-
+  singlevalueextendedproperties.md, extended-properties-overview.md for the id formats)
+  come back only when ``$expand``ed by id; a ``$filter`` on them selects events without
+  returning them (singlevaluelegacyextendedproperty-get.md). Their names match
+  case-sensitively, their values case-insensitively.
 """
 
 import datetime
