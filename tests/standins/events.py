@@ -296,19 +296,18 @@ def render_event(
 
 def expanded_properties(raw: str | None) -> list[str] | None:
     """The extended property ids an ``$expand=singleValueExtendedProperties($filter=id eq
-    '...' [or id eq '...'])`` asks for. A bare ``$expand=singleValueExtendedProperties``
-    returns none of them, as Graph is reported to do."""
+    '...' [or id eq '...'])`` asks for (singlevaluelegacyextendedproperty-get.md). Any other
+    ``$expand``, a bare one among them, is answered 501: the document does not say what it
+    gives."""
     if raw is None:
         return None
     match = re.fullmatch(
-        r"\s*singleValueExtendedProperties\s*(?:\(\s*\$filter\s*=\s*(.*)\))?\s*",
+        r"\s*singleValueExtendedProperties\s*\(\s*\$filter\s*=\s*(.*)\)\s*",
         raw,
         re.IGNORECASE | re.DOTALL,
     )
     if match is None:
         raise not_implemented(f"$expand={raw} on events")
-    if match[1] is None:
-        return []
     clause = rf"id\s+eq\s+{STRING_LITERAL}"
     condition = match[1].strip()
     if condition.startswith("(") and condition.endswith(")"):

@@ -353,6 +353,18 @@ def test_a_filter_on_an_extended_property_id_alone_is_not_implemented(app_client
     assert response.json()["error"]["code"] == "NotImplemented"
 
 
+def test_an_expand_of_extended_properties_without_an_id_filter_is_not_implemented(
+    app_client, events_path
+):
+    # singlevaluelegacyextendedproperty-get.md: "Use a $filter and eq operator on the id
+    # property to specify the extended property"; what a bare $expand gives is not
+    # documented, so the stand-in does not guess.
+    response = app_client.get(events_path, params={"$expand": "singleValueExtendedProperties"})
+
+    assert response.status_code == 501
+    assert response.json()["error"]["code"] == "NotImplemented"
+
+
 def test_unsupported_query_options_are_501(app_client, events_path):
     response = app_client.get(events_path, params={"$orderby": "start/dateTime"})
     assert response.status_code == 501
