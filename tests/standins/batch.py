@@ -4,8 +4,9 @@ Each rule follows "Combine multiple HTTP requests using JSON batching" (json-bat
 unless it names another source:
 
 - At most 20 requests; ids unique regardless of case; a request with a body needs a
-  ``Content-Type`` header (and, as Graph answers, a write needs a body); otherwise the
-  whole batch is refused 400.
+  ``Content-Type`` header, and a write needs a body even where its target takes none (the
+  document's note on its sample request 4: "only body can be an empty object"); otherwise
+  the whole batch is refused 400, in the words Graph uses.
 - ``dependsOn`` sequences requests, and "Batch should be either fully sequential or fully
   parallel": a batch that mixes the two (parallel chains, a fork, a request left out of
   the sequence) is refused 400 as a whole, in Graph's words (microsoft-graph-docs issue

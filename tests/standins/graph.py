@@ -507,7 +507,7 @@ def _occupy(directory: Directory, owner: User, client_id: str) -> None:
 
 
 def _not_refused(directory: Directory, event: dict) -> dict:
-    """The event, unless the test told the directory to refuse it (``refuse_subject``)."""
+    """The event, unless a fault injection (``Directory.refuse_subject``) refuses it 400."""
     refusal = directory.refusal(event)
     if refusal is not None:
         raise GraphError(400, *refusal)
