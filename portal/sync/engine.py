@@ -1,8 +1,10 @@
 """One synchronisation of one mailbox: feed, plan, JSON batches, bookkeeping.
 
-- Writes go in Graph JSON batches of 20. Inside a batch the requests form at most four
-  ``dependsOn`` chains, so a mailbox never sees more than four requests at once (Exchange's
-  limit); a failure stops only its own chain, whose requests are retried.
+- Writes go in Graph JSON batches of 20, each one ``dependsOn`` sequence: Graph refuses a
+  batch that is neither fully sequential nor fully parallel (json-batching.md), and a fully
+  parallel batch of 20 would put 20 requests at once on a mailbox that takes four
+  (throttling-limits.md, Outlook service limits). A failure stops the rest of its batch
+  (424), whose requests are retried.
 - Creates carry a ``transactionId`` derived from the run, the connection and the
   occurrence, so a create retried after a lost answer returns the same event instead of a
   second one. It is new in every run: what a crashed run created is found again by the
@@ -45,7 +47,6 @@ from . import plan as planning
 
 PROPERTY_ID = "String {9c6a3e1f-5b2d-4e8a-a7c4-1d3f5e7b9a20} Name MyTimetableOccurrence"
 TRANSACTION_NAMESPACE = uuid.UUID("3f1d8c2a-6b4e-4a9f-8c7d-5e2b1a0f9d34")
-CHAINS = 4
 MAX_ROUNDS = 10
 MAX_WAIT = 30.0
 MAX_REFRESHES = 3
@@ -161,11 +162,10 @@ def _request(target: _Target, op: _Op, request_id: str) -> dict:
     return {"id": request_id, "method": "DELETE", "url": f"{target.prefix}/events/{event}"}
 
 
-def _chained(requests_: list[dict]) -> list[dict]:
-    """At most four requests at a time: each joins one of four dependsOn chains."""
-    for index, request in enumerate(requests_):
-        if index >= CHAINS:
-            request["dependsOn"] = [requests_[index - CHAINS]["id"]]
+def _sequenced(requests_: list[dict]) -> list[dict]:
+    """One request at a time: each depends on the one before it."""
+    for earlier, request in zip(requests_, requests_[1:], strict=False):
+        request["dependsOn"] = [earlier["id"]]
     return requests_
 
 
@@ -364,7 +364,7 @@ def _write(
         retry, wait, slow_down = [], 0.0, False
         for start in range(0, len(pending), graph.BATCH_LIMIT):
             chunk = pending[start : start + graph.BATCH_LIMIT]
-            batch = _chained([_request(target, op, str(i)) for i, op in enumerate(chunk)])
+            batch = _sequenced([_request(target, op, str(i)) for i, op in enumerate(chunk)])
             before_batch()
             token = None
             try:

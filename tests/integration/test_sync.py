@@ -117,6 +117,9 @@ def test_first_sync_writes_every_event_in_batches(mailbox, standins, feed_server
     result = sync(mailbox)
     assert (result.outcome, result.created, result.failed) == ("ok", 45, 0)
     assert result.requests <= 45 // 20 + 1 + 2  # three batches and the repair listing
+    # Each batch one dependsOn sequence (json-batching.md: fully sequential or fully
+    # parallel), so the mailbox sees one write at a time, never more than its limit of four.
+    assert standins.directory.max_concurrency[ADELE] == 1
     events = calendar_events(standins, mailbox)
     assert sorted(e["subject"] for e in events) == sorted(f"Lecture {n}" for n in range(45))
     with mailbox.app_context():
@@ -742,7 +745,7 @@ def test_an_occurrence_graph_refuses_is_recorded_and_sent_again_only_once_it_cha
 ):
     events = lessons(30)
     standins.directory.refuse_subject("Lecture 0", "ErrorInvalidRequest", TOO_SHORT)
-    feed_server.calendars[ADELE] = ics(*events)  # Lecture 0 heads the first batch's chain
+    feed_server.calendars[ADELE] = ics(*events)  # Lecture 0 heads the first batch's sequence
     waits = []
 
     first = sync(mailbox, sleep=waits.append)

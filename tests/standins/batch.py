@@ -1,15 +1,26 @@
 """JSON batching for the Graph stand-in: ``POST /v1.0/$batch``.
 
-At most 20 requests with ids unique regardless of case; a request with a body needs a
-``Content-Type`` header, and a write needs a body, or the whole batch is refused, as on
-Graph. Each request runs through the stand-in's own handlers with the batch's bearer token
-and is answered with its own ``status``, ``headers`` and ``body``, in the order asked.
-``dependsOn`` sequences requests; one whose dependency failed is answered 424 without
-running.
+Each rule follows "Combine multiple HTTP requests using JSON batching" (json-batching.md)
+unless it names another source:
+
+- At most 20 requests; ids unique regardless of case; a request with a body needs a
+  ``Content-Type`` header, and a write needs a body even where its target takes none (the
+  document's note on its sample request 4: "only body can be an empty object"); otherwise
+  the whole batch is refused 400, in the words Graph uses.
+- ``dependsOn`` sequences requests, and "Batch should be either fully sequential or fully
+  parallel": a batch that mixes the two (parallel chains, a fork, a request left out of
+  the sequence) is refused 400 as a whole, in Graph's words (microsoft-graph-docs issue
+  16280, confirmed by the docs team). A request whose dependency failed is answered 424.
+- Each request runs through the stand-in's own handlers with the batch's bearer token and
+  is answered with its own ``status``, ``headers`` and ``body``. "Individual responses
+  might appear in a different order than the requests": the stand-in lists each wave's
+  answers last to first, so that a client which pairs them by position fails here too.
 
 Graph runs the requests that do not depend on each other in parallel, and each of them
-counts against a mailbox's limit of four concurrent requests. The stand-in runs them one
-after another but has each keep its mailbox slot until its whole wave has run, so that
+counts against a mailbox's limit of four concurrent requests (throttling-limits.md,
+Outlook service limits; json-batching.md: "Requests in a batch are evaluated individually
+against the applicable throttling limits"). The stand-in runs them one after another but
+has each keep its mailbox slot until its whole wave has run, so that
 ``Directory.max_concurrency`` and ``mailbox_concurrency_limit`` see them as concurrent.
 """
 
@@ -34,6 +45,7 @@ WRITES = {"POST", "PATCH", "PUT"}
 MAILBOX_SLOTS = "standins.batch_mailbox_slots"
 ANSWERED_HEADERS = ("Location", "Retry-After", "Preference-Applied", "Content-Type")
 INVALID_PAYLOAD = "Invalid batch payload format."
+MIXED = "Batch should be either fully sequential or fully parallel."
 
 
 @dataclass
@@ -53,7 +65,8 @@ def run_batch(app: Flask, directory: Directory, payload, authorization: str, bas
     ``encode``); raises ``GraphError`` (400) for a batch Graph would refuse as a whole."""
     steps = parse_batch(payload)
     answers: dict[str, dict] = {}
-    for wave in _waves(steps):
+    waves = _waves(steps)
+    for wave in waves:
         slots: list = []
         try:
             for step in wave:
@@ -66,7 +79,7 @@ def run_batch(app: Flask, directory: Directory, payload, authorization: str, bas
         finally:
             for owner in slots:
                 directory.leave_mailbox(owner)
-    return {"responses": [answers[step.id.lower()] for step in steps]}
+    return {"responses": [answers[step.id.lower()] for wave in waves for step in wave[::-1]]}
 
 
 class JSONText(str):
@@ -116,7 +129,24 @@ def parse_batch(payload) -> list[Step]:
                     f"Request {step.id} depends on request {dependency}, which is not in the batch."
                 )
                 raise GraphError(400, "BadRequest", message)
+    _fully_sequential_or_fully_parallel(steps)
     return steps
+
+
+def _fully_sequential_or_fully_parallel(steps: list[Step]) -> None:
+    """Refuse a batch whose ``dependsOn`` do not make one single sequence: with any
+    ``dependsOn`` at all, one request starts it and every other one waits on exactly one
+    request that no other one waits on."""
+    sequenced = [step for step in steps if step.depends_on]
+    if not sequenced:
+        return
+    awaited = [dependency.lower() for step in sequenced for dependency in step.depends_on]
+    if (
+        len(steps) - len(sequenced) != 1
+        or any(len(step.depends_on) != 1 for step in sequenced)
+        or len(set(awaited)) != len(awaited)
+    ):
+        raise GraphError(400, "BadRequest", MIXED)
 
 
 def _step(item) -> Step:

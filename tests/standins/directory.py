@@ -114,14 +114,15 @@ class Throttle:
     message: str
 
 
-# Graph's throttled answers: 429 or 503 with Retry-After (throttling.md); the mailbox
-# concurrency code and message of Outlook's limits (throttling-limits.md, Outlook service).
-THROTTLE_DEFAULTS = {
-    429: ("ApplicationThrottled", "Application is over its MailboxConcurrency limit."),
+# The answers a throttle() fault injection gives: throttling.md's sample throttled response
+# for 429; for 503, the code and status description of "Microsoft Graph error responses and
+# resource types" (errors.md).
+THROTTLED_ANSWERS = {
+    429: ("TooManyRequests", "Please retry again later."),
     503: (
-        "ServiceUnavailable",
-        "The service is temporarily unavailable. Retry the request after the time in the "
-        "Retry-After header.",
+        "serviceNotAvailable",
+        "The service is temporarily down for maintenance or is overloaded. You may repeat the "
+        "request after a delay, the length of which may be specified in a Retry-After header.",
     ),
 }
 
@@ -203,10 +204,10 @@ class Directory:
 
     Mailbox load, keyed by lower-case UPN: ``max_concurrency`` is the most requests seen at
     once on a mailbox (the requests of one ``$batch`` that do not depend on each other count
-    as concurrent, as Graph runs them in parallel). Setting ``mailbox_concurrency_limit``
-    (Exchange's is 4) answers the requests over it 429 ``ApplicationThrottled``, as Graph
-    does; ``mailbox_latency`` (seconds) makes each mailbox request take that long, so that
-    concurrent clients overlap measurably.
+    as concurrent, as Graph runs them in parallel). ``mailbox_concurrency_limit`` (4, the
+    Outlook service limit of throttling-limits.md; None switches it off) answers the
+    requests over it 429 ``ApplicationThrottled``; ``mailbox_latency`` (seconds) makes each
+    mailbox request take that long, so that concurrent clients overlap measurably.
     """
 
     def __init__(
@@ -239,8 +240,15 @@ class Directory:
         self._lapsed_access_tokens: set[str] = set()
         self._lapse_after: int | None = None
         self._in_flight: collections.Counter[str] = collections.Counter()
+        self._admitted: dict[tuple[str, str], collections.deque[float]] = {}
         self.max_concurrency: collections.Counter[str] = collections.Counter()
-        self.mailbox_concurrency_limit: int | None = None
+        # throttling-limits.md, Outlook service limits: 4 concurrent requests per app and
+        # mailbox. None switches the limit off, for tests that only measure concurrency.
+        self.mailbox_concurrency_limit: int | None = 4
+        # throttling-limits.md, Outlook service limits: 10,000 API requests in a 10-minute
+        # period per app ID and mailbox.
+        self.mailbox_request_limit = 10_000
+        self.mailbox_request_window = 600.0
         self.mailbox_latency = 0.0
         self.signing_key = signing_key or rsa.generate_private_key(
             public_exponent=65537, key_size=2048
@@ -562,22 +570,36 @@ class Directory:
 
     # Throttling and load
 
+    def admit_request(self, user: User, client_id: str) -> float | None:
+        """Count a request of this app to the user's mailbox against the Outlook service
+        limit of ``mailbox_request_limit`` requests per ``mailbox_request_window`` seconds;
+        if it is over, the seconds until the oldest counted request leaves the window (the
+        request is not counted)."""
+        now = time.monotonic()
+        with self.lock:
+            admitted = self._admitted.setdefault(
+                (client_id.lower(), user.upn.lower()), collections.deque()
+            )
+            while admitted and admitted[0] <= now - self.mailbox_request_window:
+                admitted.popleft()
+            if len(admitted) >= self.mailbox_request_limit:
+                return admitted[0] + self.mailbox_request_window - now
+            admitted.append(now)
+            return None
+
+    # Fault injection: answers Graph gives for reasons the stand-in does not model, each
+    # in the shape Microsoft documents for it.
+
     def throttle(
-        self,
-        mailbox: str,
-        times: int = 1,
-        retry_after: float = 1,
-        status: int = 429,
-        code: str | None = None,
-        message: str | None = None,
+        self, mailbox: str, times: int = 1, retry_after: float = 1, status: int = 429
     ) -> None:
-        """Answer the next ``times`` requests to this mailbox (UPN or object ID; top-level or
-        inside a ``$batch``) with ``status`` (429, or 503 ``ServiceUnavailable``) and a
-        ``Retry-After`` of ``retry_after`` seconds. Calls add up."""
-        if status not in THROTTLE_DEFAULTS:
+        """Fault injection: answer the next ``times`` requests to this mailbox (UPN or object
+        ID; top-level or inside a ``$batch``) with ``status`` (429 ``TooManyRequests``, or 503
+        ``serviceNotAvailable``) and a ``Retry-After`` of ``retry_after`` seconds, as
+        throttling.md describes Graph's throttling. Calls add up."""
+        if status not in THROTTLED_ANSWERS:
             raise ValueError("Graph throttles with 429 or 503")
-        default_code, default_message = THROTTLE_DEFAULTS[status]
-        answer = Throttle(status, retry_after, code or default_code, message or default_message)
+        answer = Throttle(status, retry_after, *THROTTLED_ANSWERS[status])
         with self.lock:
             queue = self._throttles.setdefault(self._mailbox_key(mailbox), collections.deque())
             queue.extend([answer] * times)
@@ -591,7 +613,8 @@ class Directory:
     def hold(
         self, mailbox: str, seconds: float, times: int = 1, applied: bool = True, after: int = 0
     ) -> None:
-        """Keep the answers to ``times`` requests to this mailbox waiting ``seconds``, past a
+        """Fault injection: keep the answers to ``times`` requests to this mailbox waiting
+        ``seconds``, past a
         client's timeout, after letting the next ``after`` requests through. The request is
         carried out before the wait (``applied``: the client never learns that its create
         was made) or after it, when the client has given up. Inside a ``$batch`` the whole
@@ -607,10 +630,11 @@ class Directory:
             return queue.popleft() if queue else None
 
     def refuse_subject(self, subject: str, code: str, message: str) -> None:
-        """Answer every create or update that leaves an event with this subject 400 with
-        ``code`` and ``message``, until ``accept_subject``. Graph refuses bodies for reasons
-        the stand-in does not model (limits Exchange sets on an item, content it cannot
-        store); sending the same body again gets the same answer."""
+        """Fault injection: answer every create or update that leaves an event with this
+        subject 400 with ``code`` and ``message`` in Graph's error shape (errors.md), until
+        ``accept_subject``. Graph refuses bodies for reasons the stand-in does not model
+        (limits Exchange sets on an item, content it cannot store); sending the same body
+        again gets the same answer."""
         with self.lock:
             self._refused_subjects[subject] = (code, message)
 
@@ -623,6 +647,8 @@ class Directory:
         """The (code, message) a write that leaves ``event`` so is refused with, if any."""
         with self.lock:
             return self._refused_subjects.get(event.get("subject", ""))
+
+    # Mailbox load
 
     def in_flight(self, mailbox: str) -> int:
         """How many requests are running on the mailbox now (held ones among them)."""

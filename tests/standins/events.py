@@ -1,22 +1,33 @@
 """Outlook's event resource as Graph v1.0 shows it: checking a create or update body,
 the event as Exchange stores it, and the event as a response renders it.
 
-What the stand-in reproduces because a client can trip over it:
+What the stand-in reproduces because a client can trip over it, with the document each
+follows:
 
 - ``start`` and ``end`` come back in UTC from a GET unless ``Prefer: outlook.timezone="..."``
-  names another zone (all-day events keep their own zone); a create or update answers in
-  the zones the event was written in. ``originalStartTimeZone`` keeps the zone sent.
+  names another zone (event-get.md, user-list-events.md; all-day events keep their own
+  zone); a create or update answers in the zones the event was written in.
+  ``originalStartTimeZone`` keeps the zone sent (event.md).
+- Time zones are those of the dateTimeTimeZone resource type (datetimetimezone.md): Windows
+  names, IANA names and ``UTC``; the common Windows names are in ``WINDOWS_TIME_ZONES``.
 - Exchange keeps bodies as HTML: a text body comes back escaped and wrapped in an HTML
-  document, so a body read back never equals the body sent.
-- Unknown properties, wrong types, bad enum values, unknown time zones, an end before the
-  start, an all-day event off midnight, in two time zones or shorter than a day, and
-  malformed extended property ids are refused with Graph's codes.
-- ``showAs`` (free, tentative, busy, ...) is stored as written, ``busy`` when left out.
-- Single-value extended properties come back only when ``$expand``ed by id; a ``$filter``
-  on them selects events without returning them. Their names match case-sensitively,
-  their values case-insensitively.
-
-Time zones: IANA names, ``UTC`` and the common Windows names in ``WINDOWS_TIME_ZONES``.
+  document, so a body read back never equals the body sent (itemBody, event.md).
+- Unknown properties, wrong types and bad enum values are refused as OData refuses them
+  (RequestBodyRead); unknown time zones, an end before the start, and malformed extended
+  property ids with Exchange's codes. Server-set (read-only) properties in a body are
+  ignored, as OData services ignore computed properties.
+- ``isAllDay`` (event.md): start and end at midnight in the same time zone, at least a day
+  apart; otherwise 400.
+- ``showAs`` is one of event.md's freeBusyStatus values (free, tentative, busy, oof,
+  workingElsewhere, unknown), stored as written, ``busy`` when left out; ``categories`` a
+  collection of strings naming master categories (event.md, outlookcategory.md).
+- ``transactionId`` (event.md): a create that repeats one returns the event made before
+  instead of a second one; it cannot be changed afterwards; it is returned only if set.
+- Single-value extended properties (singlevaluelegacyextendedproperty-post-
+  singlevalueextendedproperties.md, extended-properties-overview.md for the id formats)
+  come back only when ``$expand``ed by id; a ``$filter`` on them selects events without
+  returning them (singlevaluelegacyextendedproperty-get.md). Their names match
+  case-sensitively, their values case-insensitively.
 """
 
 import datetime
@@ -285,19 +296,18 @@ def render_event(
 
 def expanded_properties(raw: str | None) -> list[str] | None:
     """The extended property ids an ``$expand=singleValueExtendedProperties($filter=id eq
-    '...' [or id eq '...'])`` asks for. A bare ``$expand=singleValueExtendedProperties``
-    returns none of them, as Graph is reported to do."""
+    '...' [or id eq '...'])`` asks for (singlevaluelegacyextendedproperty-get.md). Any other
+    ``$expand``, a bare one among them, is answered 501: the document does not say what it
+    gives."""
     if raw is None:
         return None
     match = re.fullmatch(
-        r"\s*singleValueExtendedProperties\s*(?:\(\s*\$filter\s*=\s*(.*)\))?\s*",
+        r"\s*singleValueExtendedProperties\s*\(\s*\$filter\s*=\s*(.*)\)\s*",
         raw,
         re.IGNORECASE | re.DOTALL,
     )
     if match is None:
         raise not_implemented(f"$expand={raw} on events")
-    if match[1] is None:
-        return []
     clause = rf"id\s+eq\s+{STRING_LITERAL}"
     condition = match[1].strip()
     if condition.startswith("(") and condition.endswith(")"):
@@ -317,7 +327,9 @@ def expanded_properties(raw: str | None) -> list[str] | None:
 def extended_property_filter(raw: str | None):
     """A test for events from ``$filter=singleValueExtendedProperties/any(ep: ep/id eq '...'
     and ep/value eq '...')`` (also ``ne``, ``contains(ep/value, '...')`` and
-    ``startswith(ep/value, '...')``, or no value condition); None without a ``$filter``."""
+    ``startswith(ep/value, '...')``); None without a ``$filter``. These are the forms
+    "Get singleValueLegacyExtendedProperty" (singlevaluelegacyextendedproperty-get.md) lists
+    for string properties of events, each with a condition on the value; any other is 501."""
     if raw is None:
         return None
     match = re.fullmatch(
@@ -335,12 +347,12 @@ def extended_property_filter(raw: str | None):
         "contains": rf"contains\(\s*{var}/value\s*,\s*{STRING_LITERAL}\s*\)",
         "startswith": rf"startswith\(\s*{var}/value\s*,\s*{STRING_LITERAL}\s*\)",
     }
-    for operator, value_clause in {None: None, **value_clauses}.items():
-        pattern = id_clause if value_clause is None else rf"{id_clause}\s+and\s+{value_clause}"
+    for operator, value_clause in value_clauses.items():
+        pattern = rf"{id_clause}\s+and\s+{value_clause}"
         found = re.fullmatch(rf"\s*{pattern}\s*", condition, re.IGNORECASE | re.DOTALL)
         if found:
             key = _property_key(literal(found[1]))
-            wanted = literal(found[2]).lower() if operator else ""
+            wanted = literal(found[2]).lower()
             return lambda event: _matches(event, key, operator, wanted)
     raise not_implemented(f"$filter={raw} on events")
 
@@ -578,7 +590,9 @@ def _property_key(property_id: str) -> tuple:
     return (match["type"].lower(), match["guid"].lower(), "id", int(match["number"], 16))
 
 
-def _matches(event: dict, key: tuple, operator: str | None, wanted: str) -> bool:
+def _matches(event: dict, key: tuple, operator: str, wanted: str) -> bool:
+    """Whether the event has the property with a value that passes; values compare without
+    regard to case ("Filtering the value property ... is case-insensitive")."""
     for prop in event["singleValueExtendedProperties"]:
         if _property_key(prop["id"]) != key:
             continue
@@ -589,7 +603,5 @@ def _matches(event: dict, key: tuple, operator: str | None, wanted: str) -> bool
             return value != wanted
         if operator == "contains":
             return wanted in value
-        if operator == "startswith":
-            return value.startswith(wanted)
-        return True
+        return value.startswith(wanted)
     return False

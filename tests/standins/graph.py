@@ -11,6 +11,7 @@ concurrency is measured (``Directory.max_concurrency``). A query option the stan
 not implement is answered 501 ``NotImplemented``.
 """
 
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -60,13 +61,17 @@ ODATA_JSON = (
     "IEEE754Compatible=false;charset=utf-8"
 )
 ACCESS_DENIED = "Access is denied. Check credentials and try again."
-POLICY_DENIED = (
-    "Access to OData is disabled: [RAOP] : Blocked by tenant configured AppOnly AccessPolicy "
-    "settings."
-)
+# "Limiting application permissions to specific Exchange Online mailboxes"
+# (auth-limit-mailbox-access.md), "Handling API errors".
+POLICY_DENIED = "Access to OData is disabled."
 INSUFFICIENT_PRIVILEGES = "Insufficient privileges to complete the operation."
 ITEM_NOT_FOUND = "The specified object was not found in the store."
+# throttling-limits.md gives the limit, not the answer; this is the answer Microsoft Q&A
+# threads quote from Graph (e.g. question 1660054, "Send 4 requests at the same time, but
+# still get 'Application is over its MailboxConcurrency limit.'").
 OVER_CONCURRENCY = "Application is over its MailboxConcurrency limit."
+# throttling.md's sample throttled response.
+THROTTLED = ("TooManyRequests", "Please retry again later.")
 GUID = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}", re.IGNORECASE)
 
 __all__ = ["Caller", "GraphError", "create_graph_app"]
@@ -125,6 +130,8 @@ def create_graph_app(directory: Directory) -> Flask:
         for owner in g.pop("mailboxes", []):
             directory.leave_mailbox(owner)
 
+    # "Microsoft Graph error responses and resource types" (errors.md): one error object,
+    # {"error": {"code", "message", "innerError"}}; 401 with WWW-Authenticate (RFC 6750).
     @app.errorhandler(GraphError)
     def graph_error(error: GraphError):
         response = jsonify(error_body(error.code, error.message))
@@ -137,6 +144,8 @@ def create_graph_app(directory: Directory) -> Flask:
             )
         return response, error.status
 
+    # An unknown path is Graph's 400 BadRequest "Resource not found for the segment" (as
+    # Graph answers it; errors.md lists 400 for a malformed request).
     @app.errorhandler(404)
     def unknown_segment(_):
         segment = request.path.rstrip("/").rsplit("/", 1)[-1]
@@ -144,6 +153,7 @@ def create_graph_app(directory: Directory) -> Flask:
             GraphError(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
         )
 
+    # json-batching.md's sample response (request 4) shows Graph's 405 in these words.
     @app.errorhandler(405)
     def unsupported_method(_):
         return graph_error(
@@ -156,6 +166,7 @@ def create_graph_app(directory: Directory) -> Flask:
 
     # Users and groups (Entra ID)
 
+    # "Get user" (user-get.md): User.Read for oneself, User.ReadBasic.All or more for others.
     @app.get("/v1.0/<user:who>")
     def user(who: str | None):
         caller = _caller(directory)
@@ -167,6 +178,8 @@ def create_graph_app(directory: Directory) -> Flask:
             }
         )
 
+    # "List groups" (group-list.md); directory paging by $skiptoken, $top up to 999
+    # (paging.md).
     @app.get("/v1.0/groups")
     def list_groups():
         caller = _caller(directory)
@@ -180,6 +193,7 @@ def create_graph_app(directory: Directory) -> Flask:
         items, next_link = page(resources, top(100, 999, "Request_UnsupportedQuery"), "$skiptoken")
         return jsonify(_collection(f"{_base_url()}/v1.0/$metadata#groups", items, next_link))
 
+    # "Get group" (group-get.md).
     @app.get("/v1.0/groups/<group_id>")
     def group(group_id: str):
         caller = _caller(directory)
@@ -189,6 +203,9 @@ def create_graph_app(directory: Directory) -> Flask:
         context = f"{_base_url()}/v1.0/$metadata#groups/$entity"
         return jsonify({"@odata.context": context, **pick(_group_resource(target), select())})
 
+    # "List group members" and "List group transitive members" (group-list-members.md,
+    # group-list-transitivemembers.md): GroupMember.Read.All or more, else 403
+    # Authorization_RequestDenied, as json-batching.md's sample response shows it.
     @app.get("/v1.0/groups/<group_id>/members", defaults={"transitive": False})
     @app.get("/v1.0/groups/<group_id>/transitiveMembers", defaults={"transitive": True})
     def group_members(group_id: str, transitive: bool):
@@ -206,6 +223,7 @@ def create_graph_app(directory: Directory) -> Flask:
 
     # Calendars (Exchange)
 
+    # "List calendars" (user-list-calendars.md).
     @app.get("/v1.0/<user:who>/calendars")
     def list_calendars(who: str | None):
         caller = _caller(directory)
@@ -222,6 +240,8 @@ def create_graph_app(directory: Directory) -> Flask:
             }
         )
 
+    # "Create calendar" (user-post-calendars.md): 201 with the calendar. A second calendar
+    # of the same name is 409 ErrorFolderExists, as Exchange answers (not in the document).
     @app.post("/v1.0/<user:who>/calendars")
     def create_calendar(who: str | None):
         caller = _caller(directory)
@@ -242,6 +262,7 @@ def create_graph_app(directory: Directory) -> Flask:
         context = f"{_user_context(who, caller)}/calendars/$entity"
         return jsonify({"@odata.context": context, **calendar}), 201
 
+    # "Get calendar" (calendar-get.md).
     @app.get("/v1.0/<user:who>/calendars/<calendar_id>")
     def get_calendar(who: str | None, calendar_id: str):
         caller = _caller(directory)
@@ -253,6 +274,7 @@ def create_graph_app(directory: Directory) -> Flask:
         context = f"{_user_context(who, caller)}/calendars/$entity"
         return jsonify({"@odata.context": context, **pick(calendar, select(), ("id",))})
 
+    # "Delete calendar" (calendar-delete.md): 204; Exchange keeps the default calendar.
     @app.delete("/v1.0/<user:who>/calendars/<calendar_id>")
     def delete_calendar(who: str | None, calendar_id: str):
         caller = _caller(directory)
@@ -269,6 +291,8 @@ def create_graph_app(directory: Directory) -> Flask:
 
     # Events (Exchange)
 
+    # "Create event" (user-post-events.md, calendar-post-events.md): 201 with the event; the
+    # event resource type (event.md) for its properties and transactionId.
     @app.post("/v1.0/<user:who>/events", defaults={"calendar_id": None})
     @app.post("/v1.0/<user:who>/calendars/<calendar_id>/events")
     def create_event(who: str | None, calendar_id: str | None):
@@ -286,6 +310,8 @@ def create_graph_app(directory: Directory) -> Flask:
         context = f"{_user_context(who, caller)}/calendars('{key}')/events/$entity"
         return jsonify({"@odata.context": context, **render_event(created[0], time_zone)}), 201
 
+    # "List events" (user-list-events.md): times in UTC unless Prefer: outlook.timezone;
+    # Outlook pages by $skip in @odata.nextLink (paging.md), 10 to a page unless $top.
     @app.get("/v1.0/<user:who>/events", defaults={"calendar_id": None})
     @app.get("/v1.0/<user:who>/calendars/<calendar_id>/events")
     def list_events(who: str | None, calendar_id: str | None):
@@ -307,6 +333,8 @@ def create_graph_app(directory: Directory) -> Flask:
         context = f"{_user_context(who, caller)}/calendars('{key}')/events"
         return jsonify(_collection(context, value, next_link))
 
+    # "Get event" (event-get.md); $expand of an extended property as
+    # singlevaluelegacyextendedproperty-get.md shows it.
     @app.get("/v1.0/<user:who>/events/<event_id>", defaults={"calendar_id": None})
     @app.get("/v1.0/<user:who>/calendars/<calendar_id>/events/<event_id>")
     def get_event(who: str | None, calendar_id: str | None, event_id: str):
@@ -323,6 +351,7 @@ def create_graph_app(directory: Directory) -> Flask:
             {"@odata.context": context, **render_event(event, time_zone, expand, select())}
         )
 
+    # "Update event" (event-update.md): 200 with the event.
     @app.patch("/v1.0/<user:who>/events/<event_id>", defaults={"calendar_id": None})
     @app.patch("/v1.0/<user:who>/calendars/<calendar_id>/events/<event_id>")
     def update_event(who: str | None, calendar_id: str | None, event_id: str):
@@ -341,6 +370,7 @@ def create_graph_app(directory: Directory) -> Flask:
         context = f"{_user_context(who, caller)}/events/$entity"
         return jsonify({"@odata.context": context, **render_event(event, time_zone)})
 
+    # "Delete event" (event-delete.md): 204; a missing event is 404 ErrorItemNotFound.
     @app.delete("/v1.0/<user:who>/events/<event_id>", defaults={"calendar_id": None})
     @app.delete("/v1.0/<user:who>/calendars/<calendar_id>/events/<event_id>")
     def delete_event(who: str | None, calendar_id: str | None, event_id: str):
@@ -352,6 +382,7 @@ def create_graph_app(directory: Directory) -> Flask:
 
     # JSON batching
 
+    # "Combine multiple HTTP requests using JSON batching" (json-batching.md): see batch.py.
     @app.post("/v1.0/$batch")
     def batch():
         _caller(directory)
@@ -415,7 +446,13 @@ def _target(directory: Directory, caller: Caller, who: str | None) -> User | Non
 
 def _mailbox(directory: Directory, caller: Caller, who: str | None, needed: set[str]) -> User:
     """The mailbox the caller may act on, as Exchange decides; the request then occupies it
-    (see ``_occupy``)."""
+    (see ``_occupy``). A token without the calendar permission is 403 ErrorAccessDenied
+    (the API documents' permission tables); an app held out by an application access
+    policy is 403 ErrorAccessDenied "Access to OData is disabled." (auth-limit-mailbox-
+    access.md), unless RBAC for Applications grants it the mailbox (Exchange's "Role Based
+    Access Control for Applications", whose grants add to the Entra one); a user without an
+    Exchange Online mailbox is 404 MailboxNotEnabledForRESTAPI (Exchange troubleshooting
+    article KB 4462988, "REST API is not yet supported for this mailbox")."""
     owner = _target(directory, caller, who)
     registration = directory.app(caller.tenant_id, caller.client_id) if caller.app_only else None
     rbac = registration.rbac_mailboxes if registration else None
@@ -434,17 +471,19 @@ def _mailbox(directory: Directory, caller: Caller, who: str | None, needed: set[
         raise GraphError(
             404,
             "MailboxNotEnabledForRESTAPI",
-            "The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
+            "REST API is not yet supported for this mailbox.",
         )
-    _occupy(directory, owner)
+    _occupy(directory, owner, caller.client_id)
     return owner
 
 
-def _occupy(directory: Directory, owner: User) -> None:
+def _occupy(directory: Directory, owner: User, client_id: str) -> None:
     """Count this request as running on the mailbox until it ends, or inside a ``$batch``
     until its whole wave has run (answered or not, since Graph dispatched them together).
-    A throttle set by the test, or the mailbox concurrency limit, answers it 429 or 503; a
-    hold set by the test keeps it waiting before it runs or before it is answered."""
+    The Outlook service limits (throttling-limits.md: 10,000 requests in 10 minutes and 4
+    at once, per app and mailbox) answer it 429 with ``Retry-After``, as does a throttle
+    the test set (429 or 503); a hold the test set keeps it waiting before it runs or
+    before it is answered."""
     running = directory.enter_mailbox(owner)
     wave = request.environ.get(MAILBOX_SLOTS)
     (wave if wave is not None else g.setdefault("mailboxes", [])).append(owner)
@@ -457,6 +496,9 @@ def _occupy(directory: Directory, owner: User) -> None:
     if throttle:
         retry_after = {"Retry-After": f"{throttle.retry_after:g}"}
         raise GraphError(throttle.status, throttle.code, throttle.message, retry_after)
+    wait = directory.admit_request(owner, client_id)
+    if wait is not None:
+        raise GraphError(429, *THROTTLED, {"Retry-After": str(max(1, math.ceil(wait)))})
     limit = directory.mailbox_concurrency_limit
     if limit is not None and running > limit:
         raise GraphError(429, "ApplicationThrottled", OVER_CONCURRENCY, {"Retry-After": "1"})
@@ -465,7 +507,7 @@ def _occupy(directory: Directory, owner: User) -> None:
 
 
 def _not_refused(directory: Directory, event: dict) -> dict:
-    """The event, unless the test told the directory to refuse it (``refuse_subject``)."""
+    """The event, unless a fault injection (``Directory.refuse_subject``) refuses it 400."""
     refusal = directory.refusal(event)
     if refusal is not None:
         raise GraphError(400, *refusal)
@@ -512,7 +554,8 @@ def _default_calendar_id(directory: Directory, owner: User) -> str:
 
 def _preferred_time_zone() -> str | None:
     """The zone ``Prefer: outlook.timezone`` asks event times in; Graph confirms it in
-    ``Preference-Applied``."""
+    ``Preference-Applied`` (event-get.md, user-list-events.md: "Support various time
+    zones")."""
     g.time_zone = preferred_time_zone(", ".join(request.headers.getlist("Prefer")))
     return g.time_zone
 

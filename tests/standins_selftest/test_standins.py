@@ -829,10 +829,12 @@ def test_app_token_creates_a_calendar(directory, http, make_msal, standins):
     ("consented", "mailbox", "status", "code", "message"),
     [
         (False, ADELE, 403, "ErrorAccessDenied", "Access is denied. Check credentials"),
-        (True, "alex.wilber@contoso.edu", 403, "ErrorAccessDenied", "[RAOP]"),
+        # auth-limit-mailbox-access.md, "Handling API errors".
+        (True, "alex.wilber@contoso.edu", 403, "ErrorAccessDenied", "Access to OData is disabled."),
         (True, "nobody@contoso.edu", 404, "ErrorInvalidUser", "'nobody@contoso.edu' is invalid"),
         (True, "guest@fabrikam.com", 404, "ErrorInvalidUser", "is invalid"),
-        (True, "lee.gu@contoso.edu", 404, "MailboxNotEnabledForRESTAPI", "inactive"),
+        # Exchange troubleshooting, KB 4462988.
+        (True, "lee.gu@contoso.edu", 404, "MailboxNotEnabledForRESTAPI", "REST API is not yet"),
     ],
 )
 def test_app_token_calendar_errors(
