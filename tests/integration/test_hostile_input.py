@@ -722,9 +722,7 @@ def console(make_app):
     )
     assert result.exit_code == 0, result.output
     client = app.test_client()
-    token = CSRF.search(client.get("/support/sign-in").text).group(1)
-    data = {"csrf_token": token, "email": "support@mytimetable.example", "password": PASSWORD}
-    assert client.post("/support/sign-in", data=data).status_code == 302
+    assert sign_in_staff(client, "support@mytimetable.example", PASSWORD).status_code == 302
     return app, client
 
 

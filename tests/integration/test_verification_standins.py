@@ -218,9 +218,10 @@ def test_delegated_sign_in_asks_for_graph_by_its_identifier(portal, standins):
 )
 def test_on_premises_properties_name_graphs_identifier(portal, standins, method, scopes):
     from portal import export
+    from tests.unit.test_properties_export import read
 
     with portal.test_request_context():
         config = db.session.get(Configuration, portal.config["configuration_id"])
         config.method = method
-        lines = export.mytimetable_properties(config).splitlines()
-        assert f"office365.scopes={scopes}" in lines
+        properties = dict(read(export.mytimetable_properties(config)))
+        assert properties["office365.scopes"] == scopes

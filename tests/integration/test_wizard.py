@@ -167,7 +167,9 @@ def test_the_pfx_is_offered_only_until_the_configuration_is_exported(app, wizard
     assert wizard.post("/setup/certificate/pfx", PFX).status_code == 200
     with app.app_context():
         saved = db.session.query(Configuration).join(Institution).filter_by(name="Example College")
-        saved.one().verified_at, saved.one().step_reached = utcnow(), 6
+        exported = saved.one()
+        exported.verified_at, exported.step_reached = utcnow(), 6
+        exported.tenant_id, exported.client_id = "contoso.edu", "5b2f8c39-7a1e-4a53-9d0e-3c7f1a2b4c6d"
         db.session.commit()
     assert wizard.client.get("/setup/export").status_code == 200
 
