@@ -11,6 +11,7 @@ from portal.extensions import db
 from portal.models import Configuration, Institution
 from tests.e2e.axe import assert_accessible
 from tests.e2e.conftest import CLIENT, OTHER_CLIENT, TENANT_GUID, enter_ids, walk_to_tenant
+from tests.javaproperties import read
 
 pytestmark = pytest.mark.e2e
 
@@ -111,11 +112,13 @@ def test_on_premises_application_verifies_and_downloads_the_configuration(world,
     with page.expect_download() as download:
         page.get_by_role("link", name="Download the MyTimetable configuration").click()
     text = Path(download.value.path()).read_text()
-    assert "office365.method=application" in text
-    assert f"office365.tenantId={TENANT_GUID}" in text
-    assert f"office365.clientId={CLIENT}" in text
-    assert f"office365.authority={world.identity.url}/{TENANT_GUID}" in text
-    assert "office365.certificate.keyFile=mytimetable-example-college.pfx" in text
+    properties = dict(read(text))
+    assert properties["office365.method"] == "application"
+    assert properties["office365.tenantId"] == TENANT_GUID
+    assert properties["office365.clientId"] == CLIENT
+    assert properties["office365.authority"] == f"{world.identity.url}/{TENANT_GUID}"
+    assert properties["office365.scopes"] == "https://graph.microsoft.com/.default"
+    assert properties["office365.certificate.keyFile"] == "mytimetable-example-college.pfx"
     assert "PRIVATE" not in text
 
 

@@ -218,7 +218,7 @@ def test_delegated_sign_in_asks_for_graph_by_its_identifier(portal, standins):
 )
 def test_on_premises_properties_name_graphs_identifier(portal, standins, method, scopes):
     from portal import export
-    from tests.unit.test_properties_export import read
+    from tests.javaproperties import read
 
     with portal.test_request_context():
         config = db.session.get(Configuration, portal.config["configuration_id"])

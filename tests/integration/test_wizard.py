@@ -169,7 +169,8 @@ def test_the_pfx_is_offered_only_until_the_configuration_is_exported(app, wizard
         saved = db.session.query(Configuration).join(Institution).filter_by(name="Example College")
         exported = saved.one()
         exported.verified_at, exported.step_reached = utcnow(), 6
-        exported.tenant_id, exported.client_id = "contoso.edu", "5b2f8c39-7a1e-4a53-9d0e-3c7f1a2b4c6d"
+        exported.tenant_id = "contoso.edu"
+        exported.client_id = "5b2f8c39-7a1e-4a53-9d0e-3c7f1a2b4c6d"
         db.session.commit()
     assert wizard.client.get("/setup/export").status_code == 200
 
