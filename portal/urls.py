@@ -11,8 +11,9 @@ from werkzeug.routing import IntegerConverter
 # slash, so "/\t/evil.example" and "/\\evil.example" both lead to another host.
 _UNSAFE_CHARACTER = re.compile(r"[\x00-\x1f\x7f\\]")
 MAX_TARGET_LENGTH = 2000
-# Row IDs are 64-bit signed integers in PostgreSQL (BIGINT) and SQLite alike.
-MAX_ROW_ID = 2**63 - 1
+# Row IDs are INTEGER columns: 32-bit signed in PostgreSQL (64-bit in SQLite, which never
+# reaches past the smaller range either), so no row has a larger ID.
+MAX_ROW_ID = 2**31 - 1
 
 
 class RowIdConverter(IntegerConverter):
