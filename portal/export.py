@@ -2,7 +2,7 @@
 
 from . import certificates
 from .microsoft.clouds import cloud
-from .microsoft.identity import DELEGATED_SCOPES, authority
+from .microsoft.identity import authority
 from .models import Configuration, utcnow
 
 
@@ -16,10 +16,13 @@ def mytimetable_properties(configuration: Configuration) -> str:
     where = cloud(configuration.cloud)
     tenant = configuration.tenant_guid or configuration.tenant_id
     certificate = configuration.certificate
+    # Graph's .default asks for what the app registration was given and the administrator
+    # consented to (scopes-oidc.md, "The .default scope"), in either flow; a user's sign-in
+    # also needs offline_access for its refresh token.
     scopes = (
         where.graph_default_scope
         if configuration.method == "application"
-        else " ".join([*where.graph_scopes(DELEGATED_SCOPES), "offline_access"])
+        else f"{where.graph_default_scope} offline_access"
     )
     comments = [
         f"MyTimetable Office 365 connection for {configuration.institution.name}",

@@ -209,11 +209,7 @@ def test_delegated_sign_in_asks_for_graph_by_its_identifier(portal, standins):
     ("method", "scopes"),
     [
         ("application", "https://graph.microsoft.com/.default"),
-        (
-            "delegated",
-            "https://graph.microsoft.com/Calendars.ReadWrite "
-            "https://graph.microsoft.com/User.Read offline_access",
-        ),
+        ("delegated", "https://graph.microsoft.com/.default offline_access"),
     ],
 )
 def test_on_premises_properties_name_graphs_identifier(portal, standins, method, scopes):
