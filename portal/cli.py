@@ -154,6 +154,40 @@ def staff_create(email: str, generate: bool):
         click.echo(f"Password (shown once): {generated}")
 
 
+@staff_group.command("password")
+@click.argument("email")
+@click.option("--generate", is_flag=True, help="Make a strong password and print it once.")
+def staff_password(email: str, generate: bool):
+    """Give a staff member a new password; asks for it unless --generate is given."""
+    password = None
+    if not generate:
+        password = click.prompt(
+            "New password (at least 12 characters, not easy to guess)",
+            hide_input=True,
+            confirmation_prompt=True,
+        )
+    try:
+        generated = staff.set_password(email, password)
+    except staff.StaffError as error:
+        raise click.ClickException(str(error)) from error
+    db.session.commit()
+    click.echo(f"New password set for {email}.")
+    if generated:
+        click.echo(f"Password (shown once): {generated}")
+
+
+@staff_group.command("reset-authenticator")
+@click.argument("email")
+def staff_reset_authenticator(email: str):
+    """Forget a staff member's authenticator app and recovery codes (a lost phone)."""
+    try:
+        staff.reset_authenticator(email)
+    except staff.StaffError as error:
+        raise click.ClickException(str(error)) from error
+    db.session.commit()
+    click.echo(f"{email} adds a new authenticator app at the next sign-in.")
+
+
 @click.group("sync", cls=AppGroup)
 def sync_group():
     """Timetable synchronisations (the embedded default runs them in this process)."""

@@ -64,6 +64,37 @@ def create_staff(email: str, password: str | None = None) -> tuple[StaffUser, st
     return staff, generated
 
 
+def set_password(email: str, password: str | None = None) -> str | None:
+    """Give a staff member a new password (a forgotten one); with none, make one and return
+    it (shown once). The authenticator app stays as it is."""
+    staff = _existing(email)
+    generated = None
+    if password is None:
+        password = generated = secrets.token_urlsafe(18)
+    weakness = password_weakness(password, staff.email)
+    if weakness:
+        raise StaffError(f"That password is too weak: {weakness}")
+    staff.password_hash = generate_password_hash(password, method="scrypt")
+    record(None, "support (command line)", "staff_password_set", staff.email)
+    return generated
+
+
+def reset_authenticator(email: str) -> None:
+    """Forget a staff member's authenticator app and recovery codes (a lost phone): the
+    next sign-in enrols a new app, after the password."""
+    staff = _existing(email)
+    staff.totp_secret_encrypted, staff.totp_last_step = None, None
+    staff.recovery_codes = []
+    record(None, "support (command line)", "second_factor_reset", staff.email)
+
+
+def _existing(email: str) -> StaffUser:
+    staff = find(email)
+    if staff is None:
+        raise StaffError(f"No staff account for {email.strip().lower()}.")
+    return staff
+
+
 def find(email: str) -> StaffUser | None:
     """The staff member with this address (any case)."""
     return db.session.scalar(select(StaffUser).where(func.lower(StaffUser.email) == email.lower()))

@@ -117,6 +117,33 @@ def test_a_recovery_code_stands_in_for_the_authenticator_once(app, enrolled):
     assert used == 1
 
 
+def test_a_lost_authenticator_is_reset_on_the_command_line_and_enrolled_again(
+    app, runner, enrolled
+):
+    result = runner.invoke(args=["staff", "reset-authenticator", EMAIL])
+    assert result.exit_code == 0, result.output
+    client = app.test_client()
+    response, _ = password_step(client)
+    assert response.location.endswith("/support/sign-in/enrol")
+    with app.app_context():
+        assert db.session.query(RecoveryCode).count() == 0
+        assert db.session.query(AuditEvent).filter_by(action="second_factor_reset").count() == 1
+    assert runner.invoke(args=["staff", "reset-authenticator", "nobody@x.example"]).exit_code == 1
+
+
+def test_a_forgotten_password_is_replaced_on_the_command_line_and_must_be_strong(
+    app, runner, enrolled
+):
+    weak = runner.invoke(args=["staff", "password", EMAIL], input="aaaaaaaaaaaa\naaaaaaaaaaaa\n")
+    assert weak.exit_code == 1 and "too weak" in weak.output
+    result = runner.invoke(args=["staff", "password", EMAIL, "--generate"])
+    assert result.exit_code == 0, result.output
+    new = re.search(r"shown once\): (\S+)", result.output).group(1)
+    assert password_step(app.test_client())[0].status_code != 302
+    response, _ = password_step(app.test_client(), password=new)
+    assert response.location.endswith("/support/sign-in/code")  # the authenticator stays
+
+
 @pytest.mark.parametrize(
     "password, why",
     [
