@@ -130,18 +130,20 @@ def staff_group():
     """Support staff accounts for the console."""
 
 
+def _ask_password(label: str) -> str:
+    return click.prompt(
+        f"{label} (at least 12 characters, not easy to guess)",
+        hide_input=True,
+        confirmation_prompt=True,
+    )
+
+
 @staff_group.command("create")
 @click.argument("email")
 @click.option("--generate", is_flag=True, help="Make a strong password and print it once.")
 def staff_create(email: str, generate: bool):
     """Add a staff member; asks for the password unless --generate is given."""
-    password = None
-    if not generate:
-        password = click.prompt(
-            "Password (at least 12 characters, not easy to guess)",
-            hide_input=True,
-            confirmation_prompt=True,
-        )
+    password = None if generate else _ask_password("Password")
     try:
         member, generated = staff.create_staff(email, password)
     except staff.StaffError as error:
@@ -159,13 +161,7 @@ def staff_create(email: str, generate: bool):
 @click.option("--generate", is_flag=True, help="Make a strong password and print it once.")
 def staff_password(email: str, generate: bool):
     """Give a staff member a new password; asks for it unless --generate is given."""
-    password = None
-    if not generate:
-        password = click.prompt(
-            "New password (at least 12 characters, not easy to guess)",
-            hide_input=True,
-            confirmation_prompt=True,
-        )
+    password = None if generate else _ask_password("New password")
     try:
         generated = staff.set_password(email, password)
     except staff.StaffError as error:

@@ -52,13 +52,8 @@ def create_staff(email: str, password: str | None = None) -> tuple[StaffUser, st
         raise StaffError("Give the staff member's e-mail address.")
     if find(email) is not None:
         raise StaffError(f"{email} already has an account.")
-    generated = None
-    if password is None:
-        password = generated = secrets.token_urlsafe(18)
-    weakness = password_weakness(password, email)
-    if weakness:
-        raise StaffError(f"That password is too weak: {weakness}")
-    staff = StaffUser(email=email, password_hash=generate_password_hash(password, method="scrypt"))
+    password_hash, generated = _password_hash(email, password)
+    staff = StaffUser(email=email, password_hash=password_hash)
     db.session.add(staff)
     record(None, "support (command line)", "staff_created", email)
     return staff, generated
@@ -68,15 +63,20 @@ def set_password(email: str, password: str | None = None) -> str | None:
     """Give a staff member a new password (a forgotten one); with none, make one and return
     it (shown once). The authenticator app stays as it is."""
     staff = _existing(email)
+    staff.password_hash, generated = _password_hash(staff.email, password)
+    record(None, "support (command line)", "staff_password_set", staff.email)
+    return generated
+
+
+def _password_hash(email: str, password: str | None) -> tuple[str, str | None]:
+    """The hash of ``password``, refused when weak; with none, of a made one, returned too."""
     generated = None
     if password is None:
         password = generated = secrets.token_urlsafe(18)
-    weakness = password_weakness(password, staff.email)
+    weakness = password_weakness(password, email)
     if weakness:
         raise StaffError(f"That password is too weak: {weakness}")
-    staff.password_hash = generate_password_hash(password, method="scrypt")
-    record(None, "support (command line)", "staff_password_set", staff.email)
-    return generated
+    return generate_password_hash(password, method="scrypt"), generated
 
 
 def reset_authenticator(email: str) -> None:
