@@ -20,6 +20,8 @@ from .microsoft.errors import MicrosoftError, advice_for
 from .models import Configuration, Status, record
 from .urls import external, redirect_uri
 
+# Who the audit trail names for what an administrator does through the wizard or the
+# organisation consent page.
 ADMIN = "administrator (invitation link)"
 ORGANISATION_ADMIN = "administrator (organisation consent page)"
 

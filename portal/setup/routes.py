@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 from .. import certificates, consent, export, invitations, provisioning, security, verification
 from .. import review as reviews
 from .. import rotation as rotations
+from ..consent import ADMIN
 from ..extensions import db
 from ..forms import ConfirmForm, for_page
 from ..i18n import lazy_gettext as _l
@@ -38,8 +39,6 @@ from .forms import (
     RegisterForm,
     TenantForm,
 )
-
-ADMIN = "administrator (invitation link)"
 
 
 @dataclass(frozen=True)
