@@ -48,7 +48,6 @@ from portal import certificates, create_app, invitations, provisioning  # noqa: 
 from portal.config import feed_networks  # noqa: E402
 from portal.extensions import db  # noqa: E402
 from portal.microsoft import identity as entra  # noqa: E402
-from portal.microsoft.clouds import cloud  # noqa: E402
 from portal.models import Connection, utcnow  # noqa: E402
 from portal.sync import engine, feed  # noqa: E402
 from tests.standins.demo import CONTOSO_TENANT_ID, DEMO_CLIENT_ID  # noqa: E402
@@ -233,8 +232,8 @@ def main() -> None:
     changed_requests = sum(r.requests for r in changed) / checkpoint
 
     with app.app_context():
-        certificate = db.session.get(Connection, naive_ids[0]).configuration.certificate
-        token = entra.app_token(cloud("worldwide"), CONTOSO_TENANT_ID, DEMO_CLIENT_ID, certificate)
+        configuration = db.session.get(Connection, naive_ids[0]).configuration
+        token = entra.app_token(entra.registration(configuration))
         connections = [db.session.get(Connection, i) for i in engine_ids + naive_ids]
         calendars = {c.upn: c.calendar_id for c in connections}
     naive_upns = upns[mailboxes:]

@@ -19,15 +19,6 @@ CALENDAR_NAME = "MyTimetable"
 CONNECTED, NEEDS_RECONNECT, DISCONNECTED = "connected", "needs_reconnect", "disconnected"
 
 
-def _where(configuration: Configuration):
-    return (
-        cloud(configuration.cloud),
-        configuration.tenant_id,
-        configuration.client_id,
-        configuration.certificate,
-    )
-
-
 def connect(configuration: Configuration, sign_in: identity.SignIn) -> Connection:
     """Store a user's sign-in, make or reuse their MyTimetable calendar, queue a sync."""
     calendar, _ = graph.ensure_calendar(
@@ -60,7 +51,9 @@ def access_token(connection: Connection, fresh: bool = False) -> str:
         raise MicrosoftError("invalid_grant", "This connection was disconnected.")
     cache = security.decrypt(connection.token_cache_encrypted).decode()
     try:
-        token = identity.user_token(*_where(connection.configuration), cache, fresh=fresh)
+        token = identity.user_token(
+            identity.registration(connection.configuration), cache, fresh=fresh
+        )
     except MicrosoftError as error:
         if error.code != "unreachable":
             connection.status, connection.last_error = (

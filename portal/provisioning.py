@@ -51,9 +51,7 @@ def parse_list(text: str) -> tuple[list[str], list[str]]:
 def provision(configuration: Configuration, upns: list[str], actor: str) -> Outcome:
     """Add these mailboxes to the synchronisation."""
     where = cloud(configuration.cloud)
-    token = identity.client_credentials_token(
-        where, configuration.tenant_id, configuration.client_id, configuration.certificate
-    ).access_token
+    token = identity.client_credentials_token(identity.registration(configuration)).access_token
     outcome = Outcome()
     for upn in upns[:MAX_MAILBOXES]:
         existing = db.session.scalar(
@@ -95,9 +93,7 @@ def provision(configuration: Configuration, upns: list[str], actor: str) -> Outc
 def group_upns(configuration: Configuration) -> list[str]:
     """The user principal names of the configuration's security group's members."""
     where = cloud(configuration.cloud)
-    token = identity.client_credentials_token(
-        where, configuration.tenant_id, configuration.client_id, configuration.certificate
-    ).access_token
+    token = identity.client_credentials_token(identity.registration(configuration)).access_token
     return [m.upn for m in graph.group_members(where, token, configuration.security_group_email)]
 
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from flask_babel import force_locale
 
-from . import signins
 from .extensions import db
 from .i18n import lazy_gettext as _l
 from .microsoft import graph, identity
@@ -84,10 +83,10 @@ class _Run:
 
 def _app_only_links(run: _Run, configuration: Configuration, require_roles: bool, certificate=None):
     """Tenant, application and certificate links; return the token, or None if broken."""
-    where = cloud(configuration.cloud)
-    certificate = certificate or configuration.certificate
+    app = identity.registration(configuration, certificate)
+    certificate = app.certificate
     try:
-        tenant = identity.discover_tenant(where, configuration.tenant_id)
+        tenant = identity.discover_tenant(app.cloud, app.tenant)
     except MicrosoftError as error:
         run.failed(TENANT, error)
         return None
@@ -96,9 +95,7 @@ def _app_only_links(run: _Run, configuration: Configuration, require_roles: bool
     name = "" if entered.lower() == tenant.guid else f"{entered} is "
     run.passed(TENANT, f"{name}tenant {tenant.guid}, issuer {tenant.issuer}")
     try:
-        token = identity.client_credentials_token(
-            where, configuration.tenant_id, configuration.client_id, certificate
-        )
+        token = identity.client_credentials_token(app)
     except MicrosoftError as error:
         if error.code in CERTIFICATE_CODES:
             run.passed(APPLICATION, f"Application {configuration.client_id} is registered.")
@@ -202,15 +199,17 @@ def begin_delegated_checks(configuration: Configuration, actor: str) -> str | No
 
 
 def finish_delegated_checks(
-    configuration: Configuration, run_id: str, flow: dict | None, callback_args: dict, actor: str
+    configuration: Configuration,
+    run_id: str,
+    sign_in: identity.SignIn | MicrosoftError,
+    actor: str,
 ) -> None:
-    """Redeem the administrator's sign-in and finish the chain started before it."""
+    """Finish the chain started before the administrator's sign-in, with that sign-in
+    (or Microsoft's refusal of it)."""
     run = _Run(configuration, run_id)
     where = cloud(configuration.cloud)
-    try:
-        sign_in = signins.finish_sign_in(configuration, flow, callback_args)
-    except MicrosoftError as error:
-        run.failed(SIGNED_IN, error)
+    if isinstance(sign_in, MicrosoftError):
+        run.failed(SIGNED_IN, sign_in)
         _finish(run, actor)
         return
     run.passed(

@@ -1,12 +1,14 @@
 """What Microsoft's error codes mean for the person in front of the portal.
 
 One table maps each AADSTS code (by number) and each Graph error code to a cause, what
-to do about it, and the wizard step where that is done. ``MicrosoftError`` carries a code
+to do about it, the wizard step where that is done, and the page that explains a sign-in
+it stopped. ``MicrosoftError`` carries a code
 out of ``portal.microsoft`` so that nothing else needs to read Microsoft's responses.
 """
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 
 from ..i18n import lazy_gettext as _l
 
@@ -20,13 +22,35 @@ METHOD, CERTIFICATE, REGISTER, TENANT, VERIFY = (
 )
 
 
+class Page(StrEnum):
+    """Which page explains to an end user a sign-in that did not complete."""
+
+    DECLINED = "declined"  # they said no on Microsoft's consent page
+    APPROVAL = "approval"  # an administrator must consent first
+    OTHER_TENANT = "other_tenant"  # an account of another organisation, or a personal one
+    STALE = "stale"  # the answer matched no sign-in started in this browser
+    ERROR = "error"  # anything else: the advice's own words
+
+
 @dataclass(frozen=True)
 class Advice:
-    """The cause of a failure in plain words, what to do, and where to do it."""
+    """The cause of a failure in plain words, what to do, where to do it, and the page
+    that explains a sign-in it stopped."""
 
     cause: str  # lazily translated, as every text of the table
     action: str
     step: str | None = None
+    page: Page = Page.ERROR
+
+
+# Microsoft names a declined consent by number in the description; a redirect that
+# carries only OAuth's ``access_denied`` is the same refusal.
+_DECLINED = Advice(
+    _l("Consent was declined on Microsoft's consent page."),
+    _l("Sign in again and choose Accept, or grant admin consent for the organisation."),
+    VERIFY,
+    Page.DECLINED,
+)
 
 
 ADVICE: dict[str, Advice] = {
@@ -109,12 +133,10 @@ ADVICE: dict[str, Advice] = {
             "'Grant for the whole organisation' link below."
         ),
         REGISTER,
+        Page.APPROVAL,
     ),
-    "65004": Advice(
-        _l("Consent was declined on Microsoft's consent page."),
-        _l("Sign in again and choose Accept, or grant admin consent for the organisation."),
-        VERIFY,
-    ),
+    "65004": _DECLINED,
+    "access_denied": _DECLINED,
     "90094": Advice(
         _l(
             "An administrator must approve the app: users may not consent to calendar access "
@@ -126,6 +148,7 @@ ADVICE: dict[str, Advice] = {
             "organisation' link below."
         ),
         REGISTER,
+        Page.APPROVAL,
     ),
     "90093": Advice(
         _l("An administrator must approve the app: user consent is blocked in your tenant."),
@@ -134,6 +157,7 @@ ADVICE: dict[str, Advice] = {
             "organisation, or enables the admin consent workflow."
         ),
         REGISTER,
+        Page.APPROVAL,
     ),
     "50020": Advice(
         _l("The account that signed in belongs to another tenant."),
@@ -142,6 +166,7 @@ ADVICE: dict[str, Advice] = {
             "personal account), or check the Tenant ID."
         ),
         TENANT,
+        Page.OTHER_TENANT,
     ),
     "650056": Advice(
         _l("The app asks for a permission that is not configured on it."),
@@ -293,11 +318,13 @@ ADVICE: dict[str, Advice] = {
         ),
         _l("Start again from this page."),
         VERIFY,
+        Page.STALE,
     ),
     "tenant_mismatch": Advice(
         _l("Microsoft answered for a different tenant than the one entered."),
         _l("Sign in with an administrator of the tenant entered in step 4, or correct it."),
         TENANT,
+        Page.OTHER_TENANT,
     ),
     "unreachable": Advice(
         _l("Microsoft could not be reached."),

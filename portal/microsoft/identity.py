@@ -22,9 +22,9 @@ import requests
 from flask import current_app
 
 from .. import security
-from ..models import Certificate
+from ..models import Certificate, Configuration
 from . import http
-from .clouds import Cloud, overridden
+from .clouds import Cloud, cloud, overridden
 from .errors import MicrosoftError, code_from_description, first_line, from_token_response
 
 EXTENSION = "portal.microsoft.identity"
@@ -53,6 +53,35 @@ def init_app(app) -> None:
     app.extensions[EXTENSION] = _Shared()
 
 
+@dataclass(frozen=True)
+class AppRegistration:
+    """The app registration the portal signs in as: which cloud and tenant, the
+    application (client) ID, and the certificate it proves itself with."""
+
+    cloud: Cloud
+    tenant: str
+    client_id: str
+    certificate: Certificate | None
+
+    @property
+    def authority(self) -> str:
+        """The authority URL of the registration's tenant."""
+        return authority(self.cloud, self.tenant)
+
+
+def registration(
+    configuration: Configuration, certificate: Certificate | None = None
+) -> AppRegistration:
+    """The configuration's app registration; ``certificate`` stands in for its own (a
+    new certificate checked before it replaces the old)."""
+    return AppRegistration(
+        cloud(configuration.cloud),
+        configuration.tenant_id,
+        configuration.client_id,
+        certificate or configuration.certificate,
+    )
+
+
 def authority(cloud: Cloud, tenant: str) -> str:
     """The authority URL of ``tenant`` in ``cloud``."""
     return f"{cloud.authority_host}/{tenant}"
@@ -68,18 +97,15 @@ def _credential(certificate: Certificate | None) -> dict:
 
 
 def _build(
-    cloud: Cloud,
-    tenant: str,
-    client_id: str,
-    certificate: Certificate,
+    app: AppRegistration,
     token_cache: msal.SerializableTokenCache | None = None,
     shared: bool = False,
 ):
     try:
         return msal.ConfidentialClientApplication(
-            client_id,
-            client_credential=_credential(certificate),
-            authority=authority(cloud, tenant),
+            app.client_id,
+            client_credential=_credential(app.certificate),
+            authority=app.authority,
             http_client=http.session(),
             instance_discovery=False if overridden() else None,
             token_cache=token_cache,
@@ -88,31 +114,25 @@ def _build(
     except ValueError as exc:
         # MSAL reads the tenant's metadata in its constructor and raises ValueError
         # when it cannot; the endpoint's own error code says why.
-        raise discover_tenant_error(cloud, tenant) from exc
+        raise discover_tenant_error(app.cloud, app.tenant) from exc
     except requests.RequestException as exc:
         raise MicrosoftError("unreachable", str(exc)) from exc
 
 
-def _application(
-    cloud: Cloud,
-    tenant: str,
-    client_id: str,
-    certificate: Certificate,
-    token_cache: msal.SerializableTokenCache | None = None,
-):
+def _application(app: AppRegistration, token_cache: msal.SerializableTokenCache | None = None):
     """An application for one request and one user, on the process's shared HTTP cache.
 
     The first application of an authority is built under a lock, so that concurrent
     first requests wait for one metadata fetch instead of each making their own.
     """
     shared: _Shared = current_app.extensions[EXTENSION]
-    key = (cloud.authority_host, tenant.lower())
+    key = (app.cloud.authority_host, app.tenant.lower())
     if key in shared.warm:
-        return _build(cloud, tenant, client_id, certificate, token_cache, shared=True)
+        return _build(app, token_cache, shared=True)
     with shared.lock:
-        app = _build(cloud, tenant, client_id, certificate, token_cache, shared=True)
+        application = _build(app, token_cache, shared=True)
         shared.warm.add(key)
-        return app
+        return application
 
 
 @dataclass(frozen=True)
@@ -164,9 +184,7 @@ def _claims(jwt: str) -> dict:
         return {}
 
 
-def app_token(
-    cloud: Cloud, tenant: str, client_id: str, certificate: Certificate, fresh: bool = False
-) -> str:
+def app_token(app: AppRegistration, fresh: bool = False) -> str:
     """An app-only Graph token for synchronising, from a per-process application whose
     token cache serves it until it nears expiry (``fresh`` asks Microsoft anyway).
 
@@ -174,20 +192,26 @@ def app_token(
     starts together wait for one token instead of each signing an assertion for its own.
     """
     shared: _Shared = current_app.extensions[EXTENSION]
-    key = (cloud.authority_host, tenant.lower(), client_id.lower(), certificate.sha256_thumbprint)
+    if app.certificate is None:
+        raise MicrosoftError("no_certificate", "The configuration has no certificate yet.")
+    key = (
+        app.cloud.authority_host,
+        app.tenant.lower(),
+        app.client_id.lower(),
+        app.certificate.sha256_thumbprint,
+    )
     with shared.lock:
         if key not in shared.app_only:
-            app = _build(cloud, tenant, client_id, certificate, shared=True)
-            shared.app_only[key] = (app, threading.Lock())
-        app, app_lock = shared.app_only[key]
+            shared.app_only[key] = (_build(app, shared=True), threading.Lock())
+        application, app_lock = shared.app_only[key]
     with app_lock:
         if fresh:
             # A list first: removing from the cache while searching it changes the dict.
-            cached = app.token_cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)
-            for token in list(cached):
-                app.token_cache.remove_at(token)
+            cache = application.token_cache
+            for token in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
+                cache.remove_at(token)
         try:
-            result = app.acquire_token_for_client([cloud.graph_default_scope])
+            result = application.acquire_token_for_client([app.cloud.graph_default_scope])
         except requests.RequestException as exc:
             raise MicrosoftError("unreachable", str(exc)) from exc
     if "access_token" not in result:
@@ -204,13 +228,11 @@ class AppToken:
     service_principal_id: str | None
 
 
-def client_credentials_token(
-    cloud: Cloud, tenant: str, client_id: str, certificate: Certificate
-) -> AppToken:
+def client_credentials_token(app: AppRegistration) -> AppToken:
     """A fresh app-only Graph token by the client credentials flow with the certificate."""
-    app = _build(cloud, tenant, client_id, certificate)
+    application = _build(app)
     try:
-        result = app.acquire_token_for_client([cloud.graph_default_scope])
+        result = application.acquire_token_for_client([app.cloud.graph_default_scope])
     except requests.RequestException as exc:
         raise MicrosoftError("unreachable", str(exc)) from exc
     if "access_token" not in result:
@@ -224,10 +246,7 @@ def client_credentials_token(
 
 
 def begin_sign_in(
-    cloud: Cloud,
-    tenant: str,
-    client_id: str,
-    certificate: Certificate,
+    app: AppRegistration,
     redirect_uri: str,
     login_hint: str | None = None,
     prompt: str | None = None,
@@ -237,9 +256,8 @@ def begin_sign_in(
     Returns MSAL's flow dict: keep it whole in the server-side session and send the
     browser to its ``auth_uri``.
     """
-    app = _application(cloud, tenant, client_id, certificate)
-    return app.initiate_auth_code_flow(
-        cloud.graph_scopes(DELEGATED_SCOPES),
+    return _application(app).initiate_auth_code_flow(
+        app.cloud.graph_scopes(DELEGATED_SCOPES),
         redirect_uri=redirect_uri,
         login_hint=login_hint or None,
         prompt=prompt,
@@ -262,10 +280,7 @@ class SignIn:
 
 
 def finish_sign_in(
-    cloud: Cloud,
-    tenant: str,
-    client_id: str,
-    certificate: Certificate,
+    app: AppRegistration,
     flow: dict | None,
     callback_args: dict,
     expected_tenant: str | None = None,
@@ -275,9 +290,8 @@ def finish_sign_in(
     if not flow:
         raise MicrosoftError("state_mismatch", "No sign-in was started in this browser.")
     cache = msal.SerializableTokenCache()
-    app = _application(cloud, tenant, client_id, certificate, cache)
     try:
-        result = app.acquire_token_by_auth_code_flow(flow, dict(callback_args))
+        result = _application(app, cache).acquire_token_by_auth_code_flow(flow, dict(callback_args))
     except ValueError as exc:  # state mismatch, or neither code nor error
         raise MicrosoftError("state_mismatch", "The sign-in could not be matched.") from exc
     except RuntimeError as exc:  # id_token nonce mismatch
@@ -313,14 +327,7 @@ class UserToken:
     token_cache: str | None = field(repr=False)
 
 
-def user_token(
-    cloud: Cloud,
-    tenant: str,
-    client_id: str,
-    certificate: Certificate,
-    token_cache: str,
-    fresh: bool = False,
-) -> UserToken:
+def user_token(app: AppRegistration, token_cache: str, fresh: bool = False) -> UserToken:
     """A delegated Graph token from the user's cache, refreshed silently when needed.
 
     ``fresh`` redeems the refresh token even though the cached access token has not yet
@@ -330,13 +337,13 @@ def user_token(
     """
     cache = msal.SerializableTokenCache()
     cache.deserialize(token_cache)
-    app = _application(cloud, tenant, client_id, certificate, cache)
-    accounts = app.get_accounts()
+    application = _application(app, cache)
+    accounts = application.get_accounts()
     if not accounts:
         raise MicrosoftError("invalid_grant", "No sign-in is stored for this user.")
     try:
-        result = app.acquire_token_silent_with_error(
-            cloud.graph_scopes(DELEGATED_SCOPES), accounts[0], force_refresh=fresh
+        result = application.acquire_token_silent_with_error(
+            app.cloud.graph_scopes(DELEGATED_SCOPES), accounts[0], force_refresh=fresh
         )
     except requests.RequestException as exc:
         raise MicrosoftError("unreachable", str(exc)) from exc
@@ -347,21 +354,21 @@ def user_token(
     return UserToken(result["access_token"], cache.serialize() if cache.has_state_changed else None)
 
 
-def admin_consent_url(cloud: Cloud, tenant: str, client_id: str, redirect_uri: str, state: str):
+def admin_consent_url(app: AppRegistration, redirect_uri: str, state: str) -> str:
     """The v2 admin consent endpoint, asking for the permissions configured on the app."""
     query = urlencode(
         {
-            "client_id": client_id,
+            "client_id": app.client_id,
             "redirect_uri": redirect_uri,
             "state": state,
-            "scope": cloud.graph_default_scope,
+            "scope": app.cloud.graph_default_scope,
         }
     )
-    return f"{authority(cloud, tenant)}/v2.0/adminconsent?{query}"
+    return f"{app.authority}/v2.0/adminconsent?{query}"
 
 
 def finish_admin_consent(
-    cloud: Cloud, args: dict, expected_state: str | None, expected_tenant: str
+    app: AppRegistration, args: dict, expected_state: str | None, expected_tenant: str
 ) -> str:
     """Check an admin consent callback; return the consenting tenant's GUID.
 
@@ -383,7 +390,7 @@ def finish_admin_consent(
     expected = (
         expected_tenant.lower()
         if _GUID.fullmatch(expected_tenant)
-        else discover_tenant(cloud, expected_tenant).guid
+        else discover_tenant(app.cloud, expected_tenant).guid
     )
     if tenant != expected:
         raise MicrosoftError("tenant_mismatch", f"Consent was granted in tenant {tenant!r}.")

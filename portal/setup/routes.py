@@ -17,9 +17,10 @@ from flask import (
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from .. import certificates, export, invitations, provisioning, security, signins, verification
+from .. import certificates, consent, export, invitations, provisioning, security, verification
 from .. import review as reviews
 from .. import rotation as rotations
+from ..consent import ADMIN
 from ..extensions import db
 from ..forms import ConfirmForm, for_page
 from ..i18n import lazy_gettext as _l
@@ -38,8 +39,6 @@ from .forms import (
     RegisterForm,
     TenantForm,
 )
-
-ADMIN = "administrator (invitation link)"
 
 
 @dataclass(frozen=True)
@@ -396,8 +395,8 @@ def verify_sign_in():
     if run_id is None:
         return redirect(url_for("setup.verify"))
     try:
-        auth_uri = signins.start_sign_in(
-            configuration, "verify", prompt="select_account", run_id=run_id
+        auth_uri = consent.start_sign_in(
+            configuration, consent.Purpose.VERIFY, prompt="select_account", run_id=run_id
         )
     except MicrosoftError as error:
         flash(f"{error.advice.cause} {error.advice.action}", "error")
@@ -413,7 +412,7 @@ def admin_consent():
     configuration = g.configuration
     if configuration.method != Method.DELEGATED or not ConfirmForm().validate_on_submit():
         abort(400)
-    return redirect(signins.start_admin_consent(configuration, "setup"))
+    return redirect(consent.start_admin_consent(configuration, consent.Purpose.SETUP))
 
 
 @bp.route("/review", methods=["GET"])

@@ -113,8 +113,7 @@ class _Target:
     def _acquire(self, fresh: bool) -> str:
         if self.delegated:
             return connections.access_token(self.connection, fresh=fresh)
-        c = self.configuration
-        return identity.app_token(self.cloud, c.tenant_id, c.client_id, c.certificate, fresh=fresh)
+        return identity.app_token(identity.registration(self.configuration), fresh=fresh)
 
 
 def _transient(error: MicrosoftError) -> bool:

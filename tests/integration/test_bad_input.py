@@ -145,22 +145,17 @@ def test_a_json_body_is_no_form(app, far_wizard):
     assert _saved_tenant(app) == before
 
 
-def test_an_overlong_error_code_in_microsofts_answer_still_fits_its_column(
-    app, far_wizard, monkeypatch
-):
+def test_an_overlong_error_code_in_microsofts_answer_still_fits_its_column(app, far_wizard):
     """The error in a sign-in answer is text from the browser's address bar: PostgreSQL
     refuses one longer than the 60-character column (a 500) where SQLite keeps it."""
-    from portal import signins, verification
+    from portal import verification
     from portal.microsoft.errors import MicrosoftError
     from portal.models import Verification
 
-    def refuse(*args):
-        raise MicrosoftError("x" * 300, "forged")
-
-    monkeypatch.setattr(signins, "finish_sign_in", refuse)
     with app.app_context():
         config = db.session.query(Configuration).join(Institution).first()
         config.method = "delegated"
-        verification.finish_delegated_checks(config, "run-1", {}, {"error": "x" * 300}, "t")
+        refused = MicrosoftError("x" * 300, "forged")
+        verification.finish_delegated_checks(config, "run-1", refused, "t")
         stored = db.session.query(Verification).filter_by(run_id="run-1").one()
         assert stored.error_code == "x" * 60

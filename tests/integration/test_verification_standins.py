@@ -84,11 +84,7 @@ def test_sign_ins_share_one_msal_application_and_fetch_metadata_once(portal, sta
         before = standins.directory.counters.get("openid-configuration", 0)
         flows = [
             identity.begin_sign_in(
-                cloud("worldwide"),
-                config.tenant_id,
-                config.client_id,
-                config.certificate,
-                "http://localhost/connect/callback",
+                identity.registration(config), "http://localhost/connect/callback"
             )
             for _ in range(5)
         ]
@@ -117,12 +113,12 @@ def test_admin_consent_answers_are_checked(portal, standins):
         ),
     ]
     with portal.app_context():
-        worldwide = cloud("worldwide")
+        app = identity.AppRegistration(cloud("worldwide"), domain, "c", None)
         for expected in (guid, domain):  # the GUID, or the domain the administrator typed
-            assert identity.finish_admin_consent(worldwide, good, "s1", expected) == guid
+            assert identity.finish_admin_consent(app, good, "s1", expected) == guid
             for args, code in failures:
                 with pytest.raises(identity.MicrosoftError) as caught:
-                    identity.finish_admin_consent(worldwide, args, "s1", expected)
+                    identity.finish_admin_consent(app, args, "s1", expected)
                 assert caught.value.code == code
 
 
@@ -167,7 +163,8 @@ def test_scopes_name_the_clouds_graph_resource_not_the_overridden_host(portal, k
             f"{resource}/Calendars.ReadWrite",
             f"{resource}/User.Read",
         ]
-        consent = identity.admin_consent_url(where, "contoso.edu", "c", "https://r/cb", "s")
+        app = identity.AppRegistration(where, "contoso.edu", "c", None)
+        consent = identity.admin_consent_url(app, "https://r/cb", "s")
         assert parse_qs(urlsplit(consent).query)["scope"] == [f"{resource}/.default"]
 
 
@@ -194,11 +191,7 @@ def test_delegated_sign_in_asks_for_graph_by_its_identifier(portal, standins):
     with portal.test_request_context():
         config = db.session.get(Configuration, portal.config["configuration_id"])
         flow = identity.begin_sign_in(
-            cloud("worldwide"),
-            config.tenant_id,
-            config.client_id,
-            config.certificate,
-            "http://localhost/connect/callback",
+            identity.registration(config), "http://localhost/connect/callback"
         )
         scopes = parse_qs(urlsplit(flow["auth_uri"]).query)["scope"][0].split()
         assert "https://graph.microsoft.com/Calendars.ReadWrite" in scopes

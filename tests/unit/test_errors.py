@@ -5,6 +5,7 @@ import pytest
 from portal.microsoft.errors import (
     ADVICE,
     UNKNOWN,
+    Page,
     advice_for,
     code_from_description,
     display_code,
@@ -52,6 +53,31 @@ def test_required_code_is_explained(code):
 )
 def test_failure_sends_the_administrator_to_the_step_that_fixes_it(code, step):
     assert advice_for(code).step == step
+
+
+@pytest.mark.parametrize(
+    ("code", "page"),
+    [
+        ("65004", "declined"),
+        ("access_denied", "declined"),
+        ("90094", "approval"),
+        ("90093", "approval"),
+        ("65001", "approval"),
+        ("50020", "other_tenant"),
+        ("tenant_mismatch", "other_tenant"),
+        ("state_mismatch", "stale"),
+        ("700016", "error"),
+        ("unreachable", "error"),
+        ("123456789", "error"),
+    ],
+)
+def test_a_failed_sign_in_is_explained_by_the_page_its_code_names(code, page):
+    assert advice_for(code).page == page
+
+
+@pytest.mark.parametrize("code", sorted(ADVICE))
+def test_every_code_names_a_page_that_explains_it(code):
+    assert ADVICE[code].page in set(Page)
 
 
 def test_unknown_code_gets_general_advice():

@@ -1,0 +1,202 @@
+"""Sign-ins and consent at Microsoft for every purpose, and Microsoft's answer to them.
+
+The wizard (an administrator checking the configuration), the connect pages (end users)
+and an administrator granting consent for the whole organisation (from either) share one
+redirect URI, ``connect.callback``. The flow or the consent request is kept whole in the
+server-side session until the answer arrives; ``answer`` then hands it to what started it,
+and chooses the page that explains a sign-in that did not complete.
+"""
+
+import secrets
+from enum import StrEnum
+
+from flask import current_app, flash, g, redirect, render_template, session, url_for
+from flask_babel import gettext as _
+
+from . import connections, verification
+from .extensions import db
+from .microsoft import identity
+from .microsoft.errors import MicrosoftError, advice_for
+from .models import Configuration, Status, record
+from .urls import external, redirect_uri
+
+# Who the audit trail names for what an administrator does through the wizard or the
+# organisation consent page.
+ADMIN = "administrator (invitation link)"
+ORGANISATION_ADMIN = "administrator (organisation consent page)"
+
+
+class Purpose(StrEnum):
+    """Why a browser was sent to Microsoft."""
+
+    VERIFY = "verify"  # the wizard's check of a delegated configuration (a sign-in)
+    CONNECT = "connect"  # an end user's connection, or consent from the connect pages
+    SETUP = "setup"  # admin consent from the wizard
+
+
+def start_sign_in(
+    configuration: Configuration,
+    purpose: Purpose,
+    login_hint: str | None = None,
+    prompt: str | None = None,
+    **remember,
+) -> str:
+    """Begin the authorization code flow; return the address to send the browser to."""
+    flow = identity.begin_sign_in(
+        identity.registration(configuration),
+        redirect_uri(),
+        login_hint=login_hint,
+        prompt=prompt,
+    )
+    session["sign_in"] = {
+        "purpose": purpose,
+        "flow": flow,
+        "configuration_id": configuration.id,
+        **remember,
+    }
+    return flow["auth_uri"]
+
+
+def start_admin_consent(configuration: Configuration, purpose: Purpose) -> str:
+    """Ask Microsoft for consent for the whole organisation; return where to send the browser."""
+    state = secrets.token_urlsafe(24)
+    session["admin_consent"] = {
+        "state": state,
+        "configuration_id": configuration.id,
+        "purpose": purpose,
+    }
+    return identity.admin_consent_url(identity.registration(configuration), redirect_uri(), state)
+
+
+def answer(args: dict):
+    """Microsoft's answer at the redirect URI, handed to whatever started it in this browser.
+
+    The state in the answer must match a sign-in or consent request kept in this
+    browser's server-side session; anything else is stale, replayed or forged.
+    """
+    state = args.get("state")
+    # Each pending request leaves the session only once the answer's state is its own: a
+    # forged or stale callback must not cancel the sign-in still under way.
+    consent = session.get("admin_consent")
+    if consent and state and state == consent.get("state"):
+        session.pop("admin_consent")
+        return _admin_consent(consent, args)
+    sign_in = session.get("sign_in")
+    if sign_in and state and state == (sign_in.get("flow") or {}).get("state"):
+        session.pop("sign_in")
+        if sign_in.get("purpose") == Purpose.VERIFY:
+            return _verification_sign_in(sign_in, args)
+        if sign_in.get("purpose") == Purpose.CONNECT:
+            return _connect_sign_in(sign_in, args)
+    return _stale()
+
+
+def problem(error: MicrosoftError, configuration: Configuration):
+    """The end user's page for a sign-in that did not complete: what happened, what next."""
+    institution = configuration.institution
+    return render_template(
+        "connect/problem.html",
+        kind=error.advice.page,
+        error=error,
+        advice=error.advice,
+        institution=institution,
+        connect_url=url_for("connect.start", slug=institution.slug),
+        consent_url=external("connect.organisation_consent", slug=institution.slug),
+    )
+
+
+def _stale():
+    return render_template("connect/stale.html", advice=advice_for("state_mismatch")), 400
+
+
+def _configuration(configuration_id: int, needs_invitation: bool) -> Configuration | None:
+    configuration = db.session.get(Configuration, configuration_id)
+    if configuration is None or (needs_invitation and session.get("invitation_id") is None):
+        return None
+    return configuration
+
+
+def _redeem(configuration: Configuration, flow: dict | None, args: dict) -> identity.SignIn:
+    """The signed-in account, which must belong to the configuration's tenant."""
+    return identity.finish_sign_in(
+        identity.registration(configuration),
+        flow,
+        args,
+        expected_tenant=configuration.tenant_guid,
+    )
+
+
+def _connect_sign_in(sign_in: dict, args: dict):
+    configuration = _configuration(sign_in["configuration_id"], needs_invitation=False)
+    if configuration is None or configuration.status != Status.APPROVED:
+        return _stale()
+    g.institution = configuration.institution
+    try:
+        connection = connections.connect(
+            configuration, _redeem(configuration, sign_in.get("flow"), args)
+        )
+    except MicrosoftError as error:
+        return problem(error, configuration), 502 if error.code == "unreachable" else 400
+    session["connection_id"] = connection.id
+    # A session ID planted in this browser before the sign-in must not see the connection.
+    current_app.session_interface.regenerate(session)
+    return redirect(url_for("connect.status", slug=configuration.institution.slug))
+
+
+def _verification_sign_in(sign_in: dict, args: dict):
+    configuration = _configuration(sign_in["configuration_id"], needs_invitation=True)
+    if configuration is None:
+        return _stale()
+    try:
+        signed_in = _redeem(configuration, sign_in.get("flow"), args)
+    except MicrosoftError as error:
+        signed_in = error
+    verification.finish_delegated_checks(configuration, sign_in["run_id"], signed_in, ADMIN)
+    return redirect(url_for("setup.verify"))
+
+
+def _admin_consent(consent: dict, args: dict):
+    from_wizard = consent.get("purpose", Purpose.SETUP) == Purpose.SETUP
+    configuration = _configuration(consent["configuration_id"], needs_invitation=from_wizard)
+    if configuration is None:
+        return _stale()
+    actor = ADMIN if from_wizard else ORGANISATION_ADMIN
+    try:
+        tenant = identity.finish_admin_consent(
+            identity.registration(configuration),
+            args,
+            consent["state"],
+            configuration.tenant_guid or configuration.tenant_id,
+        )
+    except MicrosoftError as error:
+        record(configuration.institution, actor, "admin_consent_failed", error.code)
+        db.session.commit()
+        message = _(
+            "Consent for the organisation was not granted (%(code)s): %(cause)s %(action)s",
+            code=error.display_code or error.code,
+            cause=error.advice.cause,
+            action=error.advice.action,
+        )
+        if from_wizard:
+            flash(message, "error")
+            return redirect(url_for("setup.verify"))
+        return render_template(
+            "connect/consent_result.html",
+            ok=False,
+            message=message,
+            institution=configuration.institution,
+        ), 400
+    record(configuration.institution, actor, "admin_consent_granted", tenant)
+    db.session.commit()
+    if from_wizard:
+        flash(
+            _(
+                "Consent was granted for the whole organisation: users will not be asked. "
+                "Now sign in to check the connection."
+            ),
+            "success",
+        )
+        return redirect(url_for("setup.verify"))
+    return render_template(
+        "connect/consent_result.html", ok=True, message="", institution=configuration.institution
+    )
