@@ -227,16 +227,16 @@ def retry_after(value, now: datetime | None = None) -> float | None:
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-def tagged_events(
-    cloud: Cloud, access_token: str, prefix: str, calendar_id: str, property_id: str
+def marked_events(
+    cloud: Cloud, access_token: str, mailbox: str | None, calendar_id: str
 ) -> tuple[list[tuple[str, str]], int]:
-    """(event ID, property value) of the calendar's events that carry the extended
-    property, and how many requests it took."""
-    escaped = property_id.replace("'", "''")
+    """(event ID, key) of the calendar's events that carry the portal's extended property
+    (``PROPERTY_ID``), and how many requests it took."""
+    escaped = PROPERTY_ID.replace("'", "''")
     # Every event of the (portal's own) calendar, with the property where it has one: the
     # documented $expand form; the events without it are the user's and are passed over.
     path = (
-        f"{prefix}/calendars/{quote(calendar_id, safe='')}/events"
+        f"{mailbox_path(mailbox)}/calendars/{quote(calendar_id, safe='')}/events"
         f"?$expand=singleValueExtendedProperties($filter=id eq '{quote(escaped)}')"
         "&$select=id&$top=100"
     )
@@ -321,14 +321,6 @@ def update_event(mailbox: str | None, event_id: str, event: Event) -> dict:
 def delete_event(mailbox: str | None, event_id: str) -> dict:
     """A batch request that removes the event with this ID."""
     return {"method": "DELETE", "url": f"{mailbox_path(mailbox)}/events/{quote(event_id, safe='')}"}
-
-
-def marked_events(
-    cloud: Cloud, access_token: str, mailbox: str | None, calendar_id: str
-) -> tuple[list[tuple[str, str]], int]:
-    """(event ID, key) of the calendar's events that carry the portal's extended property,
-    and how many requests it took."""
-    return tagged_events(cloud, access_token, mailbox_path(mailbox), calendar_id, PROPERTY_ID)
 
 
 # Sending batches under a retry policy.
