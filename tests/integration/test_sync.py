@@ -860,6 +860,8 @@ def test_a_retry_after_beyond_the_policy_reschedules_the_job_instead_of_waiting(
         assert jobs.run_waiting(sleep=waits.append) == 0  # not due yet
         again_id = again.id
     assert calendar_events(standins, mailbox) == []
+    page = console_page(mailbox)
+    assert "Microsoft asked to wait" in page and "600 s (Retry-After)" in page
 
     with mailbox.app_context():
         db.session.get(SyncJob, again_id).not_before = utcnow() - timedelta(seconds=1)
