@@ -399,7 +399,8 @@ def retried(
     """``call(token)``, again after a transient failure or a refused token, as the policy
     allows; each failed call counts as one request (what ``call`` counts on success is its
     own)."""
-    for attempt in range(policy.attempts):
+    attempt = 0
+    while True:
         token = None
         try:
             token = tokens.token()
@@ -407,7 +408,7 @@ def retried(
         except MicrosoftError as error:
             if token is not None:  # else it was the token endpoint that failed
                 tally.requests += 1
-            if attempt == policy.attempts - 1:
+            if attempt >= policy.attempts - 1:
                 raise
             if error.code == REFUSED_TOKEN and token is not None:
                 tokens.refused(token)
@@ -415,7 +416,7 @@ def retried(
                 sleep(policy.wait(attempt, error.retry_after))
             else:
                 raise
-    raise AssertionError("unreachable: the last attempt returns or raises")
+        attempt += 1
 
 
 Item = TypeVar("Item")

@@ -18,6 +18,9 @@ The database, not Redis, is the record of what must run, so nothing wedges on Re
   a job pushed again replaces its own RQ job.
 - The lock is renewed while the run lasts (``MailboxLock``), so a long run keeps its
   mailbox; a run that can no longer be sure of its lock stops writing.
+- A run Graph throttled for longer than the sync may wait queues the next job with
+  ``not_before`` (the time Graph asked for): no runner claims it earlier, and it reaches RQ
+  through the sweeper once it is due.
 """
 
 import contextlib
