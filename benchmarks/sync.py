@@ -47,6 +47,7 @@ from standins_process import mailbox  # noqa: E402
 from portal import certificates, create_app, invitations, provisioning  # noqa: E402
 from portal.config import feed_networks  # noqa: E402
 from portal.extensions import db  # noqa: E402
+from portal.microsoft import graph  # noqa: E402
 from portal.microsoft import identity as entra  # noqa: E402
 from portal.models import Connection, utcnow  # noqa: E402
 from portal.sync import engine, feed  # noqa: E402
@@ -303,7 +304,7 @@ def naive(graph_url: str, token: str, upn: str, calendar_id: str, feed_url: str,
         response = session.post(
             f"{graph_url}/v1.0/users/{upn}/calendars/{calendar_id}/events",
             headers={"Authorization": f"Bearer {token}"},
-            json=occurrence.graph_event(),
+            json=graph.event_body(occurrence),
             verify=str(ca),
             timeout=30,
         )

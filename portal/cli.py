@@ -1,13 +1,19 @@
 """``flask ...`` commands for support staff and for running the portal on one machine."""
 
+import threading
+import time
+
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from flask_migrate import upgrade
+from redis.exceptions import RedisError
+from rq import SimpleWorker
 
 from . import certificates, invitations, staff
 from .extensions import db
 from .models import Certificate, Hosting, Institution
+from .sync import jobs
 from .validators import has_control_characters
 
 ACTOR = "support (command line)"
@@ -202,12 +208,6 @@ def sync_group():
 )
 def sync_run(once: bool, interval: int, every: int):
     """Run synchronisations: the waiting jobs, and every connection periodically."""
-    import time
-
-    from redis.exceptions import RedisError
-
-    from .sync import jobs
-
     on_redis = bool(current_app.config.get("REDIS_URL"))
     last_all = None
     while True:
@@ -233,12 +233,6 @@ def sync_run(once: bool, interval: int, every: int):
 @click.option("--burst", is_flag=True, help="Sweep once, run what is queued, then stop.")
 def sync_worker(burst: bool):
     """Run synchronisation jobs from the Redis queue (needs PORTAL_REDIS_URL)."""
-    import threading
-
-    from rq import SimpleWorker
-
-    from .sync import jobs
-
     if not current_app.config.get("REDIS_URL"):
         raise click.ClickException("Set PORTAL_REDIS_URL: without Redis, use 'flask sync run'.")
     rq_queue = jobs.queue()

@@ -7,7 +7,7 @@ nothing else is deleted.
 
 from sqlalchemy import select
 
-from . import security
+from . import security, tokens
 from .extensions import db
 from .microsoft import graph, identity
 from .microsoft.clouds import cloud
@@ -16,7 +16,7 @@ from .models import Configuration, Connection, record, utcnow
 from .sync import jobs
 
 CALENDAR_NAME = "MyTimetable"
-CONNECTED, NEEDS_RECONNECT, DISCONNECTED = "connected", "needs_reconnect", "disconnected"
+CONNECTED, DISCONNECTED = "connected", "disconnected"
 
 
 def connect(configuration: Configuration, sign_in: identity.SignIn) -> Connection:
@@ -44,33 +44,9 @@ def connect(configuration: Configuration, sign_in: identity.SignIn) -> Connectio
     return connection
 
 
-def access_token(connection: Connection, fresh: bool = False) -> str:
-    """A Graph token for the connection's user (``fresh``: a new one, since Graph refused
-    the last); marks it as needing to reconnect if the stored sign-in no longer works."""
-    if connection.token_cache_encrypted is None:
-        raise MicrosoftError("invalid_grant", "This connection was disconnected.")
-    cache = security.decrypt(connection.token_cache_encrypted).decode()
-    try:
-        token = identity.user_token(
-            identity.registration(connection.configuration), cache, fresh=fresh
-        )
-    except MicrosoftError as error:
-        if error.code != "unreachable":
-            connection.status, connection.last_error = (
-                NEEDS_RECONNECT,
-                error.display_code or error.code,
-            )
-            db.session.commit()
-        raise
-    if token.token_cache is not None:
-        connection.token_cache_encrypted = security.encrypt(token.token_cache.encode())
-        db.session.commit()
-    return token.access_token
-
-
 def sync_now(connection: Connection) -> None:
     """Ask for a synchronisation now (checking first that the sign-in still works)."""
-    access_token(connection)
+    tokens.user_token(connection)
     jobs.enqueue(connection, "sync now")
     db.session.commit()
 
@@ -86,7 +62,7 @@ def disconnect(connection: Connection, remove_calendar: bool) -> bool:
         try:
             graph.delete_calendar(
                 cloud(connection.configuration.cloud),
-                access_token(connection),
+                tokens.user_token(connection),
                 connection.calendar_id,
             )
             removed = True

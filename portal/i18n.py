@@ -173,6 +173,8 @@ CODE_LABELS = {
     "ok": _l("up to date"),
     "unchanged": _l("no changes"),
     "partial": _l("partly done"),
+    # A run Graph throttled for longer than the sync may wait; also why the next was queued.
+    "throttled": _l("Microsoft asked to wait"),
     # Why a synchronisation was queued
     "first sync": _l("first synchronisation"),
     "sync now": _l("you asked for it"),

@@ -277,6 +277,8 @@ class SyncJob(db.Model):
     connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id"), index=True)
     reason: Mapped[str] = mapped_column(String(40))
     queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Graph asked to wait until then (a run it throttled): no runner takes the job earlier.
+    not_before: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(30))

@@ -1,10 +1,11 @@
 """One synchronisation of one mailbox: feed, plan, JSON batches, bookkeeping.
 
-- Writes go in Graph JSON batches of 20, each one ``dependsOn`` sequence: Graph refuses a
-  batch that is neither fully sequential nor fully parallel (json-batching.md), and a fully
-  parallel batch of 20 would put 20 requests at once on a mailbox that takes four
-  (throttling-limits.md, Outlook service limits). A failure stops the rest of its batch
-  (424), whose requests are retried.
+Every Graph request, and how batches are sent and retried, is built in
+``portal.microsoft.graph``; this module decides what to write and keeps the books.
+
+- Writes go in Graph JSON batches of 20, each one ``dependsOn`` sequence
+  (``graph.send_batches``). A failure stops the rest of its batch (424), whose requests
+  are retried.
 - Creates carry a ``transactionId`` derived from the run, the connection and the
   occurrence, so a create retried after a lost answer returns the same event instead of a
   second one. It is new in every run: what a crashed run created is found again by the
@@ -15,11 +16,11 @@
 - SyncItems are committed after each batch, so a crash loses at most one batch of
   bookkeeping; the next run after an unfinished one lists the portal's events by that
   property and repairs the bookkeeping before it plans.
-- 429 and 5xx answers, timeouts and lost connections wait for ``Retry-After`` or a bounded
-  exponential backoff and are sent again (a create that was made but whose answer was lost
-  finds its event again by ``transactionId``; a delete finds it gone, 404, and is done).
-  A request refused only because the one it depends on failed (424) goes again without a
-  wait of its own.
+- 429 and 5xx answers, timeouts and lost connections wait as ``RETRY_POLICY`` says (at
+  least ``Retry-After``) and are sent again (a create that was made but whose answer was
+  lost finds its event again by ``transactionId``; a delete finds it gone, 404, and is
+  done). When Graph asks for a longer wait than the policy allows, the run ends
+  "throttled" and its job is queued again for the time Graph asked for.
 - A 400 is Graph refusing the request itself, which sending it again cannot change: it is
   recorded against the occurrence with Graph's words (a SyncRefusal, shown to support) and
   not sent again until the request for the occurrence would be different.
@@ -31,29 +32,25 @@
 import time
 import uuid
 from dataclasses import dataclass, field
-from urllib.parse import quote
+from datetime import datetime
 
 from flask import current_app
 from sqlalchemy import bindparam, delete, insert, select, update
 
-from .. import connections
+from .. import tokens
 from ..extensions import db
-from ..microsoft import graph, identity
+from ..microsoft import graph
 from ..microsoft.clouds import cloud
 from ..microsoft.errors import MicrosoftError
 from ..models import Connection, Method, SyncItem, SyncRefusal, utcnow
 from . import feed
 from . import plan as planning
 
-PROPERTY_ID = "String {9c6a3e1f-5b2d-4e8a-a7c4-1d3f5e7b9a20} Name MyTimetableOccurrence"
-TRANSACTION_NAMESPACE = uuid.UUID("3f1d8c2a-6b4e-4a9f-8c7d-5e2b1a0f9d34")
-MAX_ROUNDS = 10
-MAX_WAIT = 30.0
+# Ten rounds, none waiting longer than 30 s: a longer Retry-After sends the job back to the
+# queue for later (outcome "throttled") instead of holding a worker.
+RETRY_POLICY = graph.RetryPolicy(attempts=10, longest_wait=30.0)
 MAX_REFRESHES = 3
-RETRYABLE = {424, 429, 500, 502, 503, 504}
-FAILED_DEPENDENCY = 424
 REFUSED_FOR_GOOD = 400  # the request itself is wrong: the same request gets the same answer
-GRAPH_REFUSED = "InvalidAuthenticationToken"  # noqa: S105 (an error code)
 
 
 @dataclass
@@ -64,10 +61,12 @@ class RunResult:
     updated: int = 0
     deleted: int = 0
     failed: int = 0
-    outcome: str = "ok"  # ok, unchanged, partial, failed
+    outcome: str = "ok"  # ok, unchanged, partial, failed, throttled
     error: str | None = None
     requests: int = 0
     errors: list[str] = field(default_factory=list)
+    # Throttled: Graph asked to wait until then; the job goes back to the queue for it.
+    retry_at: datetime | None = None
 
 
 @dataclass
@@ -79,7 +78,7 @@ class _Op:
 
 
 class _Target:
-    """Where the run writes, and the access token it writes with."""
+    """Where the run writes, and the access token it writes with (``graph.Tokens``)."""
 
     def __init__(self, connection: Connection):
         self.connection = connection
@@ -87,17 +86,16 @@ class _Target:
         # again would cost a query per batch.
         self.connection_id, self.calendar_id = connection.id, connection.calendar_id
         self.run = uuid.uuid4().hex  # this run's part of every transactionId
-        self.configuration = connection.configuration
-        self.cloud = cloud(self.configuration.cloud)
-        self.delegated = self.configuration.method == Method.DELEGATED
-        self.prefix = "/me" if self.delegated else f"/users/{quote(connection.upn, safe='@')}"
+        configuration = connection.configuration
+        self.cloud = cloud(configuration.cloud)
+        self.mailbox = None if configuration.method == Method.DELEGATED else connection.upn
         self._token: str | None = None
         self.refreshes = 0
 
     def token(self) -> str:
         """The current token (the cached one, from the token cache, as long as it works)."""
         if self._token is None:
-            self._token = self._acquire(fresh=False)
+            self._token = tokens.mailbox_token(self.connection)
         return self._token
 
     def refused(self, token: str) -> None:
@@ -106,66 +104,24 @@ class _Target:
         if token != self._token:
             return
         if self.refreshes >= MAX_REFRESHES:
-            raise MicrosoftError(GRAPH_REFUSED, "Microsoft Graph keeps refusing new tokens.", 401)
+            raise MicrosoftError(
+                graph.REFUSED_TOKEN, "Microsoft Graph keeps refusing new tokens.", 401
+            )
         self.refreshes += 1
-        self._token = self._acquire(fresh=True)
+        self._token = tokens.mailbox_token(self.connection, fresh=True)
 
-    def _acquire(self, fresh: bool) -> str:
-        if self.delegated:
-            return connections.access_token(self.connection, fresh=fresh)
-        return identity.app_token(identity.registration(self.configuration), fresh=fresh)
-
-
-def _transient(error: MicrosoftError) -> bool:
-    """Whether sending the same request again later may work: throttled, a server error,
-    or no answer at all (timed out, connection lost)."""
-    return error.status in RETRYABLE or error.code == "unreachable"
-
-
-def _backoff(round_number: int, retry_after: float | None = None) -> float:
-    """How long to wait before round ``round_number + 1``: what Graph asked for, or an
-    exponential backoff; never more than ``MAX_WAIT``."""
-    return min(MAX_WAIT, max(retry_after or 0.0, 0.5 * 2**round_number))
-
-
-def transaction_id(run: str, connection_id: int, calendar_id: str, key: str) -> str:
-    """The same create in the same run, connection, calendar and occurrence: the same ID."""
-    name = f"{run}|{connection_id}|{calendar_id}|{key}"
-    return str(uuid.uuid5(TRANSACTION_NAMESPACE, name))
-
-
-def _request(target: _Target, op: _Op, request_id: str) -> dict:
-    if op.kind == "create":
-        body = {
-            **op.occurrence.graph_event(),
-            "transactionId": transaction_id(
-                target.run, target.connection_id, target.calendar_id, op.key
-            ),
-            "singleValueExtendedProperties": [{"id": PROPERTY_ID, "value": op.key}],
-        }
-        calendar = quote(target.calendar_id, safe="")
-        return {
-            "id": request_id,
-            "method": "POST",
-            "url": f"{target.prefix}/calendars/{calendar}/events",
-            "body": body,
-        }
-    event = quote(op.event_id, safe="")
-    if op.kind == "update":
-        return {
-            "id": request_id,
-            "method": "PATCH",
-            "url": f"{target.prefix}/events/{event}",
-            "body": op.occurrence.graph_event(),
-        }
-    return {"id": request_id, "method": "DELETE", "url": f"{target.prefix}/events/{event}"}
-
-
-def _sequenced(requests_: list[dict]) -> list[dict]:
-    """One request at a time: each depends on the one before it."""
-    for earlier, request in zip(requests_, requests_[1:], strict=False):
-        request["dependsOn"] = [earlier["id"]]
-    return requests_
+    def request(self, op: _Op) -> dict:
+        """The Graph request that carries out ``op``."""
+        if op.kind == "create":
+            transaction = graph.transaction_id(
+                self.run, self.connection_id, self.calendar_id, op.key
+            )
+            return graph.create_event(
+                self.mailbox, self.calendar_id, op.occurrence, op.key, transaction
+            )
+        if op.kind == "update":
+            return graph.update_event(self.mailbox, op.event_id, op.occurrence)
+        return graph.delete_event(self.mailbox, op.event_id)
 
 
 class _Bookkeeping:
@@ -279,28 +235,16 @@ class _Bookkeeping:
         self._refusals, self._cleared = [], []
 
 
-def _repair(target: _Target, books: _Bookkeeping, result: RunResult, sleep):
+def _repair(target: _Target, books: _Bookkeeping, result: RunResult, policy, sleep):
     """Adopt events the portal wrote but lost track of (after a crash); return the extra
     events (key, event ID) found for an occurrence that already has one, to delete."""
-    for round_number in range(MAX_ROUNDS):
-        token = None
-        try:
-            token = target.token()
-            found, pages = graph.tagged_events(
-                target.cloud, token, target.prefix, target.calendar_id, PROPERTY_ID
-            )
-            break
-        except MicrosoftError as error:
-            if token is not None:  # else it was the token endpoint that failed
-                result.requests += 1
-            if round_number == MAX_ROUNDS - 1:
-                raise
-            if error.code == GRAPH_REFUSED and token is not None:
-                target.refused(token)
-            elif _transient(error):
-                sleep(_backoff(round_number, error.retry_after))
-            else:
-                raise
+    found, pages = graph.retried(
+        lambda token: graph.marked_events(target.cloud, token, target.mailbox, target.calendar_id),
+        target,
+        result,
+        policy,
+        sleep,
+    )
     result.requests += pages
     extra = []
     for event_id, key in found:
@@ -333,7 +277,7 @@ def _apply(op: _Op, answer: graph.BatchAnswer, books: _Bookkeeping, result) -> b
         books.forgotten(op.key)
         op.kind, op.event_id = "create", None
         return False
-    if status in RETRYABLE or status == 401:
+    if status in graph.RETRYABLE or status in (401, graph.FAILED_DEPENDENCY):
         return False
     code = (answer.body.get("error") or {}).get("code", f"HTTP{status}")
     if status == REFUSED_FOR_GOOD:
@@ -351,68 +295,36 @@ def _operations(plan: planning.Plan, duplicates: list[tuple[str, str]]) -> list[
     return ops
 
 
-def _write(
-    target: _Target, ops: list[_Op], books: _Bookkeeping, result: RunResult, sleep, before_batch
-):
-    """Send the operations in batches; what is refused for now goes again in the next
-    round, after a wait unless only a refused token (now replaced) stood in the way."""
-    pending = ops
-    for round_number in range(MAX_ROUNDS):
-        if not pending:
-            return
-        retry, wait, slow_down = [], 0.0, False
-        for start in range(0, len(pending), graph.BATCH_LIMIT):
-            chunk = pending[start : start + graph.BATCH_LIMIT]
-            batch = _sequenced([_request(target, op, str(i)) for i, op in enumerate(chunk)])
-            before_batch()
-            token = None
-            try:
-                token = target.token()
-                answers = graph.batch(target.cloud, token, batch)
-            except MicrosoftError as error:
-                if token is not None:  # else it was the token endpoint that failed
-                    result.requests += 1
-                if error.code == GRAPH_REFUSED and token is not None:
-                    target.refused(token)
-                elif _transient(error):
-                    slow_down = True
-                    wait = max(wait, error.retry_after or 0.0)
-                else:
-                    raise
-                retry += chunk
-                continue
-            result.requests += 1
-            by_id = {a.id: a for a in answers}
-            for index, op in enumerate(chunk):
-                answer = by_id.get(str(index))
-                if answer is not None and _apply(op, answer, books, result):
-                    continue
-                retry.append(op)
-                if answer is not None and answer.status == 401:
-                    target.refused(token)
-                # 404: an update, now a create. 424: the request it depended on failed, and
-                # that one's answer says whether to wait.
-                elif answer is None or answer.status not in (404, FAILED_DEPENDENCY):
-                    slow_down = True
-                    wait = max(wait, answer.retry_after or 0.0) if answer else wait
-            books.commit()  # bookkeeping per batch
-        pending = retry
-        if pending and slow_down:
-            sleep(_backoff(round_number, wait))
-    for op in pending:
+def _write(target: _Target, ops: list[_Op], books, result: RunResult, policy, sleep, before_batch):
+    """Send the operations in batches, the bookkeeping committed after each."""
+    unsettled = graph.send_batches(
+        target.cloud,
+        target,
+        ops,
+        target.request,
+        lambda op, answer: _apply(op, answer, books, result),
+        tally=result,
+        policy=policy,
+        sleep=sleep,
+        before_batch=before_batch,
+        after_batch=books.commit,
+    )
+    for op in unsettled:
         result.failed += 1
-        result.errors.append(f"{op.kind} {op.key}: still refused after {MAX_ROUNDS} rounds")
+        result.errors.append(f"{op.kind} {op.key}: still refused after {policy.attempts} rounds")
 
 
 def _carry_on() -> None:
     """Nothing stops a run that holds no lock."""
 
 
-def run(connection: Connection, sleep=time.sleep, before_batch=_carry_on):
+def run(connection: Connection, sleep=time.sleep, before_batch=_carry_on, policy=RETRY_POLICY):
     """Synchronise one connection's calendar with its timetable feed; store the outcome.
 
     ``before_batch`` is called before each batch is sent; it raises to stop the run (a
-    worker whose mailbox lock was lost), and the exception passes on to the caller."""
+    worker whose mailbox lock was lost), and the exception passes on to the caller. When
+    Graph asks to wait longer than ``policy`` allows, the run stops with the outcome
+    "throttled" and ``retry_at``, the time Graph asked for."""
     started = time.monotonic()
     result = RunResult()
     configuration = connection.configuration
@@ -445,16 +357,18 @@ def run(connection: Connection, sleep=time.sleep, before_batch=_carry_on):
             target = _Target(connection)
             books = _Bookkeeping(target.connection_id)
             _note_events_without_uid(connection, fetched.occurrences)
-            extra = [] if clean else _repair(target, books, result, sleep)
+            extra = [] if clean else _repair(target, books, result, policy, sleep)
             plan = planning.make(fetched.occurrences, books.items, books.refused)
             if plan.cleared:
                 books.cleared(plan.cleared)
                 books.commit()
-            _write(target, _operations(plan, extra), books, result, sleep, before_batch)
+            _write(target, _operations(plan, extra), books, result, policy, sleep, before_batch)
             result.outcome = "partial" if result.failed else "ok"
         connection.feed_etag, connection.feed_last_modified = fetched.etag, fetched.last_modified
     except feed.FeedError as error:
         result.outcome, result.error = "failed", error.reason
+    except graph.Throttled as error:
+        result.outcome, result.error, result.retry_at = "throttled", error.message, error.until
     except MicrosoftError as error:
         result.outcome = "failed"
         result.error = f"{error.display_code or error.code}: {error.advice.cause}"

@@ -18,6 +18,7 @@ from urllib.parse import quote
 import icalendar
 import recurring_ical_events
 
+from ..microsoft import graph
 from . import fetching
 
 NOT_ICALENDAR = "The timetable feed is not an iCalendar file."
@@ -33,7 +34,6 @@ _SINGLE_VALUED = (
     "DESCRIPTION",
     "LOCATION",
 )
-_GRAPH_DATETIME = "%Y-%m-%dT%H:%M:%S"
 # What a feed generator changes on every export without the event changing: left out of the
 # content a key is derived from for an event without UID.
 _EXPORT_STAMPS = {"DTSTAMP", "LAST-MODIFIED", "CREATED", "SEQUENCE"}
@@ -92,22 +92,8 @@ class Occurrence:
     def request_hash(self) -> str:
         """A fingerprint of the event as it is sent to Graph: a write Graph refused is sent
         again only once this differs."""
-        encoded = json.dumps(self.graph_event(), sort_keys=True, separators=(",", ":"))
+        encoded = json.dumps(graph.event_body(self), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
-
-    def graph_event(self) -> dict:
-        """The event as Microsoft Graph takes it when creating or updating an event."""
-        return {
-            "subject": self.subject,
-            "body": {"contentType": "text", "content": self.body},
-            "start": {"dateTime": _as_utc(self.start).strftime(_GRAPH_DATETIME), "timeZone": "UTC"},
-            "end": {"dateTime": _as_utc(self.end).strftime(_GRAPH_DATETIME), "timeZone": "UTC"},
-            "isAllDay": self.all_day,
-            "location": {"displayName": self.location},
-            "categories": list(self.categories),
-            "showAs": str(self.show_as),
-            "isReminderOn": False,
-        }
 
 
 @dataclass

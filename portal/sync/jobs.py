@@ -18,29 +18,34 @@ The database, not Redis, is the record of what must run, so nothing wedges on Re
   a job pushed again replaces its own RQ job.
 - The lock is renewed while the run lasts (``MailboxLock``), so a long run keeps its
   mailbox; a run that can no longer be sure of its lock stops writing.
+- A run Graph throttled for longer than the sync may wait queues the next job with
+  ``not_before`` (the time Graph asked for): no runner claims it earlier, and it reaches RQ
+  through the sweeper once it is due.
 """
 
 import contextlib
 import logging
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import redis
 from flask import Flask, current_app
 from redis.exceptions import LockError, RedisError
 from rq import Queue
-from sqlalchemy import bindparam, event, select, update
+from sqlalchemy import bindparam, event, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ..extensions import db
 from ..models import Connection, SyncJob, utcnow
+from . import engine
 
 log = logging.getLogger(__name__)
 
 # A job that no runner has taken yet (the status page joins on it too).
 WAITING = SyncJob.started_at.is_(None)
+THROTTLED = "throttled"  # the outcome of a run that Graph asked to wait longer than it may
 
 QUEUE = "portal-sync"
 # A job younger than this may still be on its way to the queue (its commit is pushing it).
@@ -63,17 +68,26 @@ def lock_seconds() -> int:
     return current_app.config["SYNC_LOCK_SECONDS"]
 
 
-def enqueue(connection: Connection, reason: str) -> SyncJob:
-    """Ask for a synchronisation of ``connection``, unless one is already waiting."""
+def enqueue(connection: Connection, reason: str, not_before: datetime | None = None) -> SyncJob:
+    """Ask for a synchronisation of ``connection`` (not before ``not_before``, if given),
+    unless one is already waiting; a waiting one then waits until ``not_before`` too."""
     already = waiting(connection)
     if already is not None:
+        if not_before is not None and (already.not_before or not_before) <= not_before:
+            already.not_before = not_before
         return already
-    job = SyncJob(connection_id=connection.id, reason=reason)
+    job = SyncJob(connection_id=connection.id, reason=reason, not_before=not_before)
     db.session.add(job)
-    if current_app.config.get("REDIS_URL"):
+    # A job for later is pushed by the sweeper once it is due, not held by RQ till then.
+    if current_app.config.get("REDIS_URL") and not_before is None:
         db.session.flush()
         db.session.info.setdefault("sync_jobs_to_push", []).append(job.id)
     return job
+
+
+def _due():
+    """The jobs that may run now: those not asked to wait, or whose wait is over."""
+    return or_(SyncJob.not_before.is_(None), SyncJob.not_before <= utcnow())
 
 
 def queue() -> Queue:
@@ -185,23 +199,10 @@ def run_job(job_id: int) -> str:
         # The mailbox is being synchronised elsewhere: the sweeper pushes this job again.
         return "locked; retried later"
     try:
-        claimed_at = utcnow()
-        claimed = db.session.execute(
-            update(SyncJob).where(SyncJob.id == job_id, WAITING).values(started_at=claimed_at)
-        ).rowcount
-        db.session.commit()
-        if not claimed:
-            return "already done"
-        outcome = _run(db.session.get(SyncJob, job_id), before_batch=lock.check)
-        lock.check()
-        # Only this run's claim is marked done: a sweeper may have handed the job on.
-        db.session.execute(
-            update(SyncJob)
-            .where(SyncJob.id == job_id, SyncJob.started_at == claimed_at)
-            .values(outcome=outcome, finished_at=utcnow())
-        )
-        db.session.commit()
-        return outcome
+        claimed_at = _claim(job_id)
+        if claimed_at is None:
+            return "already done or not due"
+        return run_claimed(job_id, claimed_at, still_mine=lock.check)
     except LockLost:
         db.session.rollback()
         log.warning("Synchronisation %s stopped: its mailbox lock was lost.", rq_job_id(job_id))
@@ -210,14 +211,47 @@ def run_job(job_id: int) -> str:
         lock.release()
 
 
-def _run(job: SyncJob, **options) -> str:
-    """Synchronise the job's connection (if it is still connected); return the outcome."""
-    from . import engine
+def _claim(job_id: int) -> datetime | None:
+    """Take the job if it still waits and is due; the time it was taken, or None."""
+    claimed_at = utcnow()
+    claimed = db.session.execute(
+        update(SyncJob).where(SyncJob.id == job_id, WAITING, _due()).values(started_at=claimed_at)
+    ).rowcount
+    db.session.commit()
+    return claimed_at if claimed else None
 
+
+def _carry_on() -> None:
+    """Nothing stops a run that holds no lock."""
+
+
+def run_claimed(job_id: int, claimed_at: datetime, still_mine=_carry_on, sleep=None) -> str:
+    """Synchronise the connection of a job this runner claimed, record the outcome on the
+    job and return it (both runners, in-process and RQ, run jobs through this).
+
+    ``still_mine`` raises when the runner can no longer be sure the mailbox is its own
+    (checked before each batch and before the outcome is recorded). A run Graph throttled
+    for longer than the retry policy allows queues a job for the time Graph asked for.
+    """
+    job = db.session.get(SyncJob, job_id)
     connection = db.session.get(Connection, job.connection_id)
     if connection is None or connection.status != "connected":
-        return "skipped"
-    return engine.run(connection, **options).outcome
+        outcome = "skipped"
+    else:
+        options = {"sleep": sleep} if sleep else {}
+        result = engine.run(connection, before_batch=still_mine, **options)
+        outcome = result.outcome
+        if outcome == THROTTLED:
+            enqueue(connection, THROTTLED, not_before=result.retry_at.replace(tzinfo=None))
+    still_mine()
+    # Only this run's claim is marked done: a sweeper may have handed the job on.
+    db.session.execute(
+        update(SyncJob)
+        .where(SyncJob.id == job_id, SyncJob.started_at == claimed_at)
+        .values(outcome=outcome, finished_at=utcnow())
+    )
+    db.session.commit()
+    return outcome
 
 
 _WAITING_FOR = select(SyncJob).where(SyncJob.connection_id == bindparam("connection_id"), WAITING)
@@ -269,7 +303,8 @@ def sweep() -> int:
     db.session.commit()
     held = _held(rq_queue)
     pushed = 0
-    for job_id in db.session.scalars(select(SyncJob.id).where(WAITING, SyncJob.queued_at < cutoff)):
+    due = select(SyncJob.id).where(WAITING, _due(), SyncJob.queued_at < cutoff)
+    for job_id in db.session.scalars(due):
         if job_id in released or rq_job_id(job_id) not in held:
             _push_again(rq_queue, job_id)
             pushed += 1
@@ -315,32 +350,30 @@ def release_abandoned() -> int:
     return released
 
 
-def claim_next() -> SyncJob | None:
-    """Take the oldest waiting job; a job another runner took first is skipped."""
+def claim_next() -> tuple[int, datetime] | None:
+    """Take the oldest waiting job that is due: (its ID, when it was taken); a job another
+    runner took first is skipped."""
     while True:
-        job = db.session.scalar(select(SyncJob).where(WAITING).order_by(SyncJob.id).limit(1))
-        if job is None:
+        job_id = db.session.scalar(
+            select(SyncJob.id).where(WAITING, _due()).order_by(SyncJob.id).limit(1)
+        )
+        if job_id is None:
             return None
-        claimed = db.session.execute(
-            update(SyncJob).where(SyncJob.id == job.id, WAITING).values(started_at=utcnow())
-        ).rowcount
-        db.session.commit()
-        if claimed:
-            db.session.refresh(job)
-            return job
+        claimed_at = _claim(job_id)
+        if claimed_at is not None:
+            return job_id, claimed_at
 
 
 def run_waiting(limit: int | None = None, sleep=None) -> int:
-    """Run waiting jobs in this process (the embedded default); return how many ran."""
+    """Run the waiting jobs that are due in this process (the embedded default); return
+    how many ran."""
     release_abandoned()
     done = 0
     while limit is None or done < limit:
-        job = claim_next()
-        if job is None:
+        claimed = claim_next()
+        if claimed is None:
             break
-        job.outcome = _run(job, **({"sleep": sleep} if sleep else {}))
-        job.finished_at = utcnow()
-        db.session.commit()
+        run_claimed(*claimed, sleep=sleep)
         done += 1
     return done
 

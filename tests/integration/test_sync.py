@@ -10,7 +10,8 @@ from werkzeug.wrappers import Request, Response
 
 from portal import provisioning
 from portal.extensions import db
-from portal.models import Configuration, Connection, SyncItem, SyncRefusal
+from portal.microsoft import graph
+from portal.models import Configuration, Connection, SyncItem, SyncJob, SyncRefusal, utcnow
 from portal.sync import engine, feed, jobs
 
 ADELE = "adele.vance@contoso.edu"
@@ -212,7 +213,8 @@ def test_throttling_storm_ends_with_exactly_the_feeds_events(mailbox, standins, 
     )
     standins.directory.throttle(ADELE, times=12, retry_after=0)
     standins.directory.throttle(ADELE, times=3, retry_after=0, status=503)
-    result = sync(mailbox)
+    # A throttled round sends no further batch, so each of the 15 answers costs a round.
+    result = sync(mailbox, policy=graph.RetryPolicy(attempts=20))
     assert result.outcome == "ok", (result.error, result.errors)
     assert (result.created, result.updated) == (25, 5)
     subjects = [e["subject"] for e in calendar_events(standins, mailbox)]
@@ -398,7 +400,7 @@ def test_a_graph_that_never_answers_fails_the_run_and_keeps_the_connection(
 ):
     mailbox = make_mailbox(HTTP_TIMEOUT=0.2)
     feed_server.calendars[ADELE] = ics(*lessons(3))
-    standins.directory.hold(ADELE, seconds=0.4, times=engine.MAX_ROUNDS)
+    standins.directory.hold(ADELE, seconds=0.4, times=engine.RETRY_POLICY.attempts)
     result = sync(mailbox)
     settle(standins)
     assert result.outcome == "failed" and "unreachable" in result.error
@@ -814,3 +816,55 @@ def test_a_refused_update_leaves_the_event_as_it_was_and_is_not_sent_again(
     assert sync(mailbox).updated == 0 and writes(standins) == before
     with mailbox.app_context():
         assert db.session.query(SyncRefusal).count() == 0
+
+
+def test_the_engine_waits_at_least_retry_after_and_sends_no_batch_into_a_throttle(
+    mailbox, standins, feed_server
+):
+    feed_server.calendars[ADELE] = ics(*lessons(5))
+    assert sync(mailbox).outcome == "ok"
+    events = lessons(30)  # 5 updates and 25 creates: two batches
+    feed_server.calendars[ADELE] = ics(*[(u, s, f"{t} (moved)") for u, s, t in events])
+    standins.directory.throttle(ADELE, times=3, retry_after=3)
+    timeline, waits = [], []
+
+    def sleep(seconds):
+        waits.append(seconds)
+        timeline.append("wait")
+
+    result = sync(mailbox, sleep=sleep, before_batch=lambda: timeline.append("batch"))
+
+    assert (result.outcome, result.created, result.updated) == ("ok", 25, 5)
+    # Each throttled batch is followed by a wait, not by the round's other batch.
+    assert timeline == ["batch", "wait"] * 3 + ["batch", "batch"]
+    assert len(waits) == 3 and all(3 <= w <= engine.RETRY_POLICY.longest_wait for w in waits)
+
+
+def test_a_retry_after_beyond_the_policy_reschedules_the_job_instead_of_waiting(
+    mailbox, standins, feed_server
+):
+    mailbox.config["REDIS_URL"] = None  # the embedded runner
+    feed_server.calendars[ADELE] = ics(*lessons(3))
+    standins.directory.throttle(ADELE, times=1, retry_after=600)
+    waits = []
+    with mailbox.app_context():
+        assert jobs.run_waiting(sleep=waits.append) == 1
+        assert waits == []  # no worker held for ten minutes
+        [done, again] = db.session.query(SyncJob).order_by(SyncJob.id).all()
+        assert done.outcome == "throttled"
+        assert again.reason == "throttled" and again.started_at is None
+        assert timedelta(seconds=590) < again.not_before - utcnow() <= timedelta(seconds=600)
+        connection = db.session.get(Connection, mailbox.config["test.connection_id"])
+        assert connection.last_sync_outcome == "throttled"
+        assert "600 s (Retry-After)" in connection.last_error
+        assert jobs.run_waiting(sleep=waits.append) == 0  # not due yet
+        again_id = again.id
+    assert calendar_events(standins, mailbox) == []
+    page = console_page(mailbox)
+    assert "Microsoft asked to wait" in page and "600 s (Retry-After)" in page
+
+    with mailbox.app_context():
+        db.session.get(SyncJob, again_id).not_before = utcnow() - timedelta(seconds=1)
+        db.session.commit()
+        assert jobs.run_waiting(sleep=waits.append) == 1
+    assert len(calendar_events(standins, mailbox)) == 3

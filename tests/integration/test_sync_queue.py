@@ -336,3 +336,27 @@ def test_a_run_that_lost_its_lock_stops_writing(make_queued, standins, feed_serv
 def calendar_id(app) -> str:
     with app.app_context():
         return db.session.query(Connection).one().calendar_id
+
+
+def test_a_throttled_run_queues_its_next_job_for_when_graph_asked_and_not_sooner(queued, standins):
+    app, client = queued
+    standins.directory.throttle(ADELE, times=1, retry_after=600)
+    work(app)
+    with app.app_context():
+        [done, later] = db.session.query(SyncJob).order_by(SyncJob.id).all()
+        assert done.outcome == "throttled" and later.not_before > utcnow()
+        assert jobs.queue().count == 0  # not held by RQ for ten minutes
+        later_id = later.id
+    age(app)  # queued long ago, and still not due
+    with app.app_context():
+        assert jobs.sweep() == 0
+        assert jobs.run_job(later_id) == "already done or not due"
+        assert db.session.get(SyncJob, later_id).started_at is None
+
+        db.session.get(SyncJob, later_id).not_before = utcnow() - timedelta(seconds=1)
+        db.session.commit()
+        assert jobs.sweep() == 1
+    work(app)
+    with app.app_context():
+        assert db.session.get(SyncJob, later_id).outcome == "ok"
+        assert db.session.query(Connection).one().event_count == 7

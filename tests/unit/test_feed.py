@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from portal.config import feed_networks
+from portal.microsoft import graph
 from portal.sync import feed
 
 FEEDS = Path(__file__).parent / "feeds"
@@ -146,7 +147,7 @@ def test_an_all_day_event_of_several_days_keeps_its_end():
 
 def test_a_transparent_event_shows_as_free():
     assert only("transparent.ics", "open-day@example.org").show_as == "free"
-    assert only("transparent.ics", "open-day@example.org").graph_event()["showAs"] == "free"
+    assert graph.event_body(only("transparent.ics", "open-day@example.org"))["showAs"] == "free"
 
 
 def test_every_occurrence_of_a_transparent_recurring_event_shows_as_free():
@@ -156,7 +157,7 @@ def test_every_occurrence_of_a_transparent_recurring_event_shows_as_free():
 
 @pytest.mark.parametrize("uid", ["lecture@example.org", "seminar@example.org"])
 def test_an_opaque_event_or_one_without_transp_shows_as_busy(uid):
-    assert only("transparent.ics", uid).graph_event()["showAs"] == "busy"
+    assert graph.event_body(only("transparent.ics", uid))["showAs"] == "busy"
 
 
 # Recurrence and keys
@@ -428,7 +429,7 @@ def test_content_hash_ignores_the_key():
 
 
 def test_graph_event_is_the_body_graph_takes_for_an_event():
-    assert LECTURE.graph_event() == {
+    assert graph.event_body(LECTURE) == {
         "subject": "Statistics 1",
         "body": {"contentType": "text", "content": "Lecturer: Dr. Jansen"},
         "start": {"dateTime": "2026-11-02T08:00:00", "timeZone": "UTC"},
@@ -442,7 +443,7 @@ def test_graph_event_is_the_body_graph_takes_for_an_event():
 
 
 def test_graph_event_for_an_all_day_event_runs_from_midnight_to_midnight():
-    event = only("all_day.ics", "exam-week@example.org").graph_event()
+    event = graph.event_body(only("all_day.ics", "exam-week@example.org"))
     assert event["isAllDay"] is True
     assert event["start"] == {"dateTime": "2026-11-09T00:00:00", "timeZone": "UTC"}
     assert event["end"] == {"dateTime": "2026-11-12T00:00:00", "timeZone": "UTC"}
