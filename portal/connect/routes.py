@@ -3,11 +3,11 @@
 from flask import abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from sqlalchemy import and_, bindparam, select
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import contains_eager
 
 from .. import connections, signins, verification
 from ..extensions import db
-from ..forms import ConfirmForm, for_page
+from ..forms import ConfirmForm
 from ..i18n import return_after_switching
 from ..microsoft import identity
 from ..microsoft.clouds import cloud
@@ -33,12 +33,13 @@ PROBLEM_KINDS = {
 }
 
 
-# Every page under /connect/<slug> reads, in one statement built once: the institution with
-# its configuration, and the connection this browser made there (the session names it) with
-# its waiting synchronisation, if any.
+# Every page under /connect/<slug> reads the institution with its configuration, and the
+# connection this browser made there (the session names it) with its waiting
+# synchronisation, if any.
 _PAGE = (
-    select(Institution, Configuration, Connection, SyncJob)
+    select(Institution, Connection, SyncJob)
     .join(Institution.configuration)
+    .options(contains_eager(Institution.configuration))
     .outerjoin(
         Connection,
         and_(
@@ -66,13 +67,8 @@ def load_institution(endpoint, values):
     ).first()
     if row is None:
         abort(404)
-    institution, configuration, g.connection, g.waiting = row
-    # selected side by side rather than eagerly loaded (cheaper); linked as a load would
-    set_committed_value(institution, "configuration", configuration)
-    set_committed_value(configuration, "institution", institution)
-    if g.connection is not None:
-        set_committed_value(g.connection, "configuration", configuration)
-    g.institution, g.configuration = institution, configuration
+    g.institution, g.connection, g.waiting = row
+    g.configuration = g.institution.configuration
 
 
 @bp.context_processor
@@ -127,7 +123,7 @@ def status(slug: str):
         "connect/status.html",
         connection=g.connection,
         waiting=g.waiting,
-        disconnect_form=for_page(DisconnectForm),
+        disconnect_form=DisconnectForm(),
     )
 
 

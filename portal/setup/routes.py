@@ -21,7 +21,7 @@ from .. import certificates, export, invitations, provisioning, security, signin
 from .. import review as reviews
 from .. import rotation as rotations
 from ..extensions import db
-from ..forms import ConfirmForm, for_page
+from ..forms import ConfirmForm
 from ..i18n import lazy_gettext as _l
 from ..i18n import return_after_switching
 from ..microsoft.clouds import cloud
@@ -167,7 +167,7 @@ def method():
     if response := _guard("method"):
         return response
     configuration = g.configuration
-    form = for_page(lambda: MethodForm(obj=configuration))
+    form = MethodForm(obj=configuration)
     if form.validate_on_submit():
         if (form.method.data, form.cloud.data) != (configuration.method, configuration.cloud):
             verification.invalidate(configuration)
@@ -187,7 +187,7 @@ def certificate():
     if institution.managed and configuration.certificate is None:
         configuration.certificate = Certificate.current_vendor()
         db.session.commit()
-    form = for_page(ConfirmForm)
+    form = ConfirmForm()
     if form.validate_on_submit():
         if configuration.certificate is None:
             flash(_("Generate the certificate first."), "error")
@@ -286,7 +286,7 @@ def register():
     if response := _guard("register"):
         return response
     configuration = g.configuration
-    form = for_page(lambda: RegisterForm(obj=configuration))
+    form = RegisterForm(obj=configuration)
     if form.validate_on_submit():
         form.populate_obj(configuration)
         _reached(4)
@@ -316,14 +316,10 @@ def tenant():
         return response
     configuration = g.configuration
 
-    def make_form():
-        form = TenantForm(obj=configuration)
-        if configuration.method != Method.APPLICATION:
-            del form.security_group_email
-            del form.group_scope_method
-        return form
-
-    form = for_page(make_form)
+    form = TenantForm(obj=configuration)
+    if configuration.method != Method.APPLICATION:
+        del form.security_group_email
+        del form.group_scope_method
     if form.validate_on_submit():
         before = (configuration.tenant_id, configuration.client_id)
         form.populate_obj(configuration)
