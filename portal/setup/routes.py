@@ -297,7 +297,7 @@ def register():
         form=form,
         cloud=cloud(configuration.cloud),
         redirect_uri=redirect_uri(),
-        scripts=scripts.Scripts(configuration, cloud(configuration.cloud)),
+        scripts=scripts.for_configuration(configuration, cloud(configuration.cloud)),
     )
 
 
@@ -362,7 +362,7 @@ def verify():
         confirm=ConfirmForm(),
         chain=_chain(configuration),
         cloud=cloud(configuration.cloud),
-        scripts=scripts.Scripts(configuration, cloud(configuration.cloud)),
+        scripts=scripts.for_configuration(configuration, cloud(configuration.cloud)),
     ), status
 
 
