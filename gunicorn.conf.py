@@ -28,9 +28,8 @@ bind = _setting("PORTAL_BIND", "127.0.0.1:8000")
 
 # Worker processes and threads per process. A thread waiting on Microsoft holds no CPU, but
 # page views are CPU work, and Python runs one thread of a process at a time: the more
-# threads share a worker, the longer each page waits its turn (at 32 connections on 2
-# workers, 8 threads gave a 99th percentile of 68-106 ms, 4 threads 55-75 ms, with the same
-# throughput; benchmarks/load.py). 4 threads in each of 2 x cores + 1 workers still leave
+# threads share a worker, the longer each page waits its turn, with no more pages served
+# (benchmarks/load.py measures it). 4 threads in each of 2 x cores + 1 workers still leave
 # room for 20 sign-ins or checks waiting on Microsoft at once on 2 cores.
 # More than one needs Redis (PORTAL_REDIS_URL), where they share the sign-in rate limits:
 # without it, start-up stops (``on_starting``).
@@ -47,7 +46,7 @@ keepalive = 5
 # Each worker listens on a socket of its own (SO_REUSEPORT), and the kernel spreads new
 # connections over them. With one shared socket, whichever worker wakes first accepts: a
 # burst of kept-alive connections (a reverse proxy's pool, a load test) can all land on one
-# worker while the others idle, which halved the portal's throughput in benchmarks/load.py.
+# worker while the others idle.
 # When a worker stops, connections still waiting in its own queue are reset (Linux 5.14+
 # hands them to the others with sysctl net.ipv4.tcp_migrate_req=1), and a second gunicorn
 # started by the same user on the same address shares it instead of failing, so stop the
@@ -58,16 +57,15 @@ reuse_port = _setting("PORTAL_REUSE_PORT", "1") != "0"
 
 # Replacing a worker after PORTAL_MAX_REQUESTS requests bounds a slow leak in a library, at
 # a price: while the old worker finishes its kept-alive connections and the new one starts,
-# a worker's share of the load waits (under full load, recycling every 2,000 requests cost
-# the bare Flask page of benchmarks/load.py half its throughput). The portal's memory stays
-# flat (benchmarks/sync.py), so it is off unless set; a value of 50000 or more keeps it rare.
+# a worker's share of the load waits. The portal's memory stays flat (benchmarks/sync.py),
+# so it is off unless set; a value of 50000 or more keeps it rare.
 max_requests = int(_setting("PORTAL_MAX_REQUESTS", "0"))
 max_requests_jitter = max_requests // 10
 
 # The portal is imported once, in the master process, before the workers are forked from it,
 # and its templates and catalogs are made ready there (``when_ready``): a worker, first or
-# replacement, starts serving at once instead of spending a second or two of CPU importing
-# and compiling while the others carry its share. After an update, restart gunicorn (a HUP
+# replacement, starts serving at once instead of importing and compiling while the others
+# carry its share. After an update, restart gunicorn (a HUP
 # reloads the configuration, not the code).
 preload_app = _setting("PORTAL_PRELOAD", "1") != "0"
 

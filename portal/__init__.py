@@ -6,7 +6,7 @@ from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 
 from . import config as settings
-from .extensions import babel, csrf, db, limit_only_where_limited, limiter, migrate, sessions
+from .extensions import babel, csrf, db, limiter, migrate, sessions
 
 ROOT = Path(__file__).resolve().parent.parent
 HEALTH_PATH = "/healthz"
@@ -71,22 +71,9 @@ def warm_up(app: Flask) -> None:
                 get_translations()
 
 
-class Macros:
-    """The macros of ``templates/_macros.html`` for every template, as ``ui.field`` and so on
-    (``{% set field = ui.field %}``). Jinja runs a ``{% from ... import %}`` on every render,
-    comparing the two templates' globals, about 30 µs each time; the template is looked up
-    on each use instead, so that a template edited in debug mode is still read again."""
-
-    def __init__(self, environment):
-        self._environment = environment
-
-    def __getattr__(self, name: str):
-        return getattr(self._environment.get_template("_macros.html").module, name)
-
-
 def register_extensions(app: Flask) -> None:
     """Bind the extensions, the server-side session store and the Microsoft clients."""
-    from . import forms, fragments, i18n, logs, security
+    from . import i18n, logs, security
     from .microsoft import http, identity
     from .session_store import DatabaseSessionInterface, SessionlessPaths
 
@@ -96,10 +83,7 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)
-    limit_only_where_limited(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
-    fragments.init_app(app)
-    forms.use_fast_html_params()
     if app.config["REDIS_URL"]:
         import redis
 
@@ -132,7 +116,6 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(connect_bp)
     app.register_blueprint(support_bp)
     app.add_template_filter(display_code, "microsoft_code")
-    app.jinja_env.globals["ui"] = Macros(app.jinja_env)
     i18n.init_app(app)
 
     @app.get("/")

@@ -8,11 +8,9 @@ browser's Accept-Language, else English.
 
 from datetime import datetime
 
-from babel import Locale
 from babel.dates import format_datetime
 from flask import Flask, abort, g, has_request_context, redirect, request, url_for
-from flask_babel import LazyString, get_locale, get_translations
-from jinja2 import pass_context
+from flask_babel import LazyString, get_locale, gettext
 from markupsafe import Markup, escape
 
 from .urls import local_target
@@ -23,57 +21,6 @@ COOKIE = "portal_language"
 COOKIE_AGE = 365 * 24 * 3600
 # A page's language depends on these request headers (the switcher's choice is a cookie).
 VARY = ("Accept-Language", "Cookie")
-
-
-# Each language's catalog as Flask-Babel loaded it, which it does once per process and
-# keeps: held here by locale, a page's translations skip Flask-Babel's look-up through its
-# context, its domain and its cache on every request.
-_CATALOGS: dict = {}
-
-
-def translations(locale=None):
-    """The catalog of the request's language, as Flask-Babel chose it (``force_locale``
-    too). ``locale``: the request's, when the caller has just asked Flask-Babel for it."""
-    locale = locale or get_locale()
-    if locale is None:  # outside a request and an application: no translation
-        return get_translations()
-    catalog = _CATALOGS.get(locale)
-    if catalog is None:
-        catalog = _CATALOGS[locale] = get_translations()
-    return catalog
-
-
-def gettext(string: str, **variables) -> str:
-    """``string`` in the request's language, with ``variables`` put in (``%(name)s``)."""
-    text = translations().ugettext(string)
-    return text % variables if variables else text
-
-
-# The render context carries the request's catalog (``_switcher_context`` puts it there once
-# per page), so that the many translations of a page are plain lookups in it.
-CATALOG = "_request_catalog"
-
-
-def _catalog_of(context):
-    catalog = context.get(CATALOG)
-    return translations() if catalog is None else catalog
-
-
-def _install_jinja_gettext(app: Flask) -> None:
-    """Templates translate through the catalog of the page's context (a macro, whose module
-    has no page context, ``ui.field`` and the like, falls back to ``translations``). Jinja's own
-    "newstyle" wrappers hand these the render context, mark the text safe and put the
-    variables in."""
-    app.jinja_env.install_gettext_callables(
-        gettext=pass_context(lambda c, s: _catalog_of(c).ugettext(s)),
-        ngettext=pass_context(lambda c, s, p, n: _catalog_of(c).ungettext(s, p, n)),
-        pgettext=pass_context(lambda c, x, s: _catalog_of(c).upgettext(x, s)),
-        npgettext=pass_context(lambda c, x, s, p, n: _catalog_of(c).unpgettext(x, s, p, n)),
-        newstyle=True,
-    )
-    # ``_`` is Jinja's alias that looks ``gettext`` up again on every call; the same
-    # function, without the detour.
-    app.jinja_env.globals["_"] = app.jinja_env.globals["gettext"]
 
 
 class _LazyText(LazyString):
@@ -92,19 +39,14 @@ def lazy_gettext(string: str, **variables) -> LazyString:
 _l = lazy_gettext
 
 
-# Flask-Babel makes a Locale of what ``select_locale`` returns on every request; one made
-# once is taken as it is.
-_LOCALES = {code: Locale.parse(code) for code in LANGUAGES}
-
-
-def select_locale() -> Locale:
+def select_locale() -> str:
     """The switcher's choice, else the browser's best match, else English."""
     if not has_request_context():
-        return _LOCALES[DEFAULT]
+        return DEFAULT
     chosen = request.cookies.get(COOKIE)
     if chosen not in LANGUAGES:
         chosen = request.accept_languages.best_match(LANGUAGES, default=DEFAULT)
-    return _LOCALES[chosen]
+    return chosen
 
 
 def choose_language(code: str):
@@ -143,13 +85,10 @@ def _return_path() -> str:
 
 
 def _switcher_context() -> dict:
-    here = _return_path()
-    locale = get_locale()
     return {
         "languages": LANGUAGES,
-        "current_language": str(locale or DEFAULT),
-        "return_path": here,
-        CATALOG: translations(locale),
+        "current_language": str(get_locale() or DEFAULT),
+        "return_path": _return_path(),
     }
 
 
@@ -213,7 +152,6 @@ def _date_filter(pattern: str):
 def init_app(app: Flask) -> None:
     """The switcher's route and template values, and the filters for dates and codes."""
     app.add_url_rule("/language/<code>", "language", choose_language)
-    _install_jinja_gettext(app)
     app.context_processor(_switcher_context)
     app.jinja_env.policies["ext.i18n.trimmed"] = True
     app.add_template_filter(code_label, "label")
@@ -222,8 +160,5 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def vary_on_language(response):
-        if "Vary" in response.headers:
-            response.vary.update(VARY)
-        else:  # the common case, without parsing and writing the header back twice
-            response.headers.add("Vary", ", ".join(VARY))
+        response.vary.update(VARY)
         return response

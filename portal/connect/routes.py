@@ -3,11 +3,11 @@
 from flask import abort, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from sqlalchemy import and_, bindparam, select
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import contains_eager
 
 from .. import connections, consent
 from ..extensions import db
-from ..forms import ConfirmForm, for_page
+from ..forms import ConfirmForm
 from ..i18n import return_after_switching
 from ..microsoft.clouds import cloud
 from ..microsoft.errors import MicrosoftError
@@ -17,12 +17,13 @@ from ..validators import ADDRESS
 from . import bp
 from .forms import DisconnectForm
 
-# Every page under /connect/<slug> reads, in one statement built once: the institution with
-# its configuration, and the connection this browser made there (the session names it) with
-# its waiting synchronisation, if any.
+# Every page under /connect/<slug> reads the institution with its configuration, and the
+# connection this browser made there (the session names it) with its waiting
+# synchronisation, if any.
 _PAGE = (
-    select(Institution, Configuration, Connection, SyncJob)
+    select(Institution, Connection, SyncJob)
     .join(Institution.configuration)
+    .options(contains_eager(Institution.configuration))
     .outerjoin(
         Connection,
         and_(
@@ -50,13 +51,8 @@ def load_institution(endpoint, values):
     ).first()
     if row is None:
         abort(404)
-    institution, configuration, g.connection, g.waiting = row
-    # selected side by side rather than eagerly loaded (cheaper); linked as a load would
-    set_committed_value(institution, "configuration", configuration)
-    set_committed_value(configuration, "institution", institution)
-    if g.connection is not None:
-        set_committed_value(g.connection, "configuration", configuration)
-    g.institution, g.configuration = institution, configuration
+    g.institution, g.connection, g.waiting = row
+    g.configuration = g.institution.configuration
 
 
 @bp.context_processor
@@ -113,7 +109,7 @@ def status(slug: str):
         "connect/status.html",
         connection=g.connection,
         waiting=g.waiting,
-        disconnect_form=for_page(DisconnectForm),
+        disconnect_form=DisconnectForm(),
     )
 
 

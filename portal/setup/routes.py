@@ -22,7 +22,7 @@ from .. import review as reviews
 from .. import rotation as rotations
 from ..consent import ADMIN
 from ..extensions import db
-from ..forms import ConfirmForm, for_page
+from ..forms import ConfirmForm
 from ..i18n import lazy_gettext as _l
 from ..i18n import return_after_switching
 from ..microsoft.clouds import cloud
@@ -166,7 +166,7 @@ def method():
     if response := _guard("method"):
         return response
     configuration = g.configuration
-    form = for_page(lambda: MethodForm(obj=configuration))
+    form = MethodForm(obj=configuration)
     if form.validate_on_submit():
         if (form.method.data, form.cloud.data) != (configuration.method, configuration.cloud):
             verification.invalidate(configuration)
@@ -186,7 +186,7 @@ def certificate():
     if institution.managed and configuration.certificate is None:
         configuration.certificate = Certificate.current_vendor()
         db.session.commit()
-    form = for_page(ConfirmForm)
+    form = ConfirmForm()
     if form.validate_on_submit():
         if configuration.certificate is None:
             flash(_("Generate the certificate first."), "error")
@@ -285,7 +285,7 @@ def register():
     if response := _guard("register"):
         return response
     configuration = g.configuration
-    form = for_page(lambda: RegisterForm(obj=configuration))
+    form = RegisterForm(obj=configuration)
     if form.validate_on_submit():
         form.populate_obj(configuration)
         _reached(4)
@@ -296,7 +296,7 @@ def register():
         form=form,
         cloud=cloud(configuration.cloud),
         redirect_uri=redirect_uri(),
-        scripts=scripts.Scripts(configuration, cloud(configuration.cloud)),
+        scripts=scripts.for_configuration(configuration, cloud(configuration.cloud)),
     )
 
 
@@ -315,14 +315,10 @@ def tenant():
         return response
     configuration = g.configuration
 
-    def make_form():
-        form = TenantForm(obj=configuration)
-        if configuration.method != Method.APPLICATION:
-            del form.security_group_email
-            del form.group_scope_method
-        return form
-
-    form = for_page(make_form)
+    form = TenantForm(obj=configuration)
+    if configuration.method != Method.APPLICATION:
+        del form.security_group_email
+        del form.group_scope_method
     if form.validate_on_submit():
         before = (configuration.tenant_id, configuration.client_id)
         form.populate_obj(configuration)
@@ -365,7 +361,7 @@ def verify():
         confirm=ConfirmForm(),
         chain=_chain(configuration),
         cloud=cloud(configuration.cloud),
-        scripts=scripts.Scripts(configuration, cloud(configuration.cloud)),
+        scripts=scripts.for_configuration(configuration, cloud(configuration.cloud)),
     ), status
 
 

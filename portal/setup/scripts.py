@@ -26,29 +26,15 @@ def quote(value: str) -> str:
     return "'" + "".join(c + c if c in SINGLE_QUOTES else c for c in value) + "'"
 
 
-def inputs(configuration: Configuration, cloud) -> tuple:
-    """Every value the scripts are made from (a kept page part showing them is keyed by it)."""
-    return (
-        configuration.client_id,
-        configuration.security_group_email,
-        configuration.service_principal_id,
-        configuration.test_mailbox,
-        configuration.outside_mailbox,
-        cloud.exchange_environment,
-        configuration.institution.name,
-    )
-
-
 def _values(configuration: Configuration, cloud) -> dict:
-    app, group, sp, test, outside, environment, name = inputs(configuration, cloud)
     return {
-        "app": quote(app or PLACEHOLDER_APP),
-        "group": quote(group or PLACEHOLDER_GROUP),
-        "sp": quote(sp or PLACEHOLDER_SP),
-        "test": quote(test or "<a mailbox in the group>"),
-        "outside": quote(outside or "<a mailbox outside the group>"),
-        "env": quote(environment),
-        "name": quote(f"MyTimetable - {name}"),
+        "app": quote(configuration.client_id or PLACEHOLDER_APP),
+        "group": quote(configuration.security_group_email or PLACEHOLDER_GROUP),
+        "sp": quote(configuration.service_principal_id or PLACEHOLDER_SP),
+        "test": quote(configuration.test_mailbox or "<a mailbox in the group>"),
+        "outside": quote(configuration.outside_mailbox or "<a mailbox outside the group>"),
+        "env": quote(cloud.exchange_environment),
+        "name": quote(f"MyTimetable - {configuration.institution.name}"),
     }
 
 
@@ -102,14 +88,6 @@ Test-ApplicationAccessPolicy -Identity {v["outside"]} -AppId {v["app"]}
 SCRIPTS = {"rbac": rbac, "access-policy": access_policy}
 
 
-class Scripts:
-    """Both scripts for a configuration, by name (``scripts['rbac']``), each made when a page
-    shows it: a page that keeps its part showing them (``inputs`` in its key) makes them
-    only when that part is rendered."""
-
-    def __init__(self, configuration: Configuration, cloud):
-        self._configuration, self._cloud = configuration, cloud
-        self.inputs = inputs(configuration, cloud)
-
-    def __getitem__(self, name: str) -> str:
-        return SCRIPTS[name](self._configuration, self._cloud)
+def for_configuration(configuration: Configuration, cloud) -> dict[str, str]:
+    """Both scripts for ``configuration``, by name (``scripts['rbac']``)."""
+    return {name: make(configuration, cloud) for name, make in SCRIPTS.items()}

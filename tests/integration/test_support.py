@@ -334,39 +334,6 @@ def test_twenty_wrong_passwords_are_refused_and_the_right_one_works_after_the_wi
     assert other.sign_in("s@mytimetable.example").status_code == 302
 
 
-def test_every_rate_limited_route_is_in_an_area_the_limiter_checks(app):
-    """The limiter skips requests outside ``LIMITED_AREAS``: a limit declared elsewhere
-    would never be applied."""
-    from flask_limiter.util import get_qualified_name
-
-    from portal.extensions import LIMITED_AREAS, limiter
-
-    with app.app_context():  # a limit's value may come from the settings
-        limited = {
-            endpoint
-            for endpoint, view in app.view_functions.items()
-            if limiter.limit_manager.decorated_limits(get_qualified_name(view))
-        }
-    assert limited == {"support.sign_in", "support.second_factor"}
-    assert {endpoint.split(".")[0] for endpoint in limited} <= LIMITED_AREAS
-
-
-def test_the_limiter_runs_only_in_limited_areas(app):
-    """Its check, its headers and its clean-up run for the support console alone."""
-    from portal.extensions import LIMITED_AREAS, limiter
-
-    def owners(hooks):
-        return {
-            area
-            for area, functions in hooks.items()
-            for hook in functions
-            if limiter in (getattr(hook, "__self__", None), *getattr(hook, "args", ()))
-        }
-
-    for hooks in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs):
-        assert owners(hooks) == set(LIMITED_AREAS)
-
-
 def test_queue_pages_through_many_configurations(app, console):
     from portal import invitations
 

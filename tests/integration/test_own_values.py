@@ -1,10 +1,6 @@
-"""Parts of pages kept after their first rendering (``portal.fragments``) are shown only to
-requests with the same values: another institution, method, certificate, step or language
-gets its own."""
-
-from flask import render_template_string
-
-from portal.extensions import fragments
+"""Each wizard page shows the values of the institution whose wizard is open, as saved, in
+the page's language: another institution, method, certificate, step or language gets its
+own."""
 
 CLIENT = "5b2f8c39-7a1e-4a53-9d0e-3c7f1a2b4c6d"
 
@@ -34,7 +30,7 @@ def test_two_institutions_each_see_their_own_instructions(app, client, invitatio
     # each has its own certificate, so each its own thumbprint
     thumbprint = 'Check that the thumbprint Entra shows is <span class="copy-value"><code>'
     assert university.split(thumbprint)[1][:40] != college.split(thumbprint)[1][:40]
-    # and the same institution again gets the kept copy, the same text
+    # and the same institution again the same text
     again = registered(Wizard(app.test_client()), invitation["managed"])
     assert instructions(again) == instructions(university)
 
@@ -57,7 +53,6 @@ def test_instructions_follow_the_group_limit_in_the_scripts(wizard, invitation):
 
 
 def test_step_3_shows_the_outlook_categories_choice_as_saved(wizard, invitation):
-    """The choice sits in the kept part of step 3: each saved value gets its own copy."""
     unchecked = registered(wizard, invitation["managed"])
     assert '<input id="outlook_categories" name="outlook_categories" type="checkbox"' in unchecked
     wizard.post("/setup/register", {"outlook_categories": "y"})
@@ -78,7 +73,7 @@ def test_the_stepper_follows_the_step_reached(wizard, invitation):
     assert 'href="/setup/tenant"' in later
 
 
-def test_kept_parts_are_per_language(wizard, invitation):
+def test_pages_are_in_the_chosen_language(wizard, invitation):
     english = registered(wizard, invitation["managed"])
     wizard.client.get("/language/nl?next=/setup/register")
     dutch = wizard.client.get("/setup/register").text
@@ -89,26 +84,7 @@ def test_kept_parts_are_per_language(wizard, invitation):
     assert instructions(wizard.client.get("/setup/register").text) == instructions(english)
 
 
-def test_nothing_is_kept_in_debug_mode(make_app, monkeypatch):
-    monkeypatch.setenv("FLASK_DEBUG", "1")
-    debug = make_app()
-    assert debug.debug
-    with debug.test_request_context():
-        assert type(fragments.cache).__name__ == "NullCache"
-
-
-def test_a_kept_part_depends_on_every_value_of_its_key(app):
-    template = "{% cache None, 't', fragment_key(a, b) %}{{ a }}|{{ b }}{% endcache %}"
-    with app.test_request_context():
-        assert render_template_string(template, a="x_y", b="z") == "x_y|z"
-        # the same text joined differently is another key
-        assert render_template_string(template, a="x", b="y_z") == "x|y_z"
-        assert render_template_string(template, a=None, b="z") == "None|z"
-        assert render_template_string(template, a="None", b="z") == "None|z"
-        assert render_template_string(template, a="x_y", b="z") == "x_y|z"
-
-
-def test_step_1_shows_the_choice_saved_and_errors_are_never_kept(wizard, invitation):
+def test_step_1_shows_the_choice_saved_and_errors_only_on_the_answer(wizard, invitation):
     wizard.open(invitation["managed"])
     wizard.post("/setup/method", {"method": "delegated", "cloud": "usgov"})
     page = wizard.client.get("/setup/method").text
@@ -143,33 +119,8 @@ def test_step_4_shows_each_institutions_own_values(app, client, invitation):
     assert 'value="fabrikam.onmicrosoft.com"' in college.client.get("/setup/tenant").text
 
 
-def test_a_step_opened_again_makes_no_form(wizard, invitation, monkeypatch):
-    """Kept fields and the session's token are all a page opened again needs: its form is
-    made only when a field is rendered, or when the form is sent (with that token)."""
-    from portal.forms import PortalForm
-
-    made = []
-    make = PortalForm.__init__
-    monkeypatch.setattr(
-        PortalForm, "__init__", lambda self, *a, **k: made.append(1) or make(self, *a, **k)
-    )
-    wizard.open(invitation["managed"])
-    wizard.to_tenant()
-    field = '<input id="csrf_token" name="csrf_token" type="hidden" value="'
-    for path in ("/setup/method", "/setup/certificate", "/setup/register", "/setup/tenant"):
-        wizard.client.get(path)  # rendered, and kept, once
-        made.clear()
-        page = wizard.client.get(path).text
-        assert made == [], path
-    token = page.split(field)[1].split('"')[0]
-    sent = wizard.client.post(
-        "/setup/method", data={"csrf_token": token, "method": "application", "cloud": "worldwide"}
-    )
-    assert sent.status_code == 302 and made == [1]
-
-
 def test_step_2_shows_each_managed_institutions_own_certificate(app, client, invitation):
-    """The managed step 2 is kept per certificate: one assigned another shows that one."""
+    """A managed institution assigned another certificate is shown that one."""
     from portal import certificates
     from portal.extensions import db
     from portal.models import Certificate, Configuration
