@@ -6,14 +6,18 @@ the consent request is kept whole in the server-side session until Microsoft's a
 arrives at ``connect.callback``.
 """
 
+import logging
 import secrets
 
 from flask import session
 
 from .microsoft import identity
 from .microsoft.clouds import cloud
+from .microsoft.errors import MicrosoftError
 from .models import Configuration
 from .urls import redirect_uri
+
+log = logging.getLogger(__name__)
 
 
 def start_sign_in(
@@ -45,15 +49,23 @@ def start_sign_in(
 def finish_sign_in(configuration: Configuration, flow: dict | None, args: dict):
     """Redeem Microsoft's answer to ``start_sign_in``; the account must belong to the
     configuration's tenant. Raises ``MicrosoftError``."""
-    return identity.finish_sign_in(
-        cloud(configuration.cloud),
-        configuration.tenant_id,
-        configuration.client_id,
-        configuration.certificate,
-        flow,
-        args,
-        expected_tenant=configuration.tenant_guid,
-    )
+    try:
+        return identity.finish_sign_in(
+            cloud(configuration.cloud),
+            configuration.tenant_id,
+            configuration.client_id,
+            configuration.certificate,
+            flow,
+            args,
+            expected_tenant=configuration.tenant_guid,
+        )
+    except MicrosoftError as error:
+        log.warning(
+            "Sign-in to %s did not complete: %s.",
+            configuration.institution.slug,
+            error.display_code or error.code,
+        )
+        raise
 
 
 def start_admin_consent(configuration: Configuration, purpose: str) -> str:
