@@ -89,6 +89,15 @@ def database_uri(url: str | None) -> str | None:
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
+def logging_format(env, development: bool) -> str:
+    """``PORTAL_LOG_FORMAT``: ``json`` (one object a line, the default in production) or
+    ``text`` (readable lines, the default in development). gunicorn's lines follow it too."""
+    value = env.get("PORTAL_LOG_FORMAT") or ("text" if development else "json")
+    if value not in ("json", "text"):
+        raise ConfigurationError("PORTAL_LOG_FORMAT must be 'json' or 'text'.")
+    return value
+
+
 def from_environment(instance_path: str, given: dict | None = None, environ=None) -> dict:
     """Return the Flask configuration for the ``PORTAL_*`` variables in ``environ``.
 
@@ -120,9 +129,7 @@ def from_environment(instance_path: str, given: dict | None = None, environ=None
         raise ConfigurationError(
             f"PORTAL_LOG_LEVEL must be one of {', '.join(LOG_LEVELS).lower()}."
         )
-    log_format = env.get("PORTAL_LOG_FORMAT") or ("text" if development else "json")
-    if log_format not in ("json", "text"):
-        raise ConfigurationError("PORTAL_LOG_FORMAT must be 'json' or 'text'.")
+    log_format = logging_format(env, development)
     config = {
         "PORTAL_ENV": mode,
         "LOG_LEVEL": log_level,

@@ -72,15 +72,6 @@ def test_development_writes_readable_lines_with_the_request_id(make_app, capture
     assert re.search(rf"INFO +\[{request_id}\] portal: Something happened\.$", text(), re.M)
 
 
-def test_the_log_format_follows_the_environment(make_app):
-    from portal.config import from_environment
-
-    production = from_environment("/tmp", {"SECRET_KEY": "x", "ENCRYPTION_KEYS": "y"}, {})
-    development = from_environment("/tmp", {"PORTAL_ENV": "development"}, {})
-    assert (production["LOG_FORMAT"], production["LOG_LEVEL"]) == ("json", "INFO")
-    assert development["LOG_FORMAT"] == "text"
-
-
 @pytest.mark.parametrize(
     ("given", "kept"),
     [
