@@ -2,16 +2,15 @@
 at 1, 4 and 16 connections, the portal under gunicorn, beside a bare Flask page served the
 same way in the same run.
 
-    python benchmarks/load.py [--quick] [--duration 10] [--workers 2]
+    python benchmarks/load.py [--quick] [--duration 5] [--rounds 3] [--workers 2]
 
 The portal runs on its embedded default (SQLite, sessions in the database). Both servers
 run with the production ``gunicorn.conf.py`` (only the address, the worker count and the
 log file differ from it). wrk requests four wizard pages with a real invitation session
 (method, certificate, register, tenant) and the end user's status page with the session of
 a connected user, so every request loads the server-side session, the invitation or the
-connection and its configuration, and renders the page. At each number of connections the
-bare page is measured before and after the portal's pages, so a drift of the machine's
-speed during a level shows on both sides.
+connection and its configuration, and renders the page. Each run of a page sits between two
+runs of the bare page, and each figure is the median of a page's runs (``measure``).
 
 The last line printed is one JSON object: every page's p95 at 4 connections (a handful of
 people at once, what the wizard meets), the bare page's beside it, the budget (50 ms) and
@@ -22,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -175,39 +175,57 @@ def prepare_portal(env: dict) -> dict:
     }
 
 
-def measure(targets: dict, portal_url: str, bare_url: str, duration: int, script: Path) -> dict:
+def measure(
+    targets: dict, portal_url: str, bare_url: str, duration: int, rounds: int, script: Path
+) -> dict:
     """Each page's percentiles, and the bare page's, at each number of connections.
 
-    At each level the bare page runs first and last, the portal's pages between (in an
-    order rotated by one from level to level); the bare page's figures at a level are the
-    mean of its two runs.
+    At each level a round runs the bare page, then each portal page with the bare page
+    again after each one (bare, page 1, bare, page 2, ..., bare), the pages in an order
+    rotated by one each round. A page's figures are the median of its rounds' (the bare
+    page's, of all its runs at that level): on shared cores another process can take the
+    CPU for a second or more, which puts one run's tail far out, whichever page it meets.
     """
     paths = list(targets)
     levels = {}
-    for number, connections in enumerate(CONNECTIONS):
-        before = wrk(bare_url, connections, duration, script)
-        shift = number % len(paths)
-        pages = {}
-        for path in paths[shift:] + paths[:shift]:
-            pages[path] = wrk(portal_url + path, connections, duration, script, targets[path])
-        after = wrk(bare_url, connections, duration, script)
-        bare = {key: round((before[key] + after[key]) / 2, 2) for key in before}
-        bare["errors"] = before["errors"] + after["errors"]
-        levels[connections] = {"pages": {path: pages[path] for path in paths}, "bare": bare}
+    for connections in CONNECTIONS:
+        runs: dict[str, list] = {path: [] for path in paths}
+        bare_runs = [wrk(bare_url, connections, duration, script)]
+        for number in range(rounds):
+            shift = number % len(paths)
+            for path in paths[shift:] + paths[:shift]:
+                runs[path].append(
+                    wrk(portal_url + path, connections, duration, script, targets[path])
+                )
+                bare_runs.append(wrk(bare_url, connections, duration, script))
+        levels[connections] = {
+            "pages": {path: _median(runs[path]) for path in paths},
+            "bare": _median(bare_runs),
+        }
     return levels
+
+
+def _median(runs: list[dict]) -> dict:
+    """Each figure's median over ``runs``; errors summed."""
+    figures = {key: round(statistics.median(run[key] for run in runs), 2) for key in runs[0]}
+    figures["errors"] = sum(run["errors"] for run in runs)
+    figures["runs"] = len(runs)
+    return figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a run of about a minute")
     parser.add_argument("--duration", type=int, default=None, help="seconds of each wrk run")
+    parser.add_argument("--rounds", type=int, default=None, help="runs of each page per level")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
         "--config", type=Path, default=CONFIG, help="the gunicorn configuration both servers use"
     )
     parser.add_argument("--keep", action="store_true", help="keep the work folder and its logs")
     args = parser.parse_args()
-    duration = args.duration or (2 if args.quick else 10)
+    duration = args.duration or (2 if args.quick else 5)
+    rounds = args.rounds or (1 if args.quick else 3)
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: apt-get install wrk")
 
@@ -243,7 +261,7 @@ def main() -> None:
         wrk(bare_url, CONNECTIONS[-1], 2, script)
         for path, cookie in targets.items():
             wrk(portal_url + path, CONNECTIONS[-1], 1, script, cookie)
-        levels = measure(targets, portal_url, bare_url, duration, script)
+        levels = measure(targets, portal_url, bare_url, duration, rounds, script)
     finally:
         for server in (portal, bare):
             if server is not None:
@@ -255,7 +273,7 @@ def main() -> None:
 
     for connections, level in levels.items():
         print(f"{connections} connection(s)            p50 ms   p95 ms   p99 ms    req/s  errors")
-        rows = {**level["pages"], "bare Flask (mean of 2 runs)": level["bare"]}
+        rows = {**level["pages"], f"bare Flask ({level['bare']['runs']} runs)": level["bare"]}
         for name, run in rows.items():
             print(f"  {name:36} {run['p50_ms']:7.1f}  {run['p95_ms']:7.1f}  {run['p99_ms']:7.1f}"
                   f"  {run['rps']:7.1f}  {run['errors']:6d}")  # fmt: skip
@@ -275,6 +293,7 @@ def main() -> None:
         ),
         "workers": args.workers,
         "duration_s": duration,
+        "rounds": rounds,
         "wall_s": round(time.monotonic() - started, 1),
     }
     print(json.dumps(result))
