@@ -3,7 +3,8 @@ lines in development, each line carrying the request's ID; and the keys kept out
 
 ``init_app`` (the factory's ``register_logging``) sets it up. What a sign-in, a
 verification and a synchronisation did is logged at INFO where each finishes (``staff``,
-``connections``, ``verification``, ``sync.engine``); what went wrong, at WARNING.
+``connections``, ``verification``, ``sync.engine``); what went wrong, at WARNING (and a
+Microsoft sign-in that did not complete, in ``signins``).
 
 Keys kept out: an invitation link's token, and the codes, states and tokens of Microsoft's
 answers (and the login hints, which name people) in query strings. One filter, ``KEYS``,
