@@ -116,27 +116,35 @@ def post_fork(server, worker):
         sys.modules["portal.extensions"].db.engine.dispose(close=False)
 
 
-# Logs to standard output and error, for the service manager or the container to collect.
-# The access log shows paths and status codes only: query strings (OAuth codes, states)
-# are left out. An invitation link's path holds its token, a key to the institution's
-# configuration: gunicorn's logger below takes it (and any OAuth answer a changed format or
-# an error line would show) out of every line, whatever the format.
+# Logs to standard output and error, for the service manager or the container to collect,
+# as JSON lines in production like the portal's own (PORTAL_LOG_FORMAT, ``portal.logs``).
+# The access log shows paths, status codes and the request's ID (X-Request-ID, the one on
+# the portal's log lines and error pages); query strings (OAuth codes, states) are left
+# out. An invitation link's path holds its token, a key to the institution's configuration:
+# gunicorn's logger below takes it (and any OAuth answer a changed format or an error line
+# would show) out of every line, whatever the format.
 accesslog = _setting("PORTAL_ACCESS_LOG", "-")
-access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms %({x-request-id}o)s'
 errorlog = "-"
 loglevel = _setting("PORTAL_LOG_LEVEL", "info")
 
 
 class Logger(glogging.Logger):
-    """gunicorn's logger, its access and error lines without keys (``portal.logs``)."""
+    """gunicorn's logger, its access and error lines without keys and, in JSON, formatted
+    as the portal's own lines are (``portal.logs``)."""
 
     def setup(self, cfg):
         super().setup(cfg)
         # imported here: gunicorn makes its logger once the portal's folder is on sys.path
-        from portal.logs import KEYS
+        from portal.config import logging_format
+        from portal.logs import KEYS, formatter
 
+        development = os.environ.get("PORTAL_ENV") == "development"
+        json_lines = logging_format(os.environ, development) == "json"
         for log in (self.error_log, self.access_log):
             log.addFilter(KEYS)
+            for handler in log.handlers if json_lines else ():
+                handler.setFormatter(formatter("json"))
 
 
 logger_class = Logger

@@ -40,6 +40,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_converters(app)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
+    register_logging(app)
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
@@ -71,13 +72,20 @@ def warm_up(app: Flask) -> None:
                 get_translations()
 
 
+def register_logging(app: Flask) -> None:
+    """One handler for every logger: JSON lines in production, readable lines in
+    development, each with its request's ID; no keys (``portal.logs``)."""
+    from . import logs
+
+    logs.init_app(app)
+
+
 def register_extensions(app: Flask) -> None:
     """Bind the extensions, the server-side session store and the Microsoft clients."""
-    from . import i18n, logs, security
+    from . import i18n, security
     from .microsoft import http, identity
     from .session_store import DatabaseSessionInterface, SessionlessPaths
 
-    logs.init_app(app)
     security.check_keys(app.config["ENCRYPTION_KEYS"])
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))

@@ -86,6 +86,18 @@ def database_uri(url: str | None) -> str | None:
     return url
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def logging_format(env, development: bool) -> str:
+    """``PORTAL_LOG_FORMAT``: ``json`` (one object a line, the default in production) or
+    ``text`` (readable lines, the default in development). gunicorn's lines follow it too."""
+    value = env.get("PORTAL_LOG_FORMAT") or ("text" if development else "json")
+    if value not in ("json", "text"):
+        raise ConfigurationError("PORTAL_LOG_FORMAT must be 'json' or 'text'.")
+    return value
+
+
 def from_environment(instance_path: str, given: dict | None = None, environ=None) -> dict:
     """Return the Flask configuration for the ``PORTAL_*`` variables in ``environ``.
 
@@ -112,8 +124,16 @@ def from_environment(instance_path: str, given: dict | None = None, environ=None
     database_url = database_uri(env.get("PORTAL_DATABASE_URL")) or (
         "sqlite:///" + str(Path(instance_path) / "portal.db")
     )
+    log_level = env.get("PORTAL_LOG_LEVEL", "info").upper()
+    if log_level not in LOG_LEVELS:
+        raise ConfigurationError(
+            f"PORTAL_LOG_LEVEL must be one of {', '.join(LOG_LEVELS).lower()}."
+        )
+    log_format = logging_format(env, development)
     config = {
         "PORTAL_ENV": mode,
+        "LOG_LEVEL": log_level,
+        "LOG_FORMAT": log_format,
         "SECRET_KEY": secret("PORTAL_SECRET_KEY", "SECRET_KEY", lambda: secrets.token_urlsafe(48)),
         "ENCRYPTION_KEYS": secret(
             "PORTAL_ENCRYPTION_KEY", "ENCRYPTION_KEYS", lambda: Fernet.generate_key().decode()

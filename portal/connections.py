@@ -5,6 +5,8 @@ in the cookie; when it stops working the connection asks its user to reconnect, 
 nothing else is deleted.
 """
 
+import logging
+
 from sqlalchemy import select
 
 from . import security, tokens
@@ -15,6 +17,7 @@ from .microsoft.errors import MicrosoftError
 from .models import Configuration, Connection, record, utcnow
 from .sync import jobs
 
+log = logging.getLogger(__name__)
 CALENDAR_NAME = "MyTimetable"
 CONNECTED, DISCONNECTED = "connected", "disconnected"
 
@@ -41,6 +44,12 @@ def connect(configuration: Configuration, sign_in: identity.SignIn) -> Connectio
     jobs.enqueue(connection, "first sync" if connection.last_sync_at is None else "reconnected")
     record(configuration.institution, sign_in.username, "user_connected", calendar.name)
     db.session.commit()
+    log.info(
+        "End user signed in to %s: connection %s, calendar %r, sync queued.",
+        configuration.institution.slug,
+        connection.id,
+        calendar.name,
+    )
     return connection
 
 

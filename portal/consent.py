@@ -7,6 +7,7 @@ server-side session until the answer arrives; ``answer`` then hands it to what s
 and chooses the page that explains a sign-in that did not complete.
 """
 
+import logging
 import secrets
 from enum import StrEnum
 
@@ -24,6 +25,8 @@ from .urls import external, redirect_uri
 # organisation consent page.
 ADMIN = "administrator (invitation link)"
 ORGANISATION_ADMIN = "administrator (organisation consent page)"
+
+log = logging.getLogger(__name__)
 
 
 class Purpose(StrEnum):
@@ -118,12 +121,20 @@ def _configuration(configuration_id: int, needs_invitation: bool) -> Configurati
 
 def _redeem(configuration: Configuration, flow: dict | None, args: dict) -> identity.SignIn:
     """The signed-in account, which must belong to the configuration's tenant."""
-    return identity.finish_sign_in(
-        identity.registration(configuration),
-        flow,
-        args,
-        expected_tenant=configuration.tenant_guid,
-    )
+    try:
+        return identity.finish_sign_in(
+            identity.registration(configuration),
+            flow,
+            args,
+            expected_tenant=configuration.tenant_guid,
+        )
+    except MicrosoftError as error:
+        log.warning(
+            "Sign-in to %s did not complete: %s.",
+            configuration.institution.slug,
+            error.display_code or error.code,
+        )
+        raise
 
 
 def _connect_sign_in(sign_in: dict, args: dict):

@@ -2,6 +2,7 @@
 factor for everyone (a TOTP authenticator app, RFC 6238, and one-time recovery codes)."""
 
 import hmac
+import logging
 import secrets
 import time
 
@@ -14,6 +15,8 @@ from zxcvbn import zxcvbn
 from . import security
 from .extensions import db
 from .models import RecoveryCode, StaffUser, record, utcnow
+
+log = logging.getLogger(__name__)
 
 # Compared against when the e-mail address is unknown, so that a wrong address takes as
 # long as a wrong password and the answer does not tell which accounts exist.
@@ -108,6 +111,8 @@ def authenticate(email: str, password: str) -> StaffUser | None:
     if staff is None or not valid or not staff.active:
         record(None, email.strip()[:320] or "(empty)", "sign_in_failed", "wrong e-mail or password")
         db.session.commit()
+        # Not the address typed: it may be a password typed into the wrong field.
+        log.warning("Staff sign-in refused: wrong e-mail address or password (see the audit).")
         return None
     return staff
 
@@ -154,6 +159,9 @@ def enrol(staff: StaffUser, secret: str, code: str) -> list[str] | None:
     if step is None:
         record(None, staff.email, "second_factor_failed", "enrolment code not right")
         db.session.commit()
+        log.warning(
+            "Staff member %s: the enrolment's authenticator code was not right.", staff.email
+        )
         return None
     staff.totp_secret_encrypted = security.encrypt(secret.encode())
     staff.totp_last_step = step
@@ -202,6 +210,7 @@ def verify_second_factor(staff: StaffUser, code: str) -> bool:
                 break
     record(None, staff.email, "second_factor_failed", "code not right or used before")
     db.session.commit()
+    log.warning("Staff member %s: second factor refused (not right or used before).", staff.email)
     return False
 
 
@@ -214,6 +223,7 @@ def _signed_in(staff: StaffUser, detail: str = "") -> None:
     staff.last_sign_in_at = utcnow()
     record(None, staff.email, "signed_in", detail)
     db.session.commit()
+    log.info("Staff member %s signed in%s.", staff.email, f" ({detail})" if detail else "")
 
 
 def reset_demo_account(email: str) -> tuple[str, str]:

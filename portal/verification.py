@@ -5,6 +5,7 @@ breaks; every link checked is stored with its evidence. The wizard and the suppo
 console both run the checks through this module.
 """
 
+import logging
 import uuid
 from dataclasses import dataclass
 
@@ -16,6 +17,8 @@ from .microsoft import graph, identity
 from .microsoft.clouds import cloud
 from .microsoft.errors import MicrosoftError
 from .models import Configuration, Method, Verification, record, utcnow
+
+log = logging.getLogger(__name__)
 
 REQUIRED_PERMISSION = "Calendars.ReadWrite"
 CERTIFICATE_CODES = {"700027", "7000274", "7000215", "7000222", "7000218"}
@@ -248,6 +251,16 @@ def _finish(run: _Run, actor: str) -> None:
             outcome = f"failed at {LABELS[broken.kind]}"
     record(configuration.institution, actor, "verification_run", outcome)
     db.session.commit()
+    log.log(
+        logging.INFO if complete else logging.WARNING,
+        "Verification of %s (%s, run %s, by %s): %s%s.",
+        configuration.institution.slug,
+        configuration.method,
+        run.run_id,
+        actor,
+        outcome,
+        f" ({broken.error_code})" if broken and broken.error_code else "",
+    )
 
 
 def check_certificate(configuration: Configuration, certificate, actor: str) -> bool:

@@ -29,6 +29,7 @@ Every Graph request, and how batches are sent and retried, is built in
   a delegated connection, by the client credentials flow for an application connection.
 """
 
+import logging
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -374,6 +375,18 @@ def run(connection: Connection, sleep=time.sleep, before_batch=_carry_on, policy
         result.error = f"{error.display_code or error.code}: {error.advice.cause}"
     duration = int((time.monotonic() - started) * 1000)
     _store(connection, result, duration)
+    current_app.logger.log(
+        logging.WARNING if result.outcome in ("failed", "partial") else logging.INFO,
+        "Sync of connection %s: %s in %d ms, %d created, %d updated, %d deleted, %d failed%s",
+        connection.id,
+        result.outcome,
+        duration,
+        result.created,
+        result.updated,
+        result.deleted,
+        result.failed,
+        f": {result.error}" if result.error else ".",
+    )
     return result
 
 

@@ -1,6 +1,8 @@
 """Logs keep no key: invitation links' tokens and OAuth answers are taken out of every line
-that gunicorn, the development server or the portal writes."""
+that gunicorn, the development server or the portal writes. gunicorn's lines are JSON in
+production, as the portal's are, and its access lines carry the request's ID."""
 
+import json
 import logging
 import runpy
 from datetime import timedelta
@@ -79,6 +81,32 @@ def test_the_gunicorn_error_log_keeps_no_key(gunicorn_logger, tmp_path):
     logger.error("Error handling request %s", f"/setup/i/{TOKEN}?to=rotation")
     text = (tmp_path / "error.log").read_text()
     assert "Error handling request /setup/i/" in text and TOKEN not in text
+
+
+def _served_with_id(path: str, request_id: str):
+    response, request, environ, took = served(path)
+    response.headers.append(("X-Request-ID", request_id))
+    return response, request, environ, took
+
+
+def test_gunicorn_writes_json_lines_with_the_request_id_in_production(gunicorn_logger, tmp_path):
+    logger = gunicorn_logger()
+    logger.access(*_served_with_id("/setup/method", "0f8c2b0e6f4e4c5e"))
+    logger.error("Worker (pid:%s) was sent SIGTERM!", 7)
+    access = json.loads((tmp_path / "access.log").read_text())
+    error = json.loads((tmp_path / "error.log").read_text())
+    assert access["logger"] == "gunicorn.access" and access["time"]
+    assert '"POST /setup/method" 302' in access["message"]
+    assert access["message"].endswith(" 0f8c2b0e6f4e4c5e")
+    assert error["level"] == "ERROR" and error["message"] == "Worker (pid:7) was sent SIGTERM!"
+
+
+def test_gunicorn_writes_readable_lines_in_development(gunicorn_logger, tmp_path, monkeypatch):
+    monkeypatch.setenv("PORTAL_ENV", "development")
+    logger = gunicorn_logger()
+    logger.access(*_served_with_id("/setup/method", "0f8c2b0e6f4e4c5e"))
+    line = (tmp_path / "access.log").read_text().strip()
+    assert line.startswith('127.0.0.1 "POST /setup/method" 302') and line.endswith("4c5e")
 
 
 def test_the_development_server_and_the_portal_log_no_key(app, caplog, monkeypatch):

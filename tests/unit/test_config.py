@@ -115,3 +115,24 @@ def test_a_whole_feed_fetch_may_take_ten_seconds_unless_set(tmp_path):
     assert from_environment(str(tmp_path), environ=PRODUCTION)["FEED_TIMEOUT"] == 10
     environ = PRODUCTION | {"PORTAL_FEED_TIMEOUT": "2.5"}
     assert from_environment(str(tmp_path), environ=environ)["FEED_TIMEOUT"] == 2.5
+
+
+def test_logs_are_json_lines_at_info_in_production_readable_in_development(tmp_path):
+    production = from_environment(str(tmp_path), {"SECRET_KEY": "x", "ENCRYPTION_KEYS": "y"}, {})
+    development = from_environment(str(tmp_path), {"PORTAL_ENV": "development"}, {})
+    assert (production["LOG_FORMAT"], production["LOG_LEVEL"]) == ("json", "INFO")
+    assert development["LOG_FORMAT"] == "text"
+
+
+def test_log_settings_are_read_from_the_environment(tmp_path):
+    env = {"PORTAL_ENV": "development", "PORTAL_LOG_LEVEL": "debug", "PORTAL_LOG_FORMAT": "json"}
+    config = from_environment(str(tmp_path), environ=env)
+    assert (config["LOG_FORMAT"], config["LOG_LEVEL"]) == ("json", "DEBUG")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("PORTAL_LOG_LEVEL", "verbose"), ("PORTAL_LOG_FORMAT", "xml")]
+)
+def test_an_unknown_log_setting_stops_start_up_naming_it(tmp_path, name, value):
+    with pytest.raises(ConfigurationError, match=name):
+        from_environment(str(tmp_path), environ={"PORTAL_ENV": "development", name: value})
