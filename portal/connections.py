@@ -14,12 +14,11 @@ from .extensions import db
 from .microsoft import graph, identity
 from .microsoft.clouds import cloud
 from .microsoft.errors import MicrosoftError
-from .models import Configuration, Connection, record, utcnow
+from .models import Configuration, Connection, ConnectionStatus, record, utcnow
 from .sync import jobs
 
 log = logging.getLogger(__name__)
 CALENDAR_NAME = "MyTimetable"
-CONNECTED, DISCONNECTED = "connected", "disconnected"
 
 
 def connect(configuration: Configuration, sign_in: identity.SignIn) -> Connection:
@@ -39,7 +38,7 @@ def connect(configuration: Configuration, sign_in: identity.SignIn) -> Connectio
     connection.display_name = sign_in.display_name
     connection.token_cache_encrypted = security.encrypt(sign_in.token_cache.encode())
     connection.calendar_id, connection.calendar_name = calendar.id, calendar.name
-    connection.status, connection.last_error = CONNECTED, None
+    connection.status, connection.last_error = ConnectionStatus.CONNECTED, None
     db.session.flush()
     jobs.enqueue(connection, "first sync" if connection.last_sync_at is None else "reconnected")
     record(configuration.institution, sign_in.username, "user_connected", calendar.name)
@@ -67,7 +66,8 @@ def disconnect(connection: Connection, remove_calendar: bool) -> bool:
     working; the user then removes it in Outlook).
     """
     removed = False
-    if remove_calendar and connection.calendar_id and connection.status == CONNECTED:
+    connected = connection.status == ConnectionStatus.CONNECTED
+    if remove_calendar and connection.calendar_id and connected:
         try:
             graph.delete_calendar(
                 cloud(connection.configuration.cloud),
@@ -78,7 +78,7 @@ def disconnect(connection: Connection, remove_calendar: bool) -> bool:
         except MicrosoftError:
             removed = False
     connection.token_cache_encrypted = None
-    connection.status = DISCONNECTED
+    connection.status = ConnectionStatus.DISCONNECTED
     if removed:
         connection.calendar_id = connection.calendar_name = None
     record(

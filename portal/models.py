@@ -39,6 +39,15 @@ class Status(enum.StrEnum):
     EXPORTED = "exported"
 
 
+class ConnectionStatus(enum.StrEnum):
+    """A connection's state: synchronising, waiting for its user to sign in again (the
+    stored sign-in stopped working), or ended."""
+
+    CONNECTED = "connected"
+    NEEDS_RECONNECT = "needs_reconnect"
+    DISCONNECTED = "disconnected"
+
+
 class Institution(db.Model):
     """A school or university that connects MyTimetable to Microsoft 365."""
 
@@ -212,7 +221,7 @@ class Connection(db.Model):
     token_cache_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     calendar_id: Mapped[str | None] = mapped_column(String(500))
     calendar_name: Mapped[str | None] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(30), default="connected")
+    status: Mapped[str] = mapped_column(String(30), default=ConnectionStatus.CONNECTED)
     last_sync_at: Mapped[datetime | None]
     last_sync_outcome: Mapped[str | None] = mapped_column(String(30))
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
-from .connections import CALENDAR_NAME, CONNECTED
+from .connections import CALENDAR_NAME
 from .extensions import db
 from .microsoft import graph, identity
 from .microsoft.clouds import cloud
 from .microsoft.errors import MicrosoftError, advice_for
-from .models import Configuration, Connection, record
+from .models import Configuration, Connection, ConnectionStatus, record
 from .sync import jobs
 from .validators import ADDRESS
 
@@ -60,7 +60,7 @@ def provision(configuration: Configuration, upns: list[str], actor: str) -> Outc
                 func.lower(Connection.upn) == upn.lower(),
             )
         )
-        if existing is not None and existing.status == CONNECTED:
+        if existing is not None and existing.status == ConnectionStatus.CONNECTED:
             outcome.already.append(upn)
             continue
         try:
@@ -75,7 +75,7 @@ def provision(configuration: Configuration, upns: list[str], actor: str) -> Outc
         connection = existing or Connection(configuration=configuration, upn=upn)
         db.session.add(connection)
         connection.calendar_id, connection.calendar_name = calendar.id, calendar.name
-        connection.status, connection.last_error = CONNECTED, None
+        connection.status, connection.last_error = ConnectionStatus.CONNECTED, None
         db.session.flush()
         jobs.enqueue(connection, "first sync")
         outcome.added.append(upn)

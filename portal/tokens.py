@@ -10,10 +10,7 @@ from . import security
 from .extensions import db
 from .microsoft import identity
 from .microsoft.errors import MicrosoftError
-from .models import Connection, Method
-
-# The state of a connection whose stored sign-in stopped working: its user signs in again.
-NEEDS_RECONNECT = "needs_reconnect"
+from .models import Connection, ConnectionStatus, Method
 
 
 def user_token(connection: Connection, fresh: bool = False) -> str:
@@ -27,7 +24,7 @@ def user_token(connection: Connection, fresh: bool = False) -> str:
         token = identity.user_token(identity.registration(configuration), cache, fresh=fresh)
     except MicrosoftError as error:
         if error.code != "unreachable":
-            connection.status = NEEDS_RECONNECT
+            connection.status = ConnectionStatus.NEEDS_RECONNECT
             connection.last_error = error.display_code or error.code
             db.session.commit()
         raise

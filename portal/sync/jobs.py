@@ -38,7 +38,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ..extensions import db
-from ..models import Connection, SyncJob, utcnow
+from ..models import Connection, ConnectionStatus, SyncJob, utcnow
 from . import engine
 
 log = logging.getLogger(__name__)
@@ -235,7 +235,7 @@ def run_claimed(job_id: int, claimed_at: datetime, still_mine=_carry_on, sleep=N
     """
     job = db.session.get(SyncJob, job_id)
     connection = db.session.get(Connection, job.connection_id)
-    if connection is None or connection.status != "connected":
+    if connection is None or connection.status != ConnectionStatus.CONNECTED:
         outcome = "skipped"
     else:
         options = {"sleep": sleep} if sleep else {}
@@ -381,7 +381,8 @@ def run_waiting(limit: int | None = None, sleep=None) -> int:
 def enqueue_all(reason: str = "scheduled") -> int:
     """Queue every connected connection (the periodic refresh)."""
     count = 0
-    for connection in db.session.scalars(select(Connection).filter_by(status="connected")):
+    connected = select(Connection).filter_by(status=ConnectionStatus.CONNECTED)
+    for connection in db.session.scalars(connected):
         enqueue(connection, reason)
         count += 1
     db.session.commit()
