@@ -71,6 +71,17 @@ def _refused(response) -> bool:
     return response.status_code == 401
 
 
+def _failure_limit(key_func, message: str):
+    """``PORTAL_SIGNIN_LIMIT`` failed attempts per ``key_func``, counting refusals only."""
+    return limiter.limit(
+        lambda: current_app.config["SIGNIN_LIMIT"],
+        key_func=key_func,
+        methods=["POST"],
+        deduct_when=_refused,
+        error_message=message,
+    )
+
+
 # Failed passwords and codes from one client address, whatever the account: one shared count.
 address_limit = limiter.shared_limit(
     lambda: current_app.config["SIGNIN_ADDRESS_LIMIT"],
@@ -132,13 +143,7 @@ def _start_session(key: str, member: StaffUser) -> None:
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
-@limiter.limit(
-    lambda: current_app.config["SIGNIN_LIMIT"],
-    key_func=_signin_key,
-    methods=["POST"],
-    deduct_when=_refused,
-    error_message="Too many failed sign-ins",
-)
+@_failure_limit(_signin_key, "Too many failed sign-ins")
 @address_limit
 def sign_in():
     """Staff sign-in, first step: the password."""
@@ -187,13 +192,7 @@ def enrol():
 
 
 @bp.route("/sign-in/code", methods=["GET", "POST"])
-@limiter.limit(
-    lambda: current_app.config["SIGNIN_LIMIT"],
-    key_func=_code_key,
-    methods=["POST"],
-    deduct_when=_refused,
-    error_message="Too many wrong codes",
-)
+@_failure_limit(_code_key, "Too many wrong codes")
 @address_limit
 def second_factor():
     """Staff sign-in, second step: the authenticator app's code, or a recovery code."""

@@ -315,11 +315,11 @@ def _write(target: _Target, ops: list[_Op], books, result: RunResult, policy, sl
         result.errors.append(f"{op.kind} {op.key}: still refused after {policy.attempts} rounds")
 
 
-def _carry_on() -> None:
+def carry_on() -> None:
     """Nothing stops a run that holds no lock."""
 
 
-def run(connection: Connection, sleep=time.sleep, before_batch=_carry_on, policy=RETRY_POLICY):
+def run(connection: Connection, sleep=time.sleep, before_batch=carry_on, policy=RETRY_POLICY):
     """Synchronise one connection's calendar with its timetable feed; store the outcome.
 
     ``before_batch`` is called before each batch is sent; it raises to stop the run (a

@@ -221,11 +221,7 @@ def _claim(job_id: int) -> datetime | None:
     return claimed_at if claimed else None
 
 
-def _carry_on() -> None:
-    """Nothing stops a run that holds no lock."""
-
-
-def run_claimed(job_id: int, claimed_at: datetime, still_mine=_carry_on, sleep=None) -> str:
+def run_claimed(job_id: int, claimed_at: datetime, still_mine=engine.carry_on, sleep=None) -> str:
     """Synchronise the connection of a job this runner claimed, record the outcome on the
     job and return it (both runners, in-process and RQ, run jobs through this).
 
