@@ -128,7 +128,12 @@ def world(make_app, standins):
 def open_link(page, link, button="Open the setup wizard"):
     """Open an invitation link and confirm on the page it shows, as an administrator does."""
     page.goto(link)
-    page.get_by_role("button", name=button).click()
+    confirm = page.get_by_role("button", name=button)
+    confirm.click()
+    # The click starts a navigation; the next key press must reach the page it loads, not
+    # the confirmation page still on screen (a Tab there once focused its next control).
+    expect(confirm).to_have_count(0)
+    page.wait_for_load_state()
 
 
 def walk_to_tenant(page, link, method_label, *, generate=False):
