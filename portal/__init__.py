@@ -114,7 +114,7 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """The audiences' areas: the wizard, Microsoft's callback, the support console; and
     the language switcher every page has."""
-    from . import i18n
+    from . import i18n, models
     from .connect import bp as connect_bp
     from .microsoft.errors import display_code
     from .setup import bp as setup_bp
@@ -124,6 +124,14 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(connect_bp)
     app.register_blueprint(support_bp)
     app.add_template_filter(display_code, "microsoft_code")
+    # Templates compare states with the enums, never with their spelled-out values.
+    app.jinja_env.globals.update(
+        Method=models.Method,
+        Hosting=models.Hosting,
+        Status=models.Status,
+        ConnectionStatus=models.ConnectionStatus,
+        CheckOutcome=models.CheckOutcome,
+    )
     i18n.init_app(app)
 
     @app.get("/")

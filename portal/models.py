@@ -48,6 +48,14 @@ class ConnectionStatus(enum.StrEnum):
     DISCONNECTED = "disconnected"
 
 
+class CheckOutcome(enum.StrEnum):
+    """How one link of a verification run ended."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
 class Institution(db.Model):
     """A school or university that connects MyTimetable to Microsoft 365."""
 
@@ -186,7 +194,7 @@ class Verification(db.Model):
     # "configuration": the wizard's chain; "rotation": a new certificate's check.
     purpose: Mapped[str] = mapped_column(String(20), default="configuration")
     kind: Mapped[str] = mapped_column(String(40))
-    outcome: Mapped[str] = mapped_column(String(10))  # passed, failed, skipped
+    outcome: Mapped[str] = mapped_column(String(10))  # a CheckOutcome
     error_code: Mapped[str | None] = mapped_column(String(60))
     message: Mapped[str] = mapped_column(Text, default="")
     evidence: Mapped[str] = mapped_column(Text, default="")

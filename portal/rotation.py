@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from . import certificates, invitations, notifications, verification
 from .extensions import db
-from .models import Certificate, Configuration, Hosting, Institution, record
+from .models import Certificate, CheckOutcome, Configuration, Hosting, Institution, record
 
 
 class RotationError(Exception):
@@ -130,7 +130,9 @@ def progress() -> list[Progress]:
                 configuration=configuration,
                 switched=new is not None and configuration.certificate_id == new.id,
                 checked_at=checks[-1].created_at if checks else None,
-                accepted=(all(v.outcome == "passed" for v in checks) if checks else None),
+                accepted=(
+                    all(v.outcome == CheckOutcome.PASSED for v in checks) if checks else None
+                ),
                 days_left=configuration.certificate.days_left(),
             )
         )

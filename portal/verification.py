@@ -16,7 +16,7 @@ from .i18n import lazy_gettext as _l
 from .microsoft import graph, identity
 from .microsoft.clouds import cloud
 from .microsoft.errors import MicrosoftError
-from .models import Configuration, Method, Verification, record, utcnow
+from .models import CheckOutcome, Configuration, Method, Verification, record, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +61,13 @@ class _Run:
         self.purpose = purpose
 
     def passed(self, link: Link, evidence: str) -> None:
-        self._add(link, "passed", None, "", evidence)
+        self._add(link, CheckOutcome.PASSED, None, "", evidence)
 
     def skipped(self, link: Link, evidence: str) -> None:
-        self._add(link, "skipped", None, "", evidence)
+        self._add(link, CheckOutcome.SKIPPED, None, "", evidence)
 
     def failed(self, link: Link, error: MicrosoftError, code: str | None = None) -> None:
-        self._add(link, "failed", code or error.code, error.message, "")
+        self._add(link, CheckOutcome.FAILED, code or error.code, error.message, "")
 
     def _add(self, link, outcome, code, message, evidence):
         db.session.add(
@@ -241,11 +241,11 @@ def _finish(run: _Run, actor: str) -> None:
     configuration = run.configuration
     db.session.flush()
     links = [v for v in configuration.verifications if v.run_id == run.run_id]
-    broken = next((v for v in links if v.outcome == "failed"), None)
+    broken = next((v for v in links if v.outcome == CheckOutcome.FAILED), None)
     chain = CHAINS[Method(configuration.method)]
     complete = broken is None and len(links) == len(chain)
     configuration.verified_at = utcnow() if complete else None
-    outcome = "passed" if complete else "failed"
+    outcome = CheckOutcome.PASSED if complete else CheckOutcome.FAILED
     if broken:
         with force_locale("en"):  # the audit trail is in English, whoever ran the checks
             outcome = f"failed at {LABELS[broken.kind]}"

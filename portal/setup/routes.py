@@ -27,7 +27,7 @@ from ..i18n import lazy_gettext as _l
 from ..i18n import return_after_switching
 from ..microsoft.clouds import cloud
 from ..microsoft.errors import MicrosoftError, advice_for
-from ..models import Certificate, Method, Status, record, utcnow
+from ..models import Certificate, CheckOutcome, Method, Status, record, utcnow
 from ..urls import external, redirect_uri
 from . import bp, scripts
 from .forms import (
@@ -373,7 +373,11 @@ def _chain(configuration):
     links = []
     for link in verification.CHAINS[Method(configuration.method)]:
         result = done.get(link.kind)
-        advice = advice_for(result.error_code) if result and result.outcome == "failed" else None
+        advice = (
+            advice_for(result.error_code)
+            if result and result.outcome == CheckOutcome.FAILED
+            else None
+        )
         step = STEP_BY_NAME.get(advice.step) if advice and advice.step else None
         links.append({"link": link, "result": result, "advice": advice, "step": step})
     return links

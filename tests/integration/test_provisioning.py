@@ -115,3 +115,12 @@ def test_support_adds_mailboxes_from_the_console(approved):
     page = console.client.get(done.location)
     assert "Added 1" in page.text and "alex.wilber@contoso.edu (" in page.text
     assert page.text.count("adele.vance@contoso.edu") >= 1
+
+
+def test_the_paste_form_after_adding_the_group_posts_to_the_paste_address(
+    approved, admin, standins
+):
+    standins.registration.application_permissions.add("GroupMember.Read.All")
+    page = admin.post("/setup/mailboxes/group", page="/setup/mailboxes")
+    paste_form = page.text.split('enctype="multipart/form-data"')[0].rsplit("<form", 1)[1]
+    assert 'action="/setup/mailboxes"' in paste_form
