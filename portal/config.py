@@ -68,6 +68,17 @@ def metrics_token(env) -> str | None:
     return value
 
 
+def check_metrics_directory(env) -> None:
+    """``PROMETHEUS_MULTIPROC_DIR``, when set, must be a directory this process can write
+    in: prometheus_client otherwise fails on the first count, far from the cause."""
+    directory = env.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory and not (os.path.isdir(directory) and os.access(directory, os.W_OK | os.X_OK)):
+        raise ConfigurationError(
+            f"PROMETHEUS_MULTIPROC_DIR ({directory}) is not a directory the portal can write "
+            "in. Make it (empty) before the portal's processes start, or unset it."
+        )
+
+
 # Loopback only: in development the feed often runs on the same machine (./dev run).
 DEVELOPMENT_FEED_NETWORKS = "127.0.0.0/8, ::1/128"
 
@@ -147,6 +158,7 @@ def from_environment(instance_path: str, given: dict | None = None, environ=None
             f"PORTAL_LOG_LEVEL must be one of {', '.join(LOG_LEVELS).lower()}."
         )
     log_format = logging_format(env, development)
+    check_metrics_directory(env)
     config = {
         "PORTAL_ENV": mode,
         "LOG_LEVEL": log_level,

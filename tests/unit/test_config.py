@@ -148,3 +148,11 @@ def test_a_metrics_token_short_enough_to_guess_stops_start_up(tmp_path):
         from_environment(str(tmp_path), environ={"PORTAL_ENV": "development"})["METRICS_TOKEN"]
         is None
     )
+
+
+def test_a_missing_metrics_directory_stops_start_up(tmp_path):
+    environ = {"PORTAL_ENV": "development", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "none")}
+    with pytest.raises(ConfigurationError, match="PROMETHEUS_MULTIPROC_DIR"):
+        from_environment(str(tmp_path), environ=environ)
+    environ["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path)
+    from_environment(str(tmp_path), environ=environ)
