@@ -18,7 +18,8 @@ from portal import provisioning
 from portal.extensions import db
 from portal.models import Configuration, Connection, ConnectionStatus, SyncJob, utcnow
 from portal.sync import jobs
-from tests.integration.test_sync import ADELE, ics, lessons
+from tests.integration.test_sync import ADELE, ics, lessons, settle
+from tests.integration.test_sync_queue import long_run, make_queued, work  # noqa: F401 (a fixture)
 
 TOKEN = "metrics-token-for-tests-0123456789abcdef"  # noqa: S105 (a test value)
 ROOT = Path(__file__).resolve().parents[2]
@@ -262,3 +263,33 @@ def test_multiprocess_mode_sums_the_counts_of_every_process(app, tmp_path):
     # The database's states are read once, by the process that answers, not summed.
     assert value(found, "portal_connections", state="connected") == 0
     assert value(found, "portal_sync_queue_depth") == 0
+
+
+@pytest.fixture
+def queued_with_token(request):
+    """Adele's first sync queued on Redis (``PORTAL_TEST_REDIS_URL``), the metrics token set
+    (``make_queued``, test_sync_queue's fixture, imported above)."""
+    return request.getfixturevalue("make_queued")(METRICS_TOKEN=TOKEN, SYNC_LOCK_SECONDS=2)
+
+
+def test_jobs_run_by_queue_workers_are_counted(queued_with_token):
+    app, client = queued_with_token
+    before = scrape(app)
+    work(app)
+    after = scrape(app)
+    ok = ("portal_sync_jobs_total", (("outcome", "ok"),))
+    assert after.get(ok, 0) - before.get(ok, 0) == 1
+
+
+def test_a_run_that_lost_its_mailbox_lock_is_counted(queued_with_token, standins, feed_server):
+    app, client = queued_with_token
+    before = scrape(app)
+    with app.app_context():
+        connection_id = db.session.query(Connection).one().id
+    runner, outcome = long_run(app, standins, feed_server)
+    client.set(f"portal:sync:lock:{connection_id}", "another worker's token", ex=60)
+    runner.join(timeout=30)
+    settle(standins)
+    assert outcome == ["lock lost"]
+    lost = ("portal_sync_jobs_total", (("outcome", "lock_lost"),))
+    assert scrape(app).get(lost, 0) - before.get(lost, 0) == 1
