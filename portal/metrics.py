@@ -22,6 +22,7 @@ Bearer ...``); without a token configured it is not there at all (404).
 import hashlib
 import hmac
 import os
+import threading
 
 from flask import Flask, Response, abort, current_app, request
 from prometheus_client import (
@@ -35,6 +36,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
 from sqlalchemy import and_, case, func, or_, select
+from werkzeug.exceptions import NotFound
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from .extensions import db
 from .models import Connection, ConnectionStatus, SyncJob, utcnow
@@ -268,3 +271,25 @@ def serve():
 def init_app(app: Flask) -> None:
     """Serve ``/metrics`` (served without a session: see ``SessionlessPaths``)."""
     app.add_url_rule(PATH, "metrics", serve, methods=["GET"])
+
+
+class _Unlogged(WSGIRequestHandler):
+    """A scrape every few seconds is no news for the log (errors are still logged)."""
+
+    def log_request(self, *args, **kwargs):
+        """Not logged."""
+
+
+def serve_apart(app: Flask, host: str, port: int) -> BaseWSGIServer:
+    """Serve ``/metrics`` of ``app``, and nothing else, on an address of its own, from a
+    background thread: for a machine that runs queue workers without gunicorn, whose
+    counts no portal process there would otherwise show. The same token applies."""
+
+    def metrics_only(environ, start_response):
+        if environ.get("PATH_INFO") != PATH or environ.get("REQUEST_METHOD") != "GET":
+            return NotFound()(environ, start_response)
+        return app(environ, start_response)
+
+    server = make_server(host, port, metrics_only, threaded=True, request_handler=_Unlogged)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server

@@ -12,9 +12,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from portal import provisioning
+from portal import metrics, provisioning
 from portal.extensions import db
 from portal.models import Configuration, Connection, ConnectionStatus, SyncJob, utcnow
 from portal.sync import jobs
@@ -293,3 +294,25 @@ def test_a_run_that_lost_its_mailbox_lock_is_counted(queued_with_token, standins
     assert outcome == ["lock lost"]
     lost = ("portal_sync_jobs_total", (("outcome", "lock_lost"),))
     assert scrape(app).get(lost, 0) - before.get(lost, 0) == 1
+
+
+def test_a_machine_of_queue_workers_serves_its_metrics_apart(make_app):
+    app = make_app(METRICS_TOKEN=TOKEN)
+    server = metrics.serve_apart(app, "127.0.0.1", 0)
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        with requests.Session() as session:
+            session.trust_env = False
+            answer = session.get(f"{url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+            assert answer.status_code == 200 and "portal_sync_queue_depth" in answer.text
+            assert session.get(f"{url}/metrics").status_code == 401
+            assert session.get(f"{url}/healthz").status_code == 404
+            assert session.get(f"{url}/").status_code == 404
+    finally:
+        server.shutdown()
+
+
+def test_a_worker_serves_no_metrics_without_a_token(make_app):
+    app = make_app(REDIS_URL="redis://127.0.0.1:1/14")  # never reached
+    result = app.test_cli_runner().invoke(args=["sync", "worker", "--metrics-port", "9100"])
+    assert result.exit_code != 0 and "PORTAL_METRICS_TOKEN" in result.output
