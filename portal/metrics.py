@@ -21,6 +21,7 @@ Bearer ...``); without a token configured it is not there at all (404).
 
 import hashlib
 import hmac
+import logging
 import os
 import threading
 
@@ -36,12 +37,14 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
 from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import NotFound
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from .extensions import db
 from .models import Connection, ConnectionStatus, SyncJob, utcnow
 
+log = logging.getLogger(__name__)
 PATH = "/metrics"
 
 # The time each series was first counted ("_created") is not shown: multiprocess mode
@@ -112,7 +115,9 @@ COUNTS = (
     GRAPH_THROTTLED,
     GRAPH_RETRY_AFTER,
 )
-THROTTLING = frozenset({429, 503})  # throttling.md: Graph slows a client down with these
+# throttling.md: Graph slows a client down with these (graph.THROTTLED, which imports this
+# module, says the same).
+THROTTLING = frozenset({429, 503})
 
 
 def job_ended(outcome: str) -> None:
@@ -155,9 +160,15 @@ class DatabaseCollector:
     grouped queries, whatever the number of connections or jobs."""
 
     def collect(self):
-        """The gauges, from the database as it is now."""
-        yield self._connections()
-        yield from self._queue()
+        """The gauges, from the database as it is now; none while it does not answer (the
+        counts are still served, and ``/healthz`` says what is down)."""
+        try:
+            gauges = [self._connections(), *self._queue()]
+        except SQLAlchemyError as error:
+            db.session.rollback()
+            log.warning("Metrics without the database's figures (%s).", type(error).__name__)
+            return
+        yield from gauges
 
     def describe(self):
         """Nothing to describe ahead: a scrape's registry is made for it."""

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.exc import OperationalError
 
 from portal import metrics, provisioning
 from portal.extensions import db
@@ -316,3 +317,16 @@ def test_a_worker_serves_no_metrics_without_a_token(make_app):
     app = make_app(REDIS_URL="redis://127.0.0.1:1/14")  # never reached
     result = app.test_cli_runner().invoke(args=["sync", "worker", "--metrics-port", "9100"])
     assert result.exit_code != 0 and "PORTAL_METRICS_TOKEN" in result.output
+
+
+def test_the_counts_are_served_while_the_database_does_not_answer(make_app, monkeypatch):
+    app = make_app(METRICS_TOKEN=TOKEN)
+
+    def refuse(*args, **kwargs):
+        raise OperationalError("SELECT", {}, Exception("the database is down"))
+
+    monkeypatch.setattr(db.session, "execute", refuse)
+    found = scrape(app)
+    names = {name for name, _ in found}
+    assert "portal_graph_retry_after_seconds_count" in names
+    assert not names & {"portal_connections", "portal_sync_queue_depth"}
