@@ -21,6 +21,7 @@ Bearer ...``); without a token configured it is not there at all (404).
 
 import hashlib
 import hmac
+import json
 import logging
 import os
 import threading
@@ -268,11 +269,17 @@ def serve():
         challenge = 'Bearer realm="metrics"'
         if given:
             challenge += ', error="invalid_token"'
+        problem = {  # RFC 9457
+            "type": "about:blank",
+            "title": "Unauthorized",
+            "status": 401,
+            "detail": "A valid bearer token (PORTAL_METRICS_TOKEN) is needed.",
+        }
         return Response(
-            "A valid bearer token is needed.\n",
+            json.dumps(problem),
             401,
             {"WWW-Authenticate": challenge, "Cache-Control": "no-store"},
-            mimetype="text/plain",
+            mimetype="application/problem+json",
         )
     body = generate_latest(registry())
     db.session.rollback()  # the scrape only read; end its transaction

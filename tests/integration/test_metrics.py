@@ -86,6 +86,8 @@ def test_metrics_are_refused_without_the_token(make_app, authorization, error):
     challenge = response.headers["WWW-Authenticate"]
     assert challenge.startswith("Bearer ")
     assert ('error="invalid_token"' in challenge) == error
+    assert response.mimetype == "application/problem+json"
+    assert response.get_json()["status"] == 401
     assert "portal_" not in response.get_data(as_text=True)
 
 
