@@ -116,6 +116,24 @@ def post_fork(server, worker):
         sys.modules["portal.extensions"].db.engine.dispose(close=False)
 
 
+# Prometheus metrics (/metrics, ``portal.metrics``): with several workers, each counts in
+# files of its own in PROMETHEUS_MULTIPROC_DIR and a scrape, whichever worker answers it,
+# sums them all. Set the variable in the environment gunicorn starts in (prometheus_client
+# reads it when the portal is imported, in the master with preloading), to an empty
+# directory that RQ workers and `flask sync run` on the same machine share. The counts of a
+# worker that stopped stay in its files and keep adding to the sums, as counters must; a
+# directory on a tmpfs (/run) starts empty after each boot.
+
+
+def child_exit(server, worker):
+    """Tell prometheus_client that a worker is gone: the figures only a live process gives
+    (live gauges) are dropped from its files; its counts are kept."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
 # Logs to standard output and error, for the service manager or the container to collect,
 # as JSON lines in production like the portal's own (PORTAL_LOG_FORMAT, ``portal.logs``).
 # The access log shows paths, status codes and the request's ID (X-Request-ID, the one on

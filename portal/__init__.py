@@ -83,6 +83,7 @@ def register_logging(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     """Bind the extensions, the server-side session store and the Microsoft clients."""
     from . import i18n, security
+    from .metrics import PATH as METRICS_PATH
     from .microsoft import http, identity
     from .session_store import DatabaseSessionInterface, SessionlessPaths
 
@@ -101,7 +102,9 @@ def register_extensions(app: Flask) -> None:
         sessions.init_app(app)
     else:
         app.session_interface = DatabaseSessionInterface(app)
-    app.session_interface = SessionlessPaths(app.session_interface, frozenset({HEALTH_PATH}))
+    app.session_interface = SessionlessPaths(
+        app.session_interface, frozenset({HEALTH_PATH, METRICS_PATH})
+    )
     if app.config["PROXY_HOPS"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -112,9 +115,9 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """The audiences' areas: the wizard, Microsoft's callback, the support console; and
-    the language switcher every page has."""
-    from . import i18n, models
+    """The audiences' areas: the wizard, Microsoft's callback, the support console; the
+    language switcher every page has; and the operators' metrics."""
+    from . import i18n, metrics, models
     from .connect import bp as connect_bp
     from .microsoft.errors import display_code
     from .setup import bp as setup_bp
@@ -133,6 +136,7 @@ def register_blueprints(app: Flask) -> None:
         CheckOutcome=models.CheckOutcome,
     )
     i18n.init_app(app)
+    metrics.init_app(app)
 
     @app.get("/")
     def index():

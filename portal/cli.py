@@ -10,7 +10,7 @@ from flask_migrate import upgrade
 from redis.exceptions import RedisError
 from rq import SimpleWorker
 
-from . import certificates, invitations, staff
+from . import certificates, invitations, metrics, staff
 from .extensions import db
 from .models import Certificate, Hosting, Institution
 from .sync import jobs
@@ -231,10 +231,25 @@ def sync_run(once: bool, interval: int, every: int):
 
 @sync_group.command("worker")
 @click.option("--burst", is_flag=True, help="Sweep once, run what is queued, then stop.")
-def sync_worker(burst: bool):
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    help="Serve /metrics (PORTAL_METRICS_TOKEN) on this port, for a machine without gunicorn.",
+)
+@click.option("--metrics-host", default="127.0.0.1", show_default=True)
+def sync_worker(burst: bool, metrics_port: int | None, metrics_host: str):
     """Run synchronisation jobs from the Redis queue (needs PORTAL_REDIS_URL)."""
     if not current_app.config.get("REDIS_URL"):
         raise click.ClickException("Set PORTAL_REDIS_URL: without Redis, use 'flask sync run'.")
+    if metrics_port:
+        if not current_app.config.get("METRICS_TOKEN"):
+            raise click.ClickException("Set PORTAL_METRICS_TOKEN to serve /metrics.")
+        try:
+            metrics.serve_apart(current_app._get_current_object(), metrics_host, metrics_port)
+        except OSError as error:  # the port is taken (another worker here serves it)
+            raise click.ClickException(
+                f"/metrics cannot listen on {metrics_host}:{metrics_port} ({error.strerror})."
+            ) from error
     rq_queue = jobs.queue()
     # Jobs that never reached the queue, or lost their worker, are pushed again by every
     # worker: now, and every minute while it works.

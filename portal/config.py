@@ -51,6 +51,34 @@ def _seconds(env, name: str, default: float) -> float:
     return seconds
 
 
+# A bearer token for /metrics shorter than this could be guessed by trying.
+METRICS_TOKEN_MIN_LENGTH = 32
+
+
+def metrics_token(env) -> str | None:
+    """``PORTAL_METRICS_TOKEN``, refused when short enough to guess; None when unset."""
+    value = (env.get("PORTAL_METRICS_TOKEN") or "").strip()
+    if not value:
+        return None
+    if len(value) < METRICS_TOKEN_MIN_LENGTH:
+        raise ConfigurationError(
+            f"PORTAL_METRICS_TOKEN must be at least {METRICS_TOKEN_MIN_LENGTH} characters. "
+            'Make one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
+        )
+    return value
+
+
+def check_metrics_directory(env) -> None:
+    """``PROMETHEUS_MULTIPROC_DIR``, when set, must be a directory this process can write
+    in: prometheus_client otherwise fails on the first count, far from the cause."""
+    directory = env.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory and not (os.path.isdir(directory) and os.access(directory, os.W_OK | os.X_OK)):
+        raise ConfigurationError(
+            f"PROMETHEUS_MULTIPROC_DIR ({directory}) is not a directory the portal can write "
+            "in. Make it (empty) before the portal's processes start, or unset it."
+        )
+
+
 # Loopback only: in development the feed often runs on the same machine (./dev run).
 DEVELOPMENT_FEED_NETWORKS = "127.0.0.0/8, ::1/128"
 
@@ -130,6 +158,7 @@ def from_environment(instance_path: str, given: dict | None = None, environ=None
             f"PORTAL_LOG_LEVEL must be one of {', '.join(LOG_LEVELS).lower()}."
         )
     log_format = logging_format(env, development)
+    check_metrics_directory(env)
     config = {
         "PORTAL_ENV": mode,
         "LOG_LEVEL": log_level,
@@ -156,6 +185,7 @@ def from_environment(instance_path: str, given: dict | None = None, environ=None
         "SYNC_WEEKS_AHEAD": _whole_number(env, "PORTAL_SYNC_WEEKS_AHEAD", 26),
         "SYNC_LOCK_SECONDS": _whole_number(env, "PORTAL_SYNC_LOCK_SECONDS", 900) or 900,
         "FEED_TIMEOUT": _seconds(env, "PORTAL_FEED_TIMEOUT", 10),
+        "METRICS_TOKEN": metrics_token(env),
         "FEED_ALLOWED_NETWORKS": feed_networks(
             env.get("PORTAL_FEED_ALLOWED_NETWORKS")
             or (DEVELOPMENT_FEED_NETWORKS if development else "")

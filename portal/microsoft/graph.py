@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import requests
 
+from .. import metrics
 from . import http
 from .clouds import Cloud
 from .errors import MicrosoftError
@@ -47,7 +48,9 @@ def _raise_for_error(response: requests.Response) -> None:
     raise failure
 
 
-def _send(cloud: Cloud, access_token: str, method: str, path: str, body=None) -> dict:
+def _request(cloud: Cloud, access_token: str, method: str, path: str, body=None):
+    """Send one HTTP request to Graph: every Graph request goes out here, and its answer's
+    status is counted (``portal.metrics``)."""
     try:
         response = http.session().request(
             method,
@@ -56,7 +59,14 @@ def _send(cloud: Cloud, access_token: str, method: str, path: str, body=None) ->
             json=body,
         )
     except requests.RequestException as exc:
+        metrics.graph_answered(None)
         raise MicrosoftError("unreachable", str(exc)) from exc
+    metrics.graph_answered(response.status_code, retry_after(response.headers.get("Retry-After")))
+    return response
+
+
+def _send(cloud: Cloud, access_token: str, method: str, path: str, body=None) -> dict:
+    response = _request(cloud, access_token, method, path, body)
     _raise_for_error(response)
     return response.json() if response.content else {}
 
@@ -180,14 +190,7 @@ def batch(cloud: Cloud, access_token: str, requests_: list[dict]) -> list[BatchA
             for r in requests_
         ]
     }
-    try:
-        response = http.session().post(
-            f"{cloud.graph_endpoint}/v1.0/$batch",
-            headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
-            json=payload,
-        )
-    except requests.RequestException as exc:
-        raise MicrosoftError("unreachable", str(exc)) from exc
+    response = _request(cloud, access_token, "POST", "/$batch", payload)
     if response.status_code in (429, 503, 504):
         error = MicrosoftError(
             "TooManyRequests", "Microsoft Graph asked to slow down.", response.status_code
@@ -198,14 +201,14 @@ def batch(cloud: Cloud, access_token: str, requests_: list[dict]) -> list[BatchA
     answers = []
     for item in response.json().get("responses", []):
         headers = {k.lower(): v for k, v in (item.get("headers") or {}).items()}
-        answers.append(
-            BatchAnswer(
-                id=str(item.get("id")),
-                status=int(item.get("status", 500)),
-                body=item.get("body") or {},
-                retry_after=retry_after(headers.get("retry-after")),
-            )
+        answer = BatchAnswer(
+            id=str(item.get("id")),
+            status=int(item.get("status", 500)),
+            body=item.get("body") or {},
+            retry_after=retry_after(headers.get("retry-after")),
         )
+        metrics.graph_batch_answered(answer.status, answer.retry_after)
+        answers.append(answer)
     return answers
 
 

@@ -38,7 +38,7 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import bindparam, delete, insert, select, update
 
-from .. import tokens
+from .. import metrics, tokens
 from ..extensions import db
 from ..microsoft import graph
 from ..microsoft.clouds import cloud
@@ -375,6 +375,7 @@ def run(connection: Connection, sleep=time.sleep, before_batch=carry_on, policy=
         result.error = f"{error.display_code or error.code}: {error.advice.cause}"
     duration = int((time.monotonic() - started) * 1000)
     _store(connection, result, duration)
+    metrics.run_ended(result, duration / 1000)
     current_app.logger.log(
         logging.WARNING if result.outcome in ("failed", "partial") else logging.INFO,
         "Sync of connection %s: %s in %d ms, %d created, %d updated, %d deleted, %d failed%s",

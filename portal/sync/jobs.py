@@ -37,6 +37,7 @@ from sqlalchemy import bindparam, event, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from .. import metrics
 from ..extensions import db
 from ..models import Connection, ConnectionStatus, SyncJob, utcnow
 from . import engine
@@ -205,6 +206,7 @@ def run_job(job_id: int) -> str:
         return run_claimed(job_id, claimed_at, still_mine=lock.check)
     except LockLost:
         db.session.rollback()
+        metrics.job_ended("lock_lost")
         log.warning("Synchronisation %s stopped: its mailbox lock was lost.", rq_job_id(job_id))
         return "lock lost"
     finally:
@@ -247,6 +249,7 @@ def run_claimed(job_id: int, claimed_at: datetime, still_mine=engine.carry_on, s
         .values(outcome=outcome, finished_at=utcnow())
     )
     db.session.commit()
+    metrics.job_ended(outcome)
     return outcome
 
 

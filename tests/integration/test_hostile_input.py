@@ -237,6 +237,7 @@ CALLBACK = (
 PAGES = {
     "index": Page("anonymous"),
     "healthz": Page("anonymous"),
+    "metrics": Page("anonymous"),  # 404 without PORTAL_METRICS_TOKEN; tokens: test_metrics
     "static": Page("anonymous", path_values=("filename",)),
     "language": Page("anonymous", {"next": ("/setup/",)}, path_values=("code",)),
     "connect.start": Page("connect", {"login_hint": ("adele.vance@contoso.edu",)}, ("slug",)),

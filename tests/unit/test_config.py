@@ -136,3 +136,23 @@ def test_log_settings_are_read_from_the_environment(tmp_path):
 def test_an_unknown_log_setting_stops_start_up_naming_it(tmp_path, name, value):
     with pytest.raises(ConfigurationError, match=name):
         from_environment(str(tmp_path), environ={"PORTAL_ENV": "development", name: value})
+
+
+def test_a_metrics_token_short_enough_to_guess_stops_start_up(tmp_path):
+    environ = {"PORTAL_ENV": "development", "PORTAL_METRICS_TOKEN": "x" * 31}
+    with pytest.raises(ConfigurationError, match="PORTAL_METRICS_TOKEN must be at least 32"):
+        from_environment(str(tmp_path), environ=environ)
+    environ["PORTAL_METRICS_TOKEN"] = "x" * 32
+    assert from_environment(str(tmp_path), environ=environ)["METRICS_TOKEN"] == "x" * 32
+    assert (
+        from_environment(str(tmp_path), environ={"PORTAL_ENV": "development"})["METRICS_TOKEN"]
+        is None
+    )
+
+
+def test_a_missing_metrics_directory_stops_start_up(tmp_path):
+    environ = {"PORTAL_ENV": "development", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "none")}
+    with pytest.raises(ConfigurationError, match="PROMETHEUS_MULTIPROC_DIR"):
+        from_environment(str(tmp_path), environ=environ)
+    environ["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path)
+    from_environment(str(tmp_path), environ=environ)

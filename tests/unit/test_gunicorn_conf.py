@@ -35,3 +35,21 @@ def test_start_up_checks_the_workers_gunicorn_will_run(monkeypatch):
     with pytest.raises(RuntimeError, match="PORTAL_WORKERS=1"):
         CONF["on_starting"](SimpleNamespace(cfg=SimpleNamespace(workers=2)))
     CONF["on_starting"](SimpleNamespace(cfg=SimpleNamespace(workers=1)))
+
+
+def test_a_stopped_worker_is_marked_dead_for_the_metrics(monkeypatch, tmp_path):
+    """prometheus_client's multiprocess mode: a dead worker's live gauges go, its counts
+    stay in the sums."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    for name in ("gauge_livesum_4321.db", "counter_4321.db", "gauge_livesum_1234.db"):
+        (tmp_path / name).write_bytes(b"")
+    CONF["child_exit"](None, SimpleNamespace(pid=4321))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "counter_4321.db",
+        "gauge_livesum_1234.db",
+    ]
+
+
+def test_without_multiprocess_metrics_a_stopped_worker_needs_nothing(monkeypatch):
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    CONF["child_exit"](None, SimpleNamespace(pid=4321))
