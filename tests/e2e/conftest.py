@@ -52,6 +52,9 @@ class LiveServer:
 def browser():
     """One headless Chromium for the whole run."""
     with sync_playwright() as playwright:
+        # Assertions wait as long as actions do: a page behind a password check takes
+        # seconds on a busy two-core machine, past expect()'s 5-second default.
+        expect.set_options(timeout=15_000)
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield browser
         browser.close()
