@@ -15,10 +15,11 @@ from ..extensions import db, limiter
 from ..microsoft.errors import ADVICE, PORTAL_CODES, MicrosoftError
 from ..models import Connection, ConnectionStatus, Method, Status
 from ..sync import jobs
-from ..validators import ADDRESS
 from . import bp, problems
 from .problems import DESCRIPTIONS, MEDIA_TYPE, ProblemType
 from .schemas import (
+    ADDRESS_PARAMETER,
+    MAX_ADDRESS,
     Action,
     BatchAnswerSchema,
     BatchSchema,
@@ -31,9 +32,9 @@ from .schemas import (
     RemovalSchema,
     RemoveArgs,
     SyncQueuedSchema,
+    is_address,
 )
 
-MAX_ADDRESS = 320
 PUBLIC = frozenset({"api.problem_type"})  # served without a key
 # "Code: words", as the sync stores a Microsoft error it stopped on.
 _CODED = re.compile(r"(AADSTS\d+|[A-Za-z][A-Za-z0-9_]*(?:/[a-z]+)?): (.+)", re.S)
@@ -109,7 +110,7 @@ def _actor() -> str:
 
 def _address(address: str) -> str:
     """The path's address, or a 400 problem."""
-    if len(address) > MAX_ADDRESS or not ADDRESS.match(address):
+    if not is_address(address):
         abort(
             problems.response(
                 400,
@@ -203,7 +204,7 @@ class Mailboxes(MethodView):
         }
 
 
-@bp.route("/mailboxes/<address>")
+@bp.route("/mailboxes/<address>", parameters=[ADDRESS_PARAMETER])
 class MailboxResource(MethodView):
     """One mailbox, by its address (user principal name)."""
 
@@ -274,7 +275,7 @@ class MailboxResource(MethodView):
         }
 
 
-@bp.route("/mailboxes/<address>/sync", methods=["POST"])
+@bp.route("/mailboxes/<address>/sync", methods=["POST"], parameters=[ADDRESS_PARAMETER])
 @bp.response(202, SyncQueuedSchema)
 @_documented(*COMMON, 400, 404)
 def sync_now(address):
@@ -306,7 +307,7 @@ def batch(data):
     """
     configuration = g.configuration
     results = []
-    valid = [a for a in data["add"] if ADDRESS.match(a)]
+    valid = [a for a in data["add"] if is_address(a)]
     try:
         outcome = provisioning.provision(configuration, valid, _actor()) if valid else None
     except MicrosoftError as error:
@@ -315,7 +316,7 @@ def batch(data):
     refused = {upn: (code, why) for upn, code, why in outcome.refused} if outcome else {}
     added = set(outcome.added) if outcome else set()
     for address in data["add"]:
-        if not ADDRESS.match(address):
+        if not is_address(address):
             results.append(_result(address, Action.ADD, Outcome.INVALID))
         elif address in refused:
             code, why = refused[address]
@@ -332,7 +333,7 @@ def batch(data):
 
 
 def _remove(address: str, remove_calendar: bool) -> dict:
-    if not ADDRESS.match(address):
+    if not is_address(address):
         return _result(address, Action.REMOVE, Outcome.INVALID)
     connection = provisioning.find(g.configuration, address)
     if connection is None or connection.status == ConnectionStatus.DISCONNECTED:

@@ -1,6 +1,7 @@
 """What the provisioning API takes and answers, as marshmallow schemas; flask-smorest
 makes the OpenAPI document's schemas from them."""
 
+import re
 from enum import StrEnum
 
 import marshmallow as ma
@@ -11,6 +12,30 @@ from ..provisioning import Refusal, Removed
 
 MAX_BATCH = 1000
 MAX_PAGE = 500
+MAX_ADDRESS = 320
+# A mailbox address as the API takes it, the document's pattern and the API's rule in one:
+# an RFC 5322 dot-atom local part (as ``portal.validators.ADDRESS``) and a domain name.
+# Written without look-ahead, so it is the same in every regular expression dialect the
+# document's readers use; Microsoft answers a local part over 64 characters as an unknown
+# user, as any address it does not know.
+_ATEXT = "[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]"
+_LABEL = "[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+ADDRESS_PATTERN = rf"^{_ATEXT}+(\.{_ATEXT}+)*@({_LABEL}\.)+[a-zA-Z]{{2,63}}$"
+_ADDRESS = re.compile(ADDRESS_PATTERN.removesuffix("$") + r"\Z")
+
+
+def is_address(value: str) -> bool:
+    """Whether the API takes ``value`` as a mailbox address (``ADDRESS_PATTERN``)."""
+    return len(value) <= MAX_ADDRESS and _ADDRESS.match(value) is not None
+
+
+ADDRESS_PARAMETER = {
+    "in": "path",
+    "name": "address",
+    "required": True,
+    "description": "The mailbox's address (user principal name), such as adele.vance@contoso.edu.",
+    "schema": {"type": "string", "pattern": ADDRESS_PATTERN, "maxLength": MAX_ADDRESS},
+}
 
 
 class Outcome(StrEnum):
