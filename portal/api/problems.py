@@ -28,6 +28,7 @@ class ProblemType(StrEnum):
     MAILBOX_NOT_SYNCHRONISED = "mailbox-not-synchronised"
     RATE_LIMITED = "rate-limited"
     MICROSOFT_UNAVAILABLE = "microsoft-unavailable"
+    SIGN_IN_REFUSED = "microsoft-sign-in-refused"
 
 
 # Title and description of each type: the title goes in every answer of the type; the
@@ -80,6 +81,12 @@ DESCRIPTIONS: dict[ProblemType, tuple[str, str]] = {
         "Microsoft could not be reached",
         "Microsoft's identity platform or Graph did not answer, or asked to wait; try "
         "again later ('Retry-After', when given).",
+    ),
+    ProblemType.SIGN_IN_REFUSED: (
+        "Microsoft refused the portal's sign-in",
+        "Microsoft refused the portal's sign-in for the institution (its certificate, or "
+        "the administrator's consent); 'microsoft_code' says which. Support or the "
+        "institution's administrator puts the configuration right; nothing was changed.",
     ),
 }
 

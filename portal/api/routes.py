@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from .. import api_keys, provisioning
 from ..extensions import db, limiter
+from ..microsoft import graph
 from ..microsoft.errors import ADVICE, PORTAL_CODES, MicrosoftError
 from ..models import Connection, ConnectionStatus, Method, Status
 from ..sync import jobs
@@ -130,8 +131,17 @@ def _connection(address: str) -> Connection:
     return connection
 
 
-def _unavailable(error: MicrosoftError):
-    """Microsoft did not answer, or asked to wait: 503 with its Retry-After."""
+def _microsoft_failed(error: MicrosoftError):
+    """Microsoft did not answer or asked to wait: 503 with its Retry-After. Microsoft
+    refused the portal's own sign-in for the institution (its certificate, its consent):
+    409, until support or the administrator puts the configuration right."""
+    if not graph.transient(error):
+        return problems.response(
+            409,
+            ProblemType.SIGN_IN_REFUSED,
+            str(error.advice.cause),
+            microsoft_code=error.display_code or error.code,
+        )
     wait = error.retry_after if error.retry_after is not None else 30
     return problems.response(
         503,
@@ -233,7 +243,7 @@ class MailboxResource(MethodView):
             outcome = provisioning.provision(g.configuration, [address], _actor())
         except MicrosoftError as error:
             db.session.rollback()
-            return _unavailable(error)
+            return _microsoft_failed(error)
         if outcome.refused:
             _, code, why = outcome.refused[0]
             return problems.response(
@@ -265,7 +275,7 @@ class MailboxResource(MethodView):
             )
         except MicrosoftError as error:
             db.session.rollback()
-            return _unavailable(error)
+            return _microsoft_failed(error)
         return {
             "address": connection.upn,
             "state": ConnectionStatus(connection.status),
@@ -312,7 +322,7 @@ def batch(data):
         outcome = provisioning.provision(configuration, valid, _actor()) if valid else None
     except MicrosoftError as error:
         db.session.rollback()
-        return _unavailable(error)
+        return _microsoft_failed(error)
     refused = {upn: (code, why) for upn, code, why in outcome.refused} if outcome else {}
     added = set(outcome.added) if outcome else set()
     for address in data["add"]:

@@ -395,3 +395,12 @@ def test_provisioning_refusal_reasons_follow_the_group_setting():
     assert provisioning.refusal(everyone, "MailboxNotEnabledForRESTAPI") == "no_mailbox"
     assert provisioning.refusal(everyone, "ErrorInvalidUser") == "unknown_user"
     assert provisioning.refusal(everyone, "ErrorSomethingElse") == "other"
+
+
+def test_a_certificate_microsoft_no_longer_accepts_is_a_409_problem(api, standins):
+    app, client = api
+    standins.registration.certificates.clear()  # removed from the app registration
+    body = problem(client.put(f"/api/v1/mailboxes/{ADELE}"), 409, "microsoft-sign-in-refused")
+    assert body["microsoft_code"] == "AADSTS700027"
+    with app.app_context():
+        assert db.session.query(Connection).count() == 0
