@@ -4,9 +4,10 @@ from pathlib import Path
 
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from . import config as settings
-from .extensions import babel, csrf, db, limiter, migrate, sessions
+from .extensions import babel, csrf, db, limiter, migrate, provisioning_api, sessions
 
 ROOT = Path(__file__).resolve().parent.parent
 HEALTH_PATH = "/healthz"
@@ -23,7 +24,8 @@ SECURITY_HEADERS = (
 )
 # The areas whose pages are behind a sign-in or an invitation: no browser or proxy keeps
 # a copy of them (a shared computer's back button, a cache between the portal and the user).
-NO_STORE_AREAS = frozenset({"setup", "connect", "support"})
+NO_STORE_AREAS = frozenset({"setup", "connect", "support", "api"})
+API_PREFIX = "/api/"
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -102,8 +104,9 @@ def register_extensions(app: Flask) -> None:
         sessions.init_app(app)
     else:
         app.session_interface = DatabaseSessionInterface(app)
+    # The API is called with a key, never a cookie: it neither reads nor makes a session.
     app.session_interface = SessionlessPaths(
-        app.session_interface, frozenset({HEALTH_PATH, METRICS_PATH})
+        app.session_interface, frozenset({HEALTH_PATH, METRICS_PATH}), prefixes=(API_PREFIX,)
     )
     if app.config["PROXY_HOPS"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -112,12 +115,30 @@ def register_extensions(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     http.init_app(app)
     identity.init_app(app)
+    provisioning_api.init_app(
+        app,
+        spec_kwargs={
+            "servers": [{"url": app.config["EXTERNAL_URL"]}],
+            "components": {
+                "securitySchemes": {
+                    "apiKey": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "An API key made in the support console.",
+                    }
+                }
+            },
+            "security": [{"apiKey": []}],
+        },
+    )
 
 
 def register_blueprints(app: Flask) -> None:
-    """The audiences' areas: the wizard, Microsoft's callback, the support console; the
-    language switcher every page has; and the operators' metrics."""
+    """The audiences' areas: the wizard, Microsoft's callback, the support console, the
+    provisioning API (exempt from CSRF: it takes a key, never a cookie); the language
+    switcher every page has; and the operators' metrics."""
     from . import i18n, metrics, models
+    from .api import bp as api_bp
     from .connect import bp as connect_bp
     from .microsoft.errors import display_code
     from .setup import bp as setup_bp
@@ -126,6 +147,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(setup_bp)
     app.register_blueprint(connect_bp)
     app.register_blueprint(support_bp)
+    csrf.exempt(api_bp)
+    provisioning_api.register_blueprint(api_bp)
     app.add_template_filter(display_code, "microsoft_code")
     # Templates compare states with the enums, never with their spelled-out values.
     app.jinja_env.globals.update(
@@ -164,14 +187,21 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_errorhandlers(app: Flask) -> None:
-    """Friendly pages for every error a person can cause; never a stack trace."""
+    """Friendly pages for every error a person can cause; never a stack trace. Under
+    the API, RFC 9457 problem details instead (in place of flask-smorest's own answer)."""
+    from .api import problems
 
     def render(error):
+        if not isinstance(error, HTTPException):  # an exception no view caught
+            error = InternalServerError(original_exception=error)
+        if problems.wanted():
+            return problems.from_http_exception(error)
         code = getattr(error, "code", 500) or 500
         return render_template("errors/error.html", error=error, code=code), code
 
     for code in (400, 403, 404, 405, 410, 413, 429, 500):
         app.register_error_handler(code, render)
+    app.register_error_handler(HTTPException, render)
 
     @app.errorhandler(CSRFError)
     def csrf_error(error):

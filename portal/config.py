@@ -180,6 +180,7 @@ def from_environment(instance_path: str, given: dict | None = None, environ=None
         "MAIL_FROM": env.get("PORTAL_MAIL_FROM", "MyTimetable <no-reply@mytimetable.invalid>"),
         "SIGNIN_LIMIT": env.get("PORTAL_SIGNIN_LIMIT", "10 per 15 minutes"),
         "SIGNIN_ADDRESS_LIMIT": env.get("PORTAL_SIGNIN_ADDRESS_LIMIT", "50 per 15 minutes"),
+        "API_RATE_LIMIT": env.get("PORTAL_API_RATE_LIMIT", "120 per minute"),
         "STAFF_IDLE_MINUTES": _whole_number(env, "PORTAL_STAFF_IDLE_MINUTES", 30),
         "SYNC_DAYS_BACK": _whole_number(env, "PORTAL_SYNC_DAYS_BACK", 14),
         "SYNC_WEEKS_AHEAD": _whole_number(env, "PORTAL_SYNC_WEEKS_AHEAD", 26),
@@ -218,4 +219,10 @@ def defaults(config: dict) -> dict:
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "RATELIMIT_STORAGE_URI": config.get("REDIS_URL") or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
+        # The provisioning API's OpenAPI document (flask-smorest), served beside the API.
+        "API_TITLE": "MyTimetable Office 365 portal: provisioning API",
+        "API_VERSION": "1",
+        "OPENAPI_VERSION": "3.1.0",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
     }

@@ -7,6 +7,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_session import Session
+from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import event
@@ -24,6 +25,17 @@ csrf = CSRFProtect()
 sessions = Session()
 limiter = Limiter(get_remote_address, default_limits=[])
 babel = Babel()
+
+
+class ProvisioningApi(Api):
+    """flask-smorest's ``Api`` for the provisioning API. Its errors are RFC 9457 problem
+    details (``portal.api.problems``), documented on each operation, so flask-smorest's
+    own error answer is neither added to every operation nor used."""
+
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
+
+provisioning_api = ProvisioningApi()
 
 
 @event.listens_for(Engine, "connect")

@@ -214,6 +214,26 @@ class AuditEvent(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ApiKey(db.Model):
+    """A key MyTimetable calls the provisioning API with, for one institution only.
+
+    The key is shown once, when support makes it; only its SHA-256 is kept (it is 256
+    random bits, so a fast hash is enough), and its first characters to tell keys apart.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(20))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(320))
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    institution: Mapped[Institution] = relationship()
+
+
 class Connection(db.Model):
     """One end user's (or, with application permissions, one mailbox's) synchronisation."""
 

@@ -8,19 +8,56 @@ the reason; the others go ahead.
 
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from .connections import CALENDAR_NAME
 from .extensions import db
 from .microsoft import graph, identity
 from .microsoft.clouds import cloud
 from .microsoft.errors import MicrosoftError, advice_for
-from .models import Configuration, Connection, ConnectionStatus, record
+from .models import (
+    Configuration,
+    Connection,
+    ConnectionStatus,
+    SyncItem,
+    SyncRefusal,
+    record,
+    utcnow,
+)
 from .sync import jobs
 from .validators import ADDRESS
 
 MAX_MAILBOXES = 5000
+
+
+class Refusal(StrEnum):
+    """Why Microsoft refused a mailbox, in the words the API answers with."""
+
+    OUTSIDE_GROUP = "outside_group"  # outside the access policy or RBAC scope's group
+    NO_MAILBOX = "no_mailbox"  # no Exchange Online mailbox: unlicensed, on-premises, guest
+    UNKNOWN_USER = "unknown_user"  # no such user in the tenant
+    ACCESS_DENIED = "access_denied"  # the app may not write calendars at all
+    OTHER = "other"
+
+
+_REFUSALS = {
+    "MailboxNotEnabledForRESTAPI": Refusal.NO_MAILBOX,
+    "ErrorInvalidUser": Refusal.UNKNOWN_USER,
+    "ResourceNotFound": Refusal.UNKNOWN_USER,
+    "Request_ResourceNotFound": Refusal.UNKNOWN_USER,
+}
+
+
+def refusal(configuration: Configuration, code: str) -> Refusal:
+    """The reason behind a Graph error code for one of ``configuration``'s mailboxes: an
+    app limited to a group is refused a mailbox outside it with ErrorAccessDenied
+    (auth-limit-mailbox-access.md), as it is every mailbox without the permission."""
+    if code == "ErrorAccessDenied":
+        limited = bool(configuration.security_group_email)
+        return Refusal.OUTSIDE_GROUP if limited else Refusal.ACCESS_DENIED
+    return _REFUSALS.get(code, Refusal.OTHER)
 
 
 @dataclass
@@ -30,6 +67,7 @@ class Outcome:
     added: list[str] = field(default_factory=list)
     already: list[str] = field(default_factory=list)
     refused: list[tuple[str, str, str]] = field(default_factory=list)  # upn, code, why
+    reasons: dict[str, Refusal] = field(default_factory=dict)  # upn -> reason, for the API
 
 
 def parse_list(text: str) -> tuple[list[str], list[str]]:
@@ -54,12 +92,7 @@ def provision(configuration: Configuration, upns: list[str], actor: str) -> Outc
     token = identity.client_credentials_token(identity.registration(configuration)).access_token
     outcome = Outcome()
     for upn in upns[:MAX_MAILBOXES]:
-        existing = db.session.scalar(
-            select(Connection).where(
-                Connection.configuration_id == configuration.id,
-                func.lower(Connection.upn) == upn.lower(),
-            )
-        )
+        existing = find(configuration, upn)
         if existing is not None and existing.status == ConnectionStatus.CONNECTED:
             outcome.already.append(upn)
             continue
@@ -71,6 +104,7 @@ def provision(configuration: Configuration, upns: list[str], actor: str) -> Outc
             limited = error.code == "ErrorAccessDenied" and configuration.security_group_email
             why = advice_for("ErrorAccessDenied/policy" if limited else error.code).cause
             outcome.refused.append((upn, error.display_code or error.code, why))
+            outcome.reasons[upn] = refusal(configuration, error.code)
             continue
         connection = existing or Connection(configuration=configuration, upn=upn)
         db.session.add(connection)
@@ -88,6 +122,150 @@ def provision(configuration: Configuration, upns: list[str], actor: str) -> Outc
     )
     db.session.commit()
     return outcome
+
+
+def find(configuration: Configuration, upn: str) -> Connection | None:
+    """The configuration's connection for this address (in any state), if there is one."""
+    return db.session.scalar(
+        select(Connection)
+        .where(
+            Connection.configuration_id == configuration.id,
+            func.lower(Connection.upn) == upn.lower(),
+        )
+        .order_by(Connection.id)
+        .limit(1)
+    )
+
+
+class Removed(StrEnum):
+    """What ending a mailbox's synchronisation took out of the mailbox."""
+
+    EVENTS = "events"  # the events the portal wrote; the calendar and the rest stay
+    CALENDAR = "calendar"  # the portal's calendar, with everything in it
+    NOTHING = "nothing"  # nothing could be removed (Microsoft refused, or already ended)
+
+
+@dataclass
+class Removal:
+    """What became of a request to end a mailbox's synchronisation."""
+
+    removed: Removed
+    events_removed: int = 0
+    code: str | None = None  # Microsoft's code when it refused the removal
+
+
+# Removing is done in one request: it waits briefly for Graph, never minutes.
+REMOVAL_POLICY = graph.RetryPolicy(attempts=4, longest_wait=10.0)
+
+
+class _AppTokens:
+    """The application's token for a removal (``graph.Tokens``), and its request count."""
+
+    def __init__(self, configuration: Configuration):
+        self.registration = identity.registration(configuration)
+        self.requests = 0
+        self._token: str | None = None
+
+    def token(self) -> str:
+        if self._token is None:
+            self._token = identity.app_token(self.registration)
+        return self._token
+
+    def refused(self, token: str) -> None:
+        self._token = identity.app_token(self.registration, fresh=True)
+
+
+def _remove_portal_events(where, tokens: _AppTokens, connection: Connection) -> int:
+    """Delete the events of the connection's calendar that carry the portal's mark; the
+    events someone else put there stay. Returns how many went."""
+    found, _ = graph.retried(
+        lambda token: graph.marked_events(where, token, connection.upn, connection.calendar_id),
+        tokens,
+        tokens,
+        REMOVAL_POLICY,
+    )
+    gone: list[str] = []
+    refused: list[MicrosoftError] = []
+
+    def settle(event_id: str, answer: graph.BatchAnswer) -> bool:
+        if answer.status in (204, 404):  # 404: removed already
+            gone.append(event_id)
+            return True
+        if answer.status in graph.RETRYABLE or answer.status in (401, graph.FAILED_DEPENDENCY):
+            return False
+        error = answer.body.get("error") or {}
+        code = error.get("code") or f"HTTP{answer.status}"
+        refused.append(MicrosoftError(code, error.get("message") or "", answer.status))
+        return True
+
+    unsettled = graph.send_batches(
+        where,
+        tokens,
+        [event_id for event_id, _ in found],
+        lambda event_id: graph.delete_event(connection.upn, event_id),
+        settle,
+        tally=tokens,
+        policy=REMOVAL_POLICY,
+    )
+    if refused:
+        raise refused[0]
+    if unsettled:
+        raise MicrosoftError(
+            "TooManyRequests", f"{len(unsettled)} of the portal's events are still there.", 503
+        )
+    return len(gone)
+
+
+def deprovision(
+    configuration: Configuration, connection: Connection, remove_calendar: bool, actor: str
+) -> Removal:
+    """End a mailbox's synchronisation, taking out of it only what the portal wrote: its
+    events (``remove_calendar`` False) or its calendar. When Microsoft refuses (the mailbox
+    left the group, lost its mailbox or is gone), the synchronisation ends all the same
+    and the refusal's code comes back; a Graph that cannot be reached raises, and the
+    synchronisation goes on."""
+    if connection.status == ConnectionStatus.DISCONNECTED:
+        return Removal(Removed.NOTHING)
+    where = cloud(configuration.cloud)
+    removal = Removal(Removed.NOTHING)
+    if connection.calendar_id:
+        tokens = _AppTokens(configuration)
+        try:
+            if remove_calendar:
+                graph.retried(
+                    lambda token: graph.delete_calendar(
+                        where, token, connection.calendar_id, mailbox=connection.upn
+                    ),
+                    tokens,
+                    tokens,
+                    REMOVAL_POLICY,
+                )
+                removal = Removal(Removed.CALENDAR)
+            else:
+                removal = Removal(Removed.EVENTS, _remove_portal_events(where, tokens, connection))
+        except graph.Throttled:
+            raise
+        except MicrosoftError as error:
+            if graph.transient(error):
+                raise
+            removal = Removal(Removed.NOTHING, code=error.display_code or error.code)
+    if removal.removed != Removed.NOTHING:
+        for table in (SyncItem, SyncRefusal):
+            db.session.execute(delete(table).where(table.connection_id == connection.id))
+    if removal.removed == Removed.CALENDAR:
+        connection.calendar_id = connection.calendar_name = None
+    connection.status = ConnectionStatus.DISCONNECTED
+    connection.updated_at = utcnow()
+    record(
+        configuration.institution,
+        actor,
+        "mailbox_removed",
+        f"{connection.upn}: {removal.removed}"
+        + (f" ({removal.events_removed} events)" if removal.removed == Removed.EVENTS else "")
+        + (f", Microsoft refused: {removal.code}" if removal.code else ""),
+    )
+    db.session.commit()
+    return removal
 
 
 def group_upns(configuration: Configuration) -> list[str]:

@@ -59,7 +59,8 @@ class DatabaseSessionInterface(ServerSideSessionInterface):
 
 
 class SessionlessPaths(SessionInterface):
-    """``inner``'s sessions everywhere but at ``paths``, which get Flask's null session.
+    """``inner``'s sessions everywhere but at ``paths`` and under ``prefixes``, which get
+    Flask's null session.
 
     A health check polled every few seconds by a load balancer must not make a session
     (a cookie, a row or Redis key each time), nor fail because reading one failed: it is
@@ -67,15 +68,18 @@ class SessionlessPaths(SessionInterface):
     ``regenerate`` of Flask-Session's interfaces.
     """
 
-    def __init__(self, inner: SessionInterface, paths: frozenset[str]):
+    def __init__(
+        self, inner: SessionInterface, paths: frozenset[str], prefixes: tuple[str, ...] = ()
+    ):
         self.inner = inner
         self.paths = paths
+        self.prefixes = prefixes
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
     def open_session(self, app, request):
-        if request.path in self.paths:
+        if request.path in self.paths or request.path.startswith(self.prefixes):
             return self.make_null_session(app)
         return self.inner.open_session(app, request)
 

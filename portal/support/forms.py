@@ -135,3 +135,17 @@ class FeedForm(PortalForm):
                     "https://mytimetable.example.edu/ical?user={upn}."
                 )
             )
+
+
+class ApiKeyForm(PortalForm):
+    """A new API key's name, to tell the institution's keys apart."""
+
+    name = StringField(
+        _l("Name of the key"),
+        filters=[strip],
+        validators=[
+            DataRequired(_l("Name the key, such as where MyTimetable uses it.")),
+            Length(max=100, message=_l("Use at most 100 characters.")),
+            single_line_text(_l("Use only printable text on one line.")),
+        ],
+    )

@@ -19,12 +19,22 @@ from flask_limiter.util import get_remote_address
 from markupsafe import Markup
 from sqlalchemy import select
 
-from .. import invitations, provisioning, review, rotation, security, staff, verification
+from .. import (
+    api_keys,
+    invitations,
+    provisioning,
+    review,
+    rotation,
+    security,
+    staff,
+    verification,
+)
 from ..extensions import db, limiter
 from ..forms import ConfirmForm
 from ..microsoft.clouds import CLOUDS
 from ..microsoft.errors import MicrosoftError
 from ..models import (
+    ApiKey,
     AuditEvent,
     Certificate,
     Configuration,
@@ -40,6 +50,7 @@ from ..models import (
 from ..sync import engine
 from . import bp
 from .forms import (
+    ApiKeyForm,
     EnrolmentForm,
     FeedForm,
     InstitutionForm,
@@ -445,6 +456,38 @@ def revoke(invitation_id: int):
             _("The link for %(name)s no longer works.", name=invitation.institution.name), "success"
         )
     return redirect(url_for("support.institutions"))
+
+
+@bp.route("/institutions/<int:institution_id>/api-keys", methods=["GET", "POST"])
+def api_keys_page(institution_id: int):
+    """The institution's keys for the provisioning API: make one (shown once), revoke."""
+    institution = db.session.get(Institution, institution_id) or abort(404)
+    form = ApiKeyForm()
+    if form.validate_on_submit():
+        row, key = api_keys.create(institution, form.name.data, g.staff.email)
+        db.session.commit()
+        session["new_api_key"] = {"id": row.id, "key": key}
+        return redirect(url_for("support.api_keys_page", institution_id=institution.id))
+    return render_template(
+        "support/api_keys.html",
+        institution=institution,
+        configuration=institution.configuration,
+        keys=api_keys.of(institution),
+        form=form,
+        new_key=session.pop("new_api_key", None),
+    ), 400 if form.errors else 200
+
+
+@bp.post("/api-keys/<int:key_id>/revoke")
+def revoke_api_key(key_id: int):
+    """Stop an API key from working, at once."""
+    row = db.session.get(ApiKey, key_id) or abort(404)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    if api_keys.revoke(row, g.staff.email):
+        db.session.commit()
+        flash(_("The key %(name)s no longer works.", name=row.name), "success")
+    return redirect(url_for("support.api_keys_page", institution_id=row.institution_id))
 
 
 @bp.get("/certificates")

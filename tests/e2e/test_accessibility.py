@@ -107,6 +107,12 @@ def test_support_console_pages(world, page):
     assert_accessible(page, "support-configuration-submitted")
     for name in ("institutions", "certificates", "outbox"):
         check(page, f"{world.portal.url}/support/{name}", f"support-{name}")
+    page.goto(f"{world.portal.url}/support/institutions")
+    page.get_by_role("link", name="API keys for Example University").click()
+    page.get_by_label("Name of the key").fill("MyTimetable production")
+    page.get_by_role("button", name="Make the key").click()
+    expect(page.get_by_text("New API key")).to_be_visible()
+    assert_accessible(page, "support-api-keys")
     page.context.clear_cookies()  # a later sign-in asks for the app's code
     page.goto(f"{world.portal.url}/support/")
     page.get_by_label("E-mail address").fill("support@mytimetable.example")

@@ -20,7 +20,7 @@ from flask import url_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from portal import certificates, invitations, rotation, staff
+from portal import api_keys, certificates, invitations, rotation, staff
 from portal.extensions import db
 from portal.microsoft.clouds import CLOUDS
 from portal.models import (
@@ -218,6 +218,10 @@ FORMS = {
     "support.reissue": Form("staff"),
     "support.revoke": Form("staff"),
     "support.rotate": Form("staff"),
+    "support.api_keys_page": Form("staff", {"name": ("MyTimetable production",)}),
+    "support.revoke_api_key": Form("staff"),
+    "api.sync_now": Form("api"),
+    "api.batch": Form("api", {"add": ("a@example.edu",), "remove": ("b@example.edu",)}),
 }
 
 CALLBACK = (
@@ -277,6 +281,13 @@ PAGES = {
     "support.certificates": Page("staff"),
     "support.outbox": Page("staff"),
     "support.export": Page("staff"),
+    "support.api_keys_page": Page("staff"),
+    "api.Mailboxes": Page(
+        "api", {"state": ("connected", "disconnected"), "page": ("1", "2"), "per_page": ("10",)}
+    ),
+    "api.MailboxResource": Page("api", {"remove_calendar": ("true",)}, ("address",)),
+    "api.problem_type": Page("anonymous", {}, ("kind",)),
+    "api-docs.openapi_json": Page("anonymous"),
 }
 
 
@@ -368,6 +379,17 @@ class Portal:
             rotation.start("test")
         return Context(wizard.client, wizard.csrf(), {"fmt": "cer"})
 
+    def _make_api(self) -> Context:
+        """MyTimetable calling the provisioning API with the approved institution's key."""
+        self.context("approved")
+        with self.app.app_context():
+            institution = db.session.query(Institution).filter_by(name="Approved University")
+            _, key = api_keys.create(institution.one(), "MyTimetable", "test")
+            db.session.commit()
+        client = self.app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+        return Context(client, "no-csrf-token", {"address": "a@example.edu"})
+
     def _make_connect(self) -> Context:
         self._wizard("Connect University", "managed", "delegated")
         configuration_id = self._update(
@@ -399,10 +421,13 @@ class Portal:
                 .one()
             )
             invitation = db.session.query(Invitation).first()
+            key, _ = api_keys.create(configuration.institution, "MyTimetable", "test")
+            db.session.commit()
             values = {
                 "configuration_id": configuration.id,
                 "institution_id": configuration.institution_id,
                 "invitation_id": invitation.id,
+                "key_id": key.id,
                 "action": "check",
                 "fmt": "csv",
             }
@@ -529,7 +554,9 @@ def check_response(response, sent: list[str]):
                 assert canary not in body, f"{canary} is shown unescaped"
     if response.status_code in (301, 302, 303, 307, 308):
         location = response.headers["Location"]
+        # Werkzeug's redirect for a path with doubled slashes names the portal's own origin.
         local = location.startswith("/") and not location.startswith(("//", "/\\"))
+        local = local or location.startswith("http://localhost/")
         assert local or location.startswith(NOWHERE + "/"), location
 
 
