@@ -44,7 +44,7 @@ from ..microsoft import graph
 from ..microsoft.clouds import cloud
 from ..microsoft.errors import MicrosoftError
 from ..models import Connection, Method, SyncItem, SyncRefusal, utcnow
-from . import feed
+from . import SyncOutcome, feed
 from . import plan as planning
 
 # Ten rounds, none waiting longer than 30 s: a longer Retry-After sends the job back to the
@@ -62,7 +62,7 @@ class RunResult:
     updated: int = 0
     deleted: int = 0
     failed: int = 0
-    outcome: str = "ok"  # ok, unchanged, partial, failed, throttled
+    outcome: SyncOutcome = SyncOutcome.OK
     error: str | None = None
     requests: int = 0
     errors: list[str] = field(default_factory=list)
@@ -336,7 +336,7 @@ def run(connection: Connection, sleep=time.sleep, before_batch=carry_on, policy=
             days_back=current_app.config["SYNC_DAYS_BACK"],
             weeks_ahead=current_app.config["SYNC_WEEKS_AHEAD"],
         )
-        clean = connection.last_sync_outcome in ("ok", "unchanged")
+        clean = connection.last_sync_outcome in (SyncOutcome.OK, SyncOutcome.UNCHANGED)
         # After an unfinished run, or on a new day (the window has moved), the whole feed is
         # needed, not "not modified".
         same_window = (
@@ -353,7 +353,7 @@ def run(connection: Connection, sleep=time.sleep, before_batch=carry_on, policy=
             allowed_networks=current_app.config["FEED_ALLOWED_NETWORKS"],
         )
         if fetched.occurrences is None:
-            result.outcome = "unchanged"
+            result.outcome = SyncOutcome.UNCHANGED
         else:
             target = _Target(connection)
             books = _Bookkeeping(target.connection_id)
@@ -364,19 +364,22 @@ def run(connection: Connection, sleep=time.sleep, before_batch=carry_on, policy=
                 books.cleared(plan.cleared)
                 books.commit()
             _write(target, _operations(plan, extra), books, result, policy, sleep, before_batch)
-            result.outcome = "partial" if result.failed else "ok"
+            result.outcome = SyncOutcome.PARTIAL if result.failed else SyncOutcome.OK
         connection.feed_etag, connection.feed_last_modified = fetched.etag, fetched.last_modified
     except feed.FeedError as error:
-        result.outcome, result.error = "failed", error.reason
+        result.outcome, result.error = SyncOutcome.FAILED, error.reason
     except graph.Throttled as error:
-        result.outcome, result.error, result.retry_at = "throttled", error.message, error.until
+        result.outcome, result.error = SyncOutcome.THROTTLED, error.message
+        result.retry_at = error.until
     except MicrosoftError as error:
-        result.outcome = "failed"
+        result.outcome = SyncOutcome.FAILED
         result.error = f"{error.display_code or error.code}: {error.advice.cause}"
     duration = int((time.monotonic() - started) * 1000)
     _store(connection, result, duration)
     current_app.logger.log(
-        logging.WARNING if result.outcome in ("failed", "partial") else logging.INFO,
+        logging.WARNING
+        if result.outcome in (SyncOutcome.FAILED, SyncOutcome.PARTIAL)
+        else logging.INFO,
         "Sync of connection %s: %s in %d ms, %d created, %d updated, %d deleted, %d failed%s",
         connection.id,
         result.outcome,

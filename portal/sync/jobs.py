@@ -39,13 +39,12 @@ from sqlalchemy.orm import Session
 
 from ..extensions import db
 from ..models import Connection, ConnectionStatus, SyncJob, utcnow
-from . import engine
+from . import SyncOutcome, engine
 
 log = logging.getLogger(__name__)
 
 # A job that no runner has taken yet (the status page joins on it too).
 WAITING = SyncJob.started_at.is_(None)
-THROTTLED = "throttled"  # the outcome of a run that Graph asked to wait longer than it may
 
 QUEUE = "portal-sync"
 # A job younger than this may still be on its way to the queue (its commit is pushing it).
@@ -206,7 +205,7 @@ def run_job(job_id: int) -> str:
     except LockLost:
         db.session.rollback()
         log.warning("Synchronisation %s stopped: its mailbox lock was lost.", rq_job_id(job_id))
-        return "lock lost"
+        return SyncOutcome.LOCK_LOST
     finally:
         lock.release()
 
@@ -232,13 +231,15 @@ def run_claimed(job_id: int, claimed_at: datetime, still_mine=engine.carry_on, s
     job = db.session.get(SyncJob, job_id)
     connection = db.session.get(Connection, job.connection_id)
     if connection is None or connection.status != ConnectionStatus.CONNECTED:
-        outcome = "skipped"
+        outcome = SyncOutcome.SKIPPED
     else:
         options = {"sleep": sleep} if sleep else {}
         result = engine.run(connection, before_batch=still_mine, **options)
         outcome = result.outcome
-        if outcome == THROTTLED:
-            enqueue(connection, THROTTLED, not_before=result.retry_at.replace(tzinfo=None))
+        if outcome == SyncOutcome.THROTTLED:
+            enqueue(
+                connection, SyncOutcome.THROTTLED, not_before=result.retry_at.replace(tzinfo=None)
+            )
     still_mine()
     # Only this run's claim is marked done: a sweeper may have handed the job on.
     db.session.execute(
