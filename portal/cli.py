@@ -1,5 +1,6 @@
 """``flask ...`` commands for support staff and for running the portal on one machine."""
 
+import signal
 import threading
 import time
 
@@ -8,7 +9,6 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from flask_migrate import upgrade
 from redis.exceptions import RedisError
-from rq import SimpleWorker
 
 from . import certificates, invitations, staff
 from .extensions import db
@@ -235,15 +235,21 @@ def sync_worker(burst: bool):
     """Run synchronisation jobs from the Redis queue (needs PORTAL_REDIS_URL)."""
     if not current_app.config.get("REDIS_URL"):
         raise click.ClickException("Set PORTAL_REDIS_URL: without Redis, use 'flask sync run'.")
-    rq_queue = jobs.queue()
+    app = current_app._get_current_object()
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        # The runs under way end (or their locks lapse and a sweep hands them on) first.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
     # Jobs that never reached the queue, or lost their worker, are pushed again by every
     # worker: now, and every minute while it works.
     jobs.sweep()
     if not burst:
-        jobs.sweep_periodically(current_app._get_current_object(), threading.Event())
-    # SimpleWorker runs jobs in this process, inside the application context; start as
-    # many worker processes, on as many machines, as the load needs.
-    SimpleWorker([rq_queue], connection=rq_queue.connection).work(burst=burst)
+        jobs.sweep_periodically(app, stop)
+    # PORTAL_SYNC_CONCURRENCY mailboxes at once in this process; start as many worker
+    # processes, on as many machines, as the load needs.
+    taken = jobs.work(app, stop, burst=burst)
+    click.echo(f"{taken} synchronisation(s) run.")
 
 
 @click.group("keys", cls=AppGroup)

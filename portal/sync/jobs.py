@@ -27,15 +27,17 @@ import contextlib
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import redis
 from flask import Flask, current_app
 from redis.exceptions import LockError, RedisError
 from rq import Queue
+from rq.exceptions import DequeueTimeout
 from sqlalchemy import bindparam, event, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from ..extensions import db
 from ..models import Connection, ConnectionStatus, SyncJob, utcnow
@@ -210,11 +212,14 @@ def run_job(job_id: int) -> str:
         lock.release()
 
 
-def _claim(job_id: int) -> datetime | None:
-    """Take the job if it still waits and is due; the time it was taken, or None."""
+def _claim(job_id: int, *conditions) -> datetime | None:
+    """Take the job if it still waits and is due (and meets ``conditions``); the time it
+    was taken, or None."""
     claimed_at = utcnow()
     claimed = db.session.execute(
-        update(SyncJob).where(SyncJob.id == job_id, WAITING, _due()).values(started_at=claimed_at)
+        update(SyncJob)
+        .where(SyncJob.id == job_id, WAITING, _due(), *conditions)
+        .values(started_at=claimed_at)
     ).rowcount
     db.session.commit()
     return claimed_at if claimed else None
@@ -347,32 +352,154 @@ def release_abandoned() -> int:
     return released
 
 
+def _mailbox_free():
+    """No other run of the job's connection is under way (the embedded default's stand-in for
+    the Redis lock: one mailbox is never synchronised by two of its threads at once)."""
+    running = aliased(SyncJob)
+    return ~(
+        select(running.id)
+        .where(
+            running.connection_id == SyncJob.connection_id,
+            running.started_at.isnot(None),
+            running.finished_at.is_(None),
+        )
+        .exists()
+    )
+
+
 def claim_next() -> tuple[int, datetime] | None:
-    """Take the oldest waiting job that is due: (its ID, when it was taken); a job another
-    runner took first is skipped."""
+    """Take the oldest waiting job that is due and whose mailbox no other run holds: (its
+    ID, when it was taken); a job another runner took first is skipped."""
     while True:
         job_id = db.session.scalar(
-            select(SyncJob.id).where(WAITING, _due()).order_by(SyncJob.id).limit(1)
+            select(SyncJob.id).where(WAITING, _due(), _mailbox_free()).order_by(SyncJob.id).limit(1)
         )
         if job_id is None:
+            db.session.commit()
             return None
-        claimed_at = _claim(job_id)
+        claimed_at = _claim(job_id, _mailbox_free())
         if claimed_at is not None:
             return job_id, claimed_at
 
 
-def run_waiting(limit: int | None = None, sleep=None) -> int:
-    """Run the waiting jobs that are due in this process (the embedded default); return
-    how many ran."""
+class Runner:
+    """Runs synchronisations in up to ``PORTAL_SYNC_CONCURRENCY`` threads of this process:
+    many mailboxes in flight at once, since each spends most of its time waiting for Graph.
+
+    Each run has its own thread, application context and so database session (nothing of
+    the database is shared between threads); every thread sends its requests through the
+    application's one HTTP session, whose pool keeps a connection per thread to each host.
+    Both runners use it: ``run_waiting`` (in-process) and ``work`` (the RQ worker).
+    """
+
+    def __init__(self, app: Flask, concurrency: int | None = None):
+        self.app = app
+        self.concurrency = concurrency or app.config["SYNC_CONCURRENCY"]
+        self._free = threading.BoundedSemaphore(self.concurrency)
+        self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="sync")
+
+    def take_slot(self, timeout: float | None = None) -> bool:
+        """Wait (at most ``timeout`` seconds) until fewer than ``concurrency`` runs are under
+        way; True once a slot is this caller's, to ``start`` a run in or to ``give_back``."""
+        return self._free.acquire(timeout=timeout)
+
+    def give_back(self) -> None:
+        """Return a slot that was not used."""
+        self._free.release()
+
+    def start(self, function, *args) -> None:
+        """Run ``function(*args)`` in a thread of the pool, in its own application context;
+        its slot is given back when it ends."""
+
+        def run():
+            try:
+                with self.app.app_context():
+                    function(*args)
+            except Exception:
+                log.exception("A synchronisation run failed.")
+            finally:
+                self._free.release()
+
+        self._pool.submit(run)
+
+    def wait(self) -> None:
+        """Wait until every run started has ended, and end the threads."""
+        self._pool.shutdown(wait=True)
+
+
+def run_waiting(limit: int | None = None, sleep=None, concurrency: int | None = None) -> int:
+    """Run the waiting jobs that are due in this process (the embedded default), up to
+    ``concurrency`` (``PORTAL_SYNC_CONCURRENCY``) at once; return how many ran once all
+    have ended."""
     release_abandoned()
-    done = 0
-    while limit is None or done < limit:
-        claimed = claim_next()
-        if claimed is None:
-            break
-        run_claimed(*claimed, sleep=sleep)
-        done += 1
-    return done
+    runner = Runner(current_app._get_current_object(), concurrency)
+    started = 0
+    try:
+        while limit is None or started < limit:
+            runner.take_slot()
+            claimed = claim_next()
+            if claimed is None:
+                runner.give_back()
+                break
+            runner.start(run_claimed, *claimed, engine.carry_on, sleep)
+            started += 1
+    finally:
+        runner.wait()
+    return started
+
+
+# How long the RQ worker waits on an empty queue before it looks at its stop flag again.
+POP_SECONDS = 5
+
+
+def work(app: Flask, stop: threading.Event, burst: bool = False) -> int:
+    """The RQ worker of ``flask sync worker``: take jobs from the queue and run each
+    (``run_job``, with its mailbox lock) in a ``Runner`` thread, up to
+    ``PORTAL_SYNC_CONCURRENCY`` at once, until ``stop`` is set (or, with ``burst``, the
+    queue is empty); return how many it took once all have ended.
+
+    RQ's own workers run one job at a time per process (``SimpleWorker``) or fork one
+    process per job: neither keeps many mailboxes in flight in one process. This takes the
+    job IDs off the same queue (RQ's ``Queue.lpop``, a Redis BLPOP) and leaves the rest as
+    it was: jobs are pushed, swept and locked as before, and the database records each run.
+    """
+    rq_queue = queue()
+    runner = Runner(app)
+    taken = 0
+    try:
+        while not stop.is_set():
+            if not runner.take_slot(timeout=1):
+                continue
+            try:
+                popped = Queue.lpop(
+                    [rq_queue.key], None if burst else POP_SECONDS, connection=rq_queue.connection
+                )
+            except DequeueTimeout:
+                popped = None
+            if popped is None:
+                runner.give_back()
+                if burst:
+                    break
+                continue
+            rq_id = popped[1].decode() if isinstance(popped[1], bytes) else popped[1]
+            runner.start(_run_popped, rq_queue, rq_id)
+            taken += 1
+    finally:
+        runner.wait()
+    return taken
+
+
+def _run_popped(rq_queue: Queue, rq_id: str) -> None:
+    """Run the job an RQ job ID names, then remove what RQ keeps of it (a sweep pushes the
+    job again if it still waits)."""
+    job_id = int(rq_id.removeprefix("sync-"))
+    try:
+        run_job(job_id)
+    finally:
+        with contextlib.suppress(RedisError):
+            rq_job = rq_queue.fetch_job(rq_id)
+            if rq_job is not None and rq_job.get_position() is None:
+                rq_job.delete()
 
 
 def enqueue_all(reason: str = "scheduled") -> int:
