@@ -209,13 +209,11 @@ def sync_group():
 def sync_run(once: bool, interval: int, every: int):
     """Run synchronisations: the waiting jobs, and every connection periodically."""
     on_redis = bool(current_app.config.get("REDIS_URL"))
-    last_all = None
     while True:
-        if every and (last_all is None or time.monotonic() - last_all >= every * 60):
-            queued = jobs.enqueue_all()
-            last_all = time.monotonic()
-            if on_redis:
-                click.echo(f"{queued} synchronisation(s) queued for the workers.")
+        # Once per period, whichever runner (this or a worker) comes first.
+        queued = jobs.schedule(every) if every else None
+        if queued is not None and on_redis:
+            click.echo(f"{queued} synchronisation(s) queued for the workers.")
         if on_redis:
             try:
                 click.echo(f"{jobs.sweep()} synchronisation(s) pushed again.")
@@ -231,7 +229,14 @@ def sync_run(once: bool, interval: int, every: int):
 
 @sync_group.command("worker")
 @click.option("--burst", is_flag=True, help="Sweep once, run what is queued, then stop.")
-def sync_worker(burst: bool):
+@click.option(
+    "--every",
+    type=click.IntRange(0, 1440),
+    default=60,
+    help="Minutes between syncs of every connection (0: only when asked); whichever "
+    "worker comes first queues them, once per period.",
+)
+def sync_worker(burst: bool, every: int):
     """Run synchronisation jobs from the Redis queue (needs PORTAL_REDIS_URL)."""
     if not current_app.config.get("REDIS_URL"):
         raise click.ClickException("Set PORTAL_REDIS_URL: without Redis, use 'flask sync run'.")
@@ -245,7 +250,7 @@ def sync_worker(burst: bool):
     # worker: now, and every minute while it works.
     jobs.sweep()
     if not burst:
-        jobs.sweep_periodically(app, stop)
+        jobs.sweep_periodically(app, stop, every)
     # PORTAL_SYNC_CONCURRENCY mailboxes at once in this process; start as many worker
     # processes, on as many machines, as the load needs.
     taken = jobs.work(app, stop, burst=burst)

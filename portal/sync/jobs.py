@@ -35,12 +35,12 @@ from flask import Flask, current_app
 from redis.exceptions import LockError, RedisError
 from rq import Queue
 from rq.exceptions import DequeueTimeout
-from sqlalchemy import bindparam, event, or_, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import bindparam, event, insert, literal, or_, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
 from ..extensions import db
-from ..models import Connection, ConnectionStatus, SyncJob, utcnow
+from ..models import Connection, ConnectionStatus, SyncJob, SyncSchedule, utcnow
 from . import SyncOutcome, engine
 
 log = logging.getLogger(__name__)
@@ -313,14 +313,18 @@ def sweep() -> int:
     return pushed
 
 
-def sweep_periodically(app: Flask, stop: threading.Event) -> threading.Thread:
+def sweep_periodically(app: Flask, stop: threading.Event, every: int = 0) -> threading.Thread:
     """Sweep every ``SWEEP_SECONDS`` in a background thread of this worker process, until
-    ``stop`` is set."""
+    ``stop`` is set; queue every connection once it is due (``every`` minutes apart, unless
+    0), if no other runner did first."""
 
     def sweeping():
         while not stop.wait(SWEEP_SECONDS):
             with app.app_context():
                 try:
+                    queued = schedule(every) if every else None
+                    if queued is not None:
+                        log.info("%d synchronisation(s) queued for the workers.", queued)
                     pushed = sweep()
                 except (RedisError, SQLAlchemyError) as error:
                     # Redis or the database is away for now: the next sweep tries again.
@@ -502,12 +506,78 @@ def _run_popped(rq_queue: Queue, rq_id: str) -> None:
                 rq_job.delete()
 
 
-def enqueue_all(reason: str = "scheduled") -> int:
-    """Queue every connected connection (the periodic refresh)."""
-    count = 0
-    connected = select(Connection).filter_by(status=ConnectionStatus.CONNECTED)
-    for connection in db.session.scalars(connected):
-        enqueue(connection, reason)
-        count += 1
+# Jobs pushed to Redis in one round trip when every connection is queued at once.
+PUSH_CHUNK = 1000
+PERIODIC = "periodic"  # the SyncSchedule row of the periodic sync of every connection
+
+
+def schedule(every_minutes: int) -> int | None:
+    """Queue every connection if the periodic sync is due (``every_minutes`` apart): how
+    many were queued, or None when it was not due or another runner took it.
+
+    Any number of runners call this, on any machines: the one whose conditional update
+    moves the schedule's ``due_at`` on (the database makes one of them win) queues them, so
+    every connection is queued once per period, not once per runner.
+    """
+    now = utcnow()
+    table = SyncSchedule.__table__
+    taken = db.session.execute(
+        update(table)
+        .where(table.c.name == PERIODIC, table.c.due_at <= now)
+        .values(due_at=now + timedelta(minutes=every_minutes))
+    ).rowcount
+    if not taken and db.session.get(SyncSchedule, PERIODIC) is None:
+        try:
+            with db.session.begin_nested():  # two first runners at once: one row wins
+                db.session.add(SyncSchedule(name=PERIODIC, due_at=now))
+        except IntegrityError:
+            pass
+        db.session.commit()
+        return schedule(every_minutes)
     db.session.commit()
-    return count
+    return enqueue_all() if taken else None
+
+
+def enqueue_all(reason: str = "scheduled") -> int:
+    """Queue every connected connection that has no job waiting (the periodic refresh), in
+    one statement however many there are, and push the new jobs to RQ in pipelines."""
+    stamp = utcnow()
+    already = select(SyncJob.id).where(SyncJob.connection_id == Connection.id, WAITING).exists()
+    connected = select(Connection.id, literal(reason), literal(stamp)).where(
+        Connection.status == ConnectionStatus.CONNECTED, ~already
+    )
+    ids = list(
+        db.session.scalars(
+            insert(SyncJob)
+            .from_select(["connection_id", "reason", "queued_at"], connected)
+            .returning(SyncJob.id)
+        )
+    )
+    db.session.commit()
+    if ids and current_app.config.get("REDIS_URL"):
+        try:
+            _push_many(queue(), ids)
+        except RedisError as error:
+            log.warning(
+                "%d periodic synchronisation(s) not pushed to the queue (%s: %s); the "
+                "sweeper pushes them.",
+                len(ids),
+                type(error).__name__,
+                error,
+            )
+    return len(ids)
+
+
+def _push_many(rq_queue: Queue, job_ids: list[int]) -> None:
+    for start in range(0, len(job_ids), PUSH_CHUNK):
+        with rq_queue.connection.pipeline() as pipe:
+            rq_queue.enqueue_many(
+                [
+                    Queue.prepare_data(
+                        run_job, (job_id,), job_id=rq_job_id(job_id), timeout=RUN_TIMEOUT
+                    )
+                    for job_id in job_ids[start : start + PUSH_CHUNK]
+                ],
+                pipeline=pipe,
+            )
+            pipe.execute()

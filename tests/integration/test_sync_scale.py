@@ -1,12 +1,22 @@
 """Synchronising many mailboxes at once: the runner's threads against the Graph stand-in."""
 
+import threading
 import uuid
+from datetime import timedelta
 
 import pytest
+from sqlalchemy import event, func, insert, select, update
 
 from portal import provisioning
 from portal.extensions import db
-from portal.models import Configuration, Connection, SyncJob
+from portal.models import (
+    Configuration,
+    Connection,
+    ConnectionStatus,
+    SyncJob,
+    SyncSchedule,
+    utcnow,
+)
 from portal.sync import SyncOutcome, jobs
 from tests.integration.test_sync import ics, lessons
 from tests.standins.directory import User
@@ -54,3 +64,79 @@ def test_sixteen_mailboxes_in_flight_never_put_more_than_four_requests_on_one(
         assert {c.event_count for c in db.session.query(Connection)} == {30}
     assert standins.directory.max_mailboxes_in_flight == 16
     assert max(standins.directory.max_concurrency.values()) <= 4
+
+
+def finish_every_job(app):
+    with app.app_context():
+        db.session.execute(
+            update(SyncJob)
+            .where(SyncJob.finished_at.is_(None))
+            .values(started_at=utcnow(), finished_at=utcnow(), outcome=SyncOutcome.OK)
+        )
+        db.session.commit()
+
+
+def two_schedulers(app, every: int = 60) -> list:
+    """Two runners asking, at the same moment, whether the periodic sync is due."""
+    start, answers = threading.Barrier(2), []
+
+    def scheduler():
+        with app.app_context():
+            start.wait()
+            answers.append(jobs.schedule(every))
+
+    runners = [threading.Thread(target=scheduler) for _ in range(2)]
+    for runner in runners:
+        runner.start()
+    for runner in runners:
+        runner.join()
+    return answers
+
+
+def queued_per_connection(app) -> list[int]:
+    with app.app_context():
+        waiting = select(SyncJob.connection_id, func.count()).where(jobs.WAITING)
+        return sorted(n for _, n in db.session.execute(waiting.group_by(SyncJob.connection_id)))
+
+
+def test_two_schedulers_queue_each_connection_once_per_period(make_university):
+    app = make_university(6, events=1)
+    finish_every_job(app)  # the first syncs provisioning queued
+    assert sorted(two_schedulers(app), key=str) == [6, None]
+    assert queued_per_connection(app) == [1] * 6
+    assert two_schedulers(app) == [None, None]  # the same period: nothing more
+    finish_every_job(app)
+    with app.app_context():  # the period has passed
+        schedule = db.session.get(SyncSchedule, jobs.PERIODIC)
+        schedule.due_at = utcnow() - timedelta(seconds=1)
+        db.session.commit()
+    assert sorted(two_schedulers(app), key=str) == [6, None]
+    assert queued_per_connection(app) == [1] * 6
+
+
+def test_queuing_every_connection_takes_a_few_statements_however_many_there_are(
+    make_university,
+):
+    app = make_university(1, events=1)
+    finish_every_job(app)
+    with app.app_context():
+        configuration_id = db.session.query(Configuration).one().id
+        rows = [
+            {"configuration_id": configuration_id, "upn": f"u{n}@contoso.edu"}
+            | {"status": ConnectionStatus.CONNECTED}
+            for n in range(2000)
+        ]
+        db.session.execute(insert(Connection), rows)
+        db.session.commit()
+        statements = []
+        listen = (db.engine, "before_cursor_execute")
+        record = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(*listen, record)
+        try:
+            assert jobs.enqueue_all() == 2001
+        finally:
+            event.remove(*listen, record)
+        if app.config["REDIS_URL"]:  # pushed to RQ too, a pipeline per thousand
+            assert jobs.queue().count >= 2001
+    assert len(statements) == 1  # one INSERT ... SELECT ... RETURNING
+    assert queued_per_connection(app) == [1] * 2001
