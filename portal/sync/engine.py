@@ -33,7 +33,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flask import current_app
 from sqlalchemy import bindparam, delete, insert, select, update
@@ -44,7 +44,7 @@ from ..microsoft import graph
 from ..microsoft.clouds import cloud
 from ..microsoft.errors import MicrosoftError
 from ..models import Connection, Method, SyncItem, SyncRefusal, utcnow
-from . import SyncOutcome, feed
+from . import SyncOutcome, feed, throttle
 from . import plan as planning
 
 # Ten rounds, none waiting longer than 30 s: a longer Retry-After sends the job back to the
@@ -90,8 +90,24 @@ class _Target:
         configuration = connection.configuration
         self.cloud = cloud(configuration.cloud)
         self.mailbox = None if configuration.method == Method.DELEGATED else connection.upn
+        self.configuration_id = configuration.id
         self._token: str | None = None
         self.refreshes = 0
+        self.struck = False
+
+    def throttled(self, retry_after: float | None) -> None:
+        """Graph throttled a request of this run: count it against the tenant (once per run)
+        and, if the tenant is paused now, stop (``Throttled``) until the pause ends instead
+        of waiting here."""
+        if self.struck:
+            until = throttle.paused_until(self.configuration_id)
+        else:
+            self.struck = True
+            until = throttle.strike(self.configuration_id, retry_after)
+        if until is not None:
+            stop = graph.Throttled((until - utcnow()).total_seconds())
+            stop.until = until.replace(tzinfo=UTC)  # the pause's end, to the microsecond
+            raise stop
 
     def token(self) -> str:
         """The current token (the cached one, from the token cache, as long as it works)."""
@@ -245,6 +261,7 @@ def _repair(target: _Target, books: _Bookkeeping, result: RunResult, policy, sle
         result,
         policy,
         sleep,
+        on_throttle=target.throttled,
     )
     result.requests += pages
     extra = []
@@ -309,6 +326,7 @@ def _write(target: _Target, ops: list[_Op], books, result: RunResult, policy, sl
         sleep=sleep,
         before_batch=before_batch,
         after_batch=books.commit,
+        on_throttle=target.throttled,
     )
     for op in unsettled:
         result.failed += 1

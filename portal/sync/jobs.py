@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session, aliased
 
 from ..extensions import db
 from ..models import Connection, ConnectionStatus, SyncJob, SyncSchedule, utcnow
-from . import SyncOutcome, engine
+from . import SyncOutcome, engine, throttle
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +195,15 @@ def run_job(job_id: int) -> str:
     job = db.session.get(SyncJob, job_id)
     if job is None or job.started_at is not None:
         return "already done"
+    paused_until = throttle.job_paused_until(job)
+    if paused_until is not None:
+        # Graph slows the whole tenant down: the job waits for the end of the pause (the
+        # sweeper pushes it again then), and this worker moves on to other jobs.
+        db.session.execute(
+            update(SyncJob).where(SyncJob.id == job_id, WAITING).values(not_before=paused_until)
+        )
+        db.session.commit()
+        return "tenant throttled; retried later"
     lock = MailboxLock(queue().connection, job.connection_id, lock_seconds())
     if not lock.acquire():
         # The mailbox is being synchronised elsewhere: the sweeper pushes this job again.
@@ -372,16 +381,20 @@ def _mailbox_free():
 
 
 def claim_next() -> tuple[int, datetime] | None:
-    """Take the oldest waiting job that is due and whose mailbox no other run holds: (its
-    ID, when it was taken); a job another runner took first is skipped."""
+    """Take the oldest waiting job that is due, whose mailbox no other run holds and whose
+    tenant Graph has not paused: (its ID, when it was taken); a job another runner took
+    first is skipped."""
     while True:
         job_id = db.session.scalar(
-            select(SyncJob.id).where(WAITING, _due(), _mailbox_free()).order_by(SyncJob.id).limit(1)
+            select(SyncJob.id)
+            .where(WAITING, _due(), _mailbox_free(), throttle.not_paused())
+            .order_by(SyncJob.id)
+            .limit(1)
         )
         if job_id is None:
             db.session.commit()
             return None
-        claimed_at = _claim(job_id, _mailbox_free())
+        claimed_at = _claim(job_id, _mailbox_free(), throttle.not_paused())
         if claimed_at is not None:
             return job_id, claimed_at
 

@@ -1,13 +1,14 @@
 """Synchronising many mailboxes at once: the runner's threads against the Graph stand-in."""
 
 import threading
+import time
 import uuid
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import event, func, insert, select, update
 
-from portal import provisioning
+from portal import invitations, provisioning
 from portal.extensions import db
 from portal.models import (
     Configuration,
@@ -15,6 +16,7 @@ from portal.models import (
     ConnectionStatus,
     SyncJob,
     SyncSchedule,
+    SyncThrottle,
     utcnow,
 )
 from portal.sync import SyncOutcome, jobs
@@ -140,3 +142,72 @@ def test_queuing_every_connection_takes_a_few_statements_however_many_there_are(
             assert jobs.queue().count >= 2001
     assert len(statements) == 1  # one INSERT ... SELECT ... RETURNING
     assert queued_per_connection(app) == [1] * 2001
+
+
+def second_tenant(app, standins, feed_server, count: int) -> list[str]:
+    """Another institution, with its own configuration (a tenant of its own, as far as the
+    portal can tell; the stand-in serves it from the same directory), and ``count``
+    mailboxes provisioned: their first syncs queued after the first institution's."""
+    upns = mailboxes(count, prefix="staff")
+    for upn in upns:
+        standins.directory.add_user(User(str(uuid.uuid4()), upn, standins.TENANT_GUID, upn))
+        feed_server.calendars[upn] = ics(*lessons(5))
+    with app.app_context():
+        first = db.session.query(Configuration).one()
+        institution = invitations.create_institution("Fabrikam", "managed", "it@x.edu", "test")
+        other = institution.configuration
+        for name in ("method", "certificate_id", "status", "tenant_id", "client_id"):
+            setattr(other, name, getattr(first, name))
+        other.verified_at, other.feed_url_template = first.verified_at, first.feed_url_template
+        db.session.commit()
+        assert len(provisioning.provision(other, upns, "test").added) == count
+    return upns
+
+
+def test_a_throttled_tenant_is_paused_while_another_tenant_keeps_syncing(
+    make_university, standins, feed_server
+):
+    app = make_university(6, events=5)
+    others = second_tenant(app, standins, feed_server, 6)
+    for upn in mailboxes(6):  # Graph throttles the first tenant: every request, for a while
+        standins.directory.throttle(upn, times=50, retry_after=2)
+    waits = []
+
+    def wait(seconds):  # a mailbox backing off: for a moment, not Graph's 2 s
+        waits.append(seconds)
+        time.sleep(0.1)
+
+    with app.app_context():
+        jobs.run_waiting(sleep=wait, concurrency=3)
+        first, second = db.session.query(Configuration).order_by(Configuration.id).all()
+        outcomes = {
+            connection.upn: connection.last_sync_outcome
+            for connection in db.session.query(Connection)
+        }
+        assert [outcomes[upn] for upn in others] == [SyncOutcome.OK] * 6
+        # Each throttled mailbox backed off as Graph asked; once three of the tenant's runs
+        # were throttled, the tenant paused: its runs under way stopped, to run again after
+        # the pause, and its other mailboxes did not start.
+        assert waits and all(seconds >= 2 for seconds in waits)
+        paused = db.session.get(SyncThrottle, first.id).paused_until
+        assert paused > utcnow()
+        assert db.session.get(SyncThrottle, second.id) is None
+        throttled = [SyncOutcome.THROTTLED] * 3
+        assert [outcomes[upn] for upn in mailboxes(6)] == throttled + [None] * 3
+        later = db.session.query(SyncJob).filter(jobs.WAITING).all()
+        assert sorted(job.not_before or utcnow() for job in later)[-3:] == [paused] * 3
+        # A runner's next pass leaves the paused tenant alone.
+        assert jobs.run_waiting(sleep=wait) == 0
+
+
+def test_a_worker_hands_back_the_job_of_a_paused_tenant(make_university):
+    app = make_university(1, events=1)
+    with app.app_context():
+        configuration = db.session.query(Configuration).one()
+        until = utcnow() + timedelta(minutes=2)
+        db.session.add(SyncThrottle(configuration_id=configuration.id, paused_until=until))
+        db.session.commit()
+        job = db.session.query(SyncJob).one()
+        assert jobs.run_job(job.id) == "tenant throttled; retried later"
+        db.session.refresh(job)
+        assert job.started_at is None and job.not_before == until
