@@ -199,7 +199,8 @@ class Directory:
     for many directories; otherwise each directory makes its own. ``counters`` counts the
     requests served: ``openid-configuration``, ``keys``, ``token`` and ``token:<grant type>``,
     ``authorize``, ``adminconsent``, ``logout``; ``graph`` for every Graph request (each
-    request inside a ``$batch`` too) and ``graph:<view>`` per operation (``graph:user``,
+    request inside a ``$batch`` too), ``graph:http`` for those that came over the wire (a
+    ``$batch`` once) and ``graph:<view>`` per operation (``graph:user``,
     ``graph:list_calendars``, ``graph:create_event``, ``graph:batch``, ...).
 
     Mailbox load, keyed by lower-case UPN: ``max_concurrency`` is the most requests seen at

@@ -112,6 +112,8 @@ def create_graph_app(directory: Directory) -> Flask:
     def count_and_trace():
         g.request_id = random_guid()
         directory.count("graph", *([f"graph:{request.endpoint}"] if request.endpoint else []))
+        if request.environ.get(MAILBOX_SLOTS) is None:
+            directory.count("graph:http")  # a request over the wire, not one inside a $batch
 
     @app.after_request
     def headers(response):
