@@ -242,18 +242,24 @@ def sync_worker(burst: bool, every: int):
         raise click.ClickException("Set PORTAL_REDIS_URL: without Redis, use 'flask sync run'.")
     app = current_app._get_current_object()
     stop = threading.Event()
+    previous = {}
     if threading.current_thread() is threading.main_thread():
-        # The runs under way end (or their locks lapse and a sweep hands them on) first.
+        # A stop lets the runs under way end first (a second one still waits for them).
         for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: stop.set())
-    # Jobs that never reached the queue, or lost their worker, are pushed again by every
-    # worker: now, and every minute while it works.
-    jobs.sweep()
-    if not burst:
-        jobs.sweep_periodically(app, stop, every)
-    # PORTAL_SYNC_CONCURRENCY mailboxes at once in this process; start as many worker
-    # processes, on as many machines, as the load needs.
-    taken = jobs.work(app, stop, burst=burst)
+            previous[signum] = signal.signal(signum, lambda *_: stop.set())
+    try:
+        # Jobs that never reached the queue, or lost their worker, are pushed again by
+        # every worker: now, and every minute while it works.
+        jobs.sweep()
+        if not burst:
+            jobs.sweep_periodically(app, stop, every)
+        # PORTAL_SYNC_CONCURRENCY mailboxes at once in this process; start as many worker
+        # processes, on as many machines, as the load needs.
+        taken = jobs.work(app, stop, burst=burst)
+    finally:
+        stop.set()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     click.echo(f"{taken} synchronisation(s) run.")
 
 
