@@ -10,6 +10,11 @@ whole tenant, with no access policy, over https with the test PKI already made i
 {"identity": url, "graph": url}, once both serve; stops when its standard input closes
 (the benchmark ended or died).
 
+Commands on standard input, one a line, each answered with one JSON line:
+``latency MS ITEM_MS`` has every Graph answer come MS milliseconds late, and a ``$batch``
+answer ITEM_MS more per request it carries (the real service takes 100 to 500 ms);
+``counts`` answers the directory's request counters.
+
 In a process of its own the stand-in does not take the GIL from the engine being measured.
 """
 
@@ -59,7 +64,15 @@ def main() -> None:
     identity, graph = start_standins(directory, pki, args.identity_port, args.graph_port)
     print(json.dumps({"identity": identity.url, "graph": graph.url}), flush=True)
     with contextlib.suppress(KeyboardInterrupt):
-        sys.stdin.read()
+        for line in sys.stdin:
+            command, *values = line.split()
+            if command == "latency":
+                directory.request_latency = float(values[0]) / 1000
+                directory.batch_item_latency = float(values[1]) / 1000
+                print(json.dumps({"latency": values}), flush=True)
+            elif command == "counts":
+                with directory.lock:
+                    print(json.dumps(dict(directory.counters)), flush=True)
     identity.stop()
     graph.stop()
 

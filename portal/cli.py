@@ -1,5 +1,6 @@
 """``flask ...`` commands for support staff and for running the portal on one machine."""
 
+import signal
 import threading
 import time
 
@@ -8,7 +9,6 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from flask_migrate import upgrade
 from redis.exceptions import RedisError
-from rq import SimpleWorker
 
 from . import certificates, invitations, metrics, staff
 from .extensions import db
@@ -209,13 +209,11 @@ def sync_group():
 def sync_run(once: bool, interval: int, every: int):
     """Run synchronisations: the waiting jobs, and every connection periodically."""
     on_redis = bool(current_app.config.get("REDIS_URL"))
-    last_all = None
     while True:
-        if every and (last_all is None or time.monotonic() - last_all >= every * 60):
-            queued = jobs.enqueue_all()
-            last_all = time.monotonic()
-            if on_redis:
-                click.echo(f"{queued} synchronisation(s) queued for the workers.")
+        # Once per period, whichever runner (this or a worker) comes first.
+        queued = jobs.schedule(every) if every else None
+        if queued is not None and on_redis:
+            click.echo(f"{queued} synchronisation(s) queued for the workers.")
         if on_redis:
             try:
                 click.echo(f"{jobs.sweep()} synchronisation(s) pushed again.")
@@ -232,33 +230,52 @@ def sync_run(once: bool, interval: int, every: int):
 @sync_group.command("worker")
 @click.option("--burst", is_flag=True, help="Sweep once, run what is queued, then stop.")
 @click.option(
+    "--every",
+    type=click.IntRange(0, 1440),
+    default=60,
+    help="Minutes between syncs of every connection (0: only when asked); whichever "
+    "worker comes first queues them, once per period.",
+)
+@click.option(
     "--metrics-port",
     type=click.IntRange(1, 65535),
     help="Serve /metrics (PORTAL_METRICS_TOKEN) on this port, for a machine without gunicorn.",
 )
 @click.option("--metrics-host", default="127.0.0.1", show_default=True)
-def sync_worker(burst: bool, metrics_port: int | None, metrics_host: str):
+def sync_worker(burst: bool, every: int, metrics_port: int | None, metrics_host: str):
     """Run synchronisation jobs from the Redis queue (needs PORTAL_REDIS_URL)."""
     if not current_app.config.get("REDIS_URL"):
         raise click.ClickException("Set PORTAL_REDIS_URL: without Redis, use 'flask sync run'.")
+    app = current_app._get_current_object()
     if metrics_port:
         if not current_app.config.get("METRICS_TOKEN"):
             raise click.ClickException("Set PORTAL_METRICS_TOKEN to serve /metrics.")
         try:
-            metrics.serve_apart(current_app._get_current_object(), metrics_host, metrics_port)
+            metrics.serve_apart(app, metrics_host, metrics_port)
         except OSError as error:  # the port is taken (another worker here serves it)
             raise click.ClickException(
                 f"/metrics cannot listen on {metrics_host}:{metrics_port} ({error.strerror})."
             ) from error
-    rq_queue = jobs.queue()
-    # Jobs that never reached the queue, or lost their worker, are pushed again by every
-    # worker: now, and every minute while it works.
-    jobs.sweep()
-    if not burst:
-        jobs.sweep_periodically(current_app._get_current_object(), threading.Event())
-    # SimpleWorker runs jobs in this process, inside the application context; start as
-    # many worker processes, on as many machines, as the load needs.
-    SimpleWorker([rq_queue], connection=rq_queue.connection).work(burst=burst)
+    stop = threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        # A stop lets the runs under way end first (a second one still waits for them).
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, lambda *_: stop.set())
+    try:
+        # Jobs that never reached the queue, or lost their worker, are pushed again by
+        # every worker: now, and every minute while it works.
+        jobs.sweep()
+        if not burst:
+            jobs.sweep_periodically(app, stop, every)
+        # PORTAL_SYNC_CONCURRENCY mailboxes at once in this process; start as many worker
+        # processes, on as many machines, as the load needs.
+        taken = jobs.work(app, stop, burst=burst)
+    finally:
+        stop.set()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    click.echo(f"{taken} synchronisation(s) run.")
 
 
 @click.group("keys", cls=AppGroup)

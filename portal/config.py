@@ -185,6 +185,7 @@ def from_environment(instance_path: str, given: dict | None = None, environ=None
         "SYNC_DAYS_BACK": _whole_number(env, "PORTAL_SYNC_DAYS_BACK", 14),
         "SYNC_WEEKS_AHEAD": _whole_number(env, "PORTAL_SYNC_WEEKS_AHEAD", 26),
         "SYNC_LOCK_SECONDS": _whole_number(env, "PORTAL_SYNC_LOCK_SECONDS", 900) or 900,
+        "SYNC_CONCURRENCY": _whole_number(env, "PORTAL_SYNC_CONCURRENCY", 16) or 16,
         "FEED_TIMEOUT": _seconds(env, "PORTAL_FEED_TIMEOUT", 10),
         "METRICS_TOKEN": metrics_token(env),
         "FEED_ALLOWED_NETWORKS": feed_networks(
@@ -202,8 +203,11 @@ def defaults(config: dict) -> dict:
     # A database server may drop an idle connection, so it is tested before each request;
     # an SQLite file cannot, and the test would cost a query on every request.
     remote = not config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+    # Each mailbox a sync runner has in flight may hold a database connection for a moment
+    # (a thread, an application context and a session each), beside the runner's own.
+    connections = max(5, config.get("SYNC_CONCURRENCY", 16) + 2)
     return {
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": remote},
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": remote, "pool_size": connections},
         # Over https the __Host- prefix makes browsers refuse the cookie unless it is Secure,
         # set by this host itself and for every path: a neighbouring subdomain or a page
         # served over plain http cannot plant a session ID for the portal.

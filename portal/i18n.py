@@ -13,6 +13,7 @@ from flask import Flask, abort, g, has_request_context, redirect, request, url_f
 from flask_babel import LazyString, get_locale, gettext
 from markupsafe import Markup, escape
 
+from .sync import SyncOutcome
 from .urls import local_target
 
 LANGUAGES = {"en": "English", "nl": "Nederlands"}
@@ -104,16 +105,16 @@ CODE_LABELS = {
     "connected": _l("connected"),
     "needs_reconnect": _l("needs reconnect"),
     "disconnected": _l("disconnected"),
-    # Verification outcome
+    # Verification outcome ("failed" and "skipped" name synchronisation outcomes too)
     "passed": _l("passed"),
-    "failed": _l("failed"),
-    "skipped": _l("skipped"),
+    SyncOutcome.FAILED: _l("failed"),
+    SyncOutcome.SKIPPED: _l("skipped"),
     # Synchronisation outcome
-    "ok": _l("up to date"),
-    "unchanged": _l("no changes"),
-    "partial": _l("partly done"),
+    SyncOutcome.OK: _l("up to date"),
+    SyncOutcome.UNCHANGED: _l("no changes"),
+    SyncOutcome.PARTIAL: _l("partly done"),
     # A run Graph throttled for longer than the sync may wait; also why the next was queued.
-    "throttled": _l("Microsoft asked to wait"),
+    SyncOutcome.THROTTLED: _l("Microsoft asked to wait"),
     # Why a synchronisation was queued
     "first sync": _l("first synchronisation"),
     "sync now": _l("you asked for it"),

@@ -321,6 +321,32 @@ class SyncJob(db.Model):
     outcome: Mapped[str | None] = mapped_column(String(30))
 
 
+class SyncSchedule(db.Model):
+    """When the periodic synchronisation of every connection is next due.
+
+    Every runner (``flask sync run``, each ``flask sync worker``) asks now and then; the one
+    whose conditional update moves ``due_at`` on queues the connections, so each period
+    queues them once however many runners there are, on however many machines.
+    """
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    due_at: Mapped[datetime]
+
+
+class SyncThrottle(db.Model):
+    """How Graph has been throttling one configuration's app in its tenant (Graph limits
+    per app per tenant as well as per mailbox), as every runner sees it.
+
+    ``strikes`` counts the runs Graph throttled since ``since``; once there are enough of
+    them, no new run of the tenant's mailboxes starts before ``paused_until``.
+    """
+
+    configuration_id: Mapped[int] = mapped_column(ForeignKey("configuration.id"), primary_key=True)
+    strikes: Mapped[int] = mapped_column(default=0)
+    since: Mapped[datetime] = mapped_column(default=utcnow)
+    paused_until: Mapped[datetime | None]
+
+
 class StaffUser(db.Model):
     """A MyTimetable support engineer who signs in to the console."""
 

@@ -392,16 +392,22 @@ def transient(error: MicrosoftError) -> bool:
     return error.status in RETRYABLE or error.code == "unreachable"
 
 
+def _no_throttle_hook(retry_after: float | None) -> None:
+    """Graph throttled a request; nothing more to do than wait as the policy says."""
+
+
 def retried(
     call: Callable[[str], object],
     tokens: Tokens,
     tally: Tally,
     policy: RetryPolicy,
     sleep: Callable[[float], None] = time.sleep,
+    on_throttle: Callable[[float | None], None] = _no_throttle_hook,
 ):
     """``call(token)``, again after a transient failure or a refused token, as the policy
     allows; each failed call counts as one request (what ``call`` counts on success is its
-    own)."""
+    own). ``on_throttle(retry_after)`` hears of each throttled answer (429, 503) before the
+    wait, and may raise (``Throttled``) to wait no more."""
     attempt = 0
     while True:
         token = None
@@ -416,6 +422,8 @@ def retried(
             if error.code == REFUSED_TOKEN and token is not None:
                 tokens.refused(token)
             elif transient(error):
+                if error.status in THROTTLED:
+                    on_throttle(error.retry_after)
                 sleep(policy.wait(attempt, error.retry_after))
             else:
                 raise
@@ -437,6 +445,7 @@ def send_batches(
     sleep: Callable[[float], None] = time.sleep,
     before_batch: Callable[[], None] = lambda: None,
     after_batch: Callable[[], None] = lambda: None,
+    on_throttle: Callable[[float | None], None] = _no_throttle_hook,
 ) -> list[Item]:
     """Send the items' requests in JSON batches of 20; return the items still unsettled
     after the policy's attempts.
@@ -449,7 +458,9 @@ def send_batches(
     (now replaced) or the request it depended on (424) stood in the way. Once Graph
     throttles (429, 503), the round's remaining batches are not sent into the throttle: they
     wait for the next round too. A wait longer than the policy allows raises ``Throttled``.
-    ``before_batch`` runs before each batch (it may raise to stop), ``after_batch`` after.
+    ``before_batch`` runs before each batch (it may raise to stop), ``after_batch`` after;
+    ``on_throttle(retry_after)`` once Graph throttled a round, before its wait (it may raise
+    ``Throttled`` to wait no more).
     """
     pending = items
     for attempt in range(policy.attempts):
@@ -501,6 +512,7 @@ def send_batches(
             if throttled:
                 for unsent in chunks[number + 1 :]:
                     retry += unsent
+                on_throttle(wait)
                 break
         pending = retry
         if pending and slow_down:

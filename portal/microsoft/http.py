@@ -6,6 +6,7 @@ timeout, so a hung Microsoft endpoint never hangs a page.
 """
 
 import requests
+import requests.adapters
 from flask import current_app
 
 EXTENSION = "portal.microsoft.http"
@@ -14,11 +15,14 @@ EXTENSION = "portal.microsoft.http"
 class MicrosoftSession(requests.Session):
     """A ``requests.Session`` with the portal's CA bundle and timeout as defaults."""
 
-    def __init__(self, ca_bundle: str | None, timeout: float):
+    def __init__(self, ca_bundle: str | None, timeout: float, connections: int = 10):
         super().__init__()
         self.ca_bundle = ca_bundle
         self.timeout = timeout
         self.headers["User-Agent"] = "MyTimetable-Office365-Portal"
+        # One pool of kept-alive connections per host (Graph's, the sign-in host), shared by
+        # every thread of the process: as many as the mailboxes a sync runner has in flight.
+        self.mount("https://", requests.adapters.HTTPAdapter(pool_maxsize=connections))
 
     def request(self, method, url, **kwargs):
         """Send a request with the portal's CA bundle and timeout unless given."""
@@ -32,7 +36,9 @@ class MicrosoftSession(requests.Session):
 def init_app(app) -> None:
     """Give the application its session (tests may replace it, e.g. with betamax)."""
     app.extensions[EXTENSION] = MicrosoftSession(
-        app.config["CA_BUNDLE"], app.config["HTTP_TIMEOUT"]
+        app.config["CA_BUNDLE"],
+        app.config["HTTP_TIMEOUT"],
+        max(10, app.config.get("SYNC_CONCURRENCY", 16) + 4),
     )
 
 

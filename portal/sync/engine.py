@@ -33,7 +33,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flask import current_app
 from sqlalchemy import bindparam, delete, insert, select, update
@@ -44,7 +44,7 @@ from ..microsoft import graph
 from ..microsoft.clouds import cloud
 from ..microsoft.errors import MicrosoftError
 from ..models import Connection, Method, SyncItem, SyncRefusal, utcnow
-from . import feed
+from . import SyncOutcome, feed, throttle
 from . import plan as planning
 
 # Ten rounds, none waiting longer than 30 s: a longer Retry-After sends the job back to the
@@ -62,7 +62,7 @@ class RunResult:
     updated: int = 0
     deleted: int = 0
     failed: int = 0
-    outcome: str = "ok"  # ok, unchanged, partial, failed, throttled
+    outcome: SyncOutcome = SyncOutcome.OK
     error: str | None = None
     requests: int = 0
     errors: list[str] = field(default_factory=list)
@@ -90,8 +90,24 @@ class _Target:
         configuration = connection.configuration
         self.cloud = cloud(configuration.cloud)
         self.mailbox = None if configuration.method == Method.DELEGATED else connection.upn
+        self.configuration_id = configuration.id
         self._token: str | None = None
         self.refreshes = 0
+        self.struck = False
+
+    def throttled(self, retry_after: float | None) -> None:
+        """Graph throttled a request of this run: count it against the tenant (once per run)
+        and, if the tenant is paused now, stop (``Throttled``) until the pause ends instead
+        of waiting here."""
+        if self.struck:
+            until = throttle.paused_until(self.configuration_id)
+        else:
+            self.struck = True
+            until = throttle.strike(self.configuration_id, retry_after)
+        if until is not None:
+            stop = graph.Throttled((until - utcnow()).total_seconds())
+            stop.until = until.replace(tzinfo=UTC)  # the pause's end, to the microsecond
+            raise stop
 
     def token(self) -> str:
         """The current token (the cached one, from the token cache, as long as it works)."""
@@ -245,6 +261,7 @@ def _repair(target: _Target, books: _Bookkeeping, result: RunResult, policy, sle
         result,
         policy,
         sleep,
+        on_throttle=target.throttled,
     )
     result.requests += pages
     extra = []
@@ -309,6 +326,7 @@ def _write(target: _Target, ops: list[_Op], books, result: RunResult, policy, sl
         sleep=sleep,
         before_batch=before_batch,
         after_batch=books.commit,
+        on_throttle=target.throttled,
     )
     for op in unsettled:
         result.failed += 1
@@ -336,7 +354,7 @@ def run(connection: Connection, sleep=time.sleep, before_batch=carry_on, policy=
             days_back=current_app.config["SYNC_DAYS_BACK"],
             weeks_ahead=current_app.config["SYNC_WEEKS_AHEAD"],
         )
-        clean = connection.last_sync_outcome in ("ok", "unchanged")
+        clean = connection.last_sync_outcome in (SyncOutcome.OK, SyncOutcome.UNCHANGED)
         # After an unfinished run, or on a new day (the window has moved), the whole feed is
         # needed, not "not modified".
         same_window = (
@@ -353,7 +371,7 @@ def run(connection: Connection, sleep=time.sleep, before_batch=carry_on, policy=
             allowed_networks=current_app.config["FEED_ALLOWED_NETWORKS"],
         )
         if fetched.occurrences is None:
-            result.outcome = "unchanged"
+            result.outcome = SyncOutcome.UNCHANGED
         else:
             target = _Target(connection)
             books = _Bookkeeping(target.connection_id)
@@ -364,20 +382,23 @@ def run(connection: Connection, sleep=time.sleep, before_batch=carry_on, policy=
                 books.cleared(plan.cleared)
                 books.commit()
             _write(target, _operations(plan, extra), books, result, policy, sleep, before_batch)
-            result.outcome = "partial" if result.failed else "ok"
+            result.outcome = SyncOutcome.PARTIAL if result.failed else SyncOutcome.OK
         connection.feed_etag, connection.feed_last_modified = fetched.etag, fetched.last_modified
     except feed.FeedError as error:
-        result.outcome, result.error = "failed", error.reason
+        result.outcome, result.error = SyncOutcome.FAILED, error.reason
     except graph.Throttled as error:
-        result.outcome, result.error, result.retry_at = "throttled", error.message, error.until
+        result.outcome, result.error = SyncOutcome.THROTTLED, error.message
+        result.retry_at = error.until
     except MicrosoftError as error:
-        result.outcome = "failed"
+        result.outcome = SyncOutcome.FAILED
         result.error = f"{error.display_code or error.code}: {error.advice.cause}"
     duration = int((time.monotonic() - started) * 1000)
     _store(connection, result, duration)
     metrics.run_ended(result, duration / 1000)
     current_app.logger.log(
-        logging.WARNING if result.outcome in ("failed", "partial") else logging.INFO,
+        logging.WARNING
+        if result.outcome in (SyncOutcome.FAILED, SyncOutcome.PARTIAL)
+        else logging.INFO,
         "Sync of connection %s: %s in %d ms, %d created, %d updated, %d deleted, %d failed%s",
         connection.id,
         result.outcome,

@@ -27,26 +27,27 @@ import contextlib
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import redis
 from flask import Flask, current_app
 from redis.exceptions import LockError, RedisError
 from rq import Queue
-from sqlalchemy import bindparam, event, or_, select, update
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from rq.exceptions import DequeueTimeout
+from sqlalchemy import bindparam, event, insert, literal, or_, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, aliased
 
 from .. import metrics
 from ..extensions import db
-from ..models import Connection, ConnectionStatus, SyncJob, utcnow
-from . import engine
+from ..models import Connection, ConnectionStatus, SyncJob, SyncSchedule, utcnow
+from . import SyncOutcome, engine, throttle
 
 log = logging.getLogger(__name__)
 
 # A job that no runner has taken yet (the status page joins on it too).
 WAITING = SyncJob.started_at.is_(None)
-THROTTLED = "throttled"  # the outcome of a run that Graph asked to wait longer than it may
 
 QUEUE = "portal-sync"
 # A job younger than this may still be on its way to the queue (its commit is pushing it).
@@ -195,6 +196,15 @@ def run_job(job_id: int) -> str:
     job = db.session.get(SyncJob, job_id)
     if job is None or job.started_at is not None:
         return "already done"
+    paused_until = throttle.job_paused_until(job)
+    if paused_until is not None:
+        # Graph slows the whole tenant down: the job waits for the end of the pause (the
+        # sweeper pushes it again then), and this worker moves on to other jobs.
+        db.session.execute(
+            update(SyncJob).where(SyncJob.id == job_id, WAITING).values(not_before=paused_until)
+        )
+        db.session.commit()
+        return "tenant throttled; retried later"
     lock = MailboxLock(queue().connection, job.connection_id, lock_seconds())
     if not lock.acquire():
         # The mailbox is being synchronised elsewhere: the sweeper pushes this job again.
@@ -208,16 +218,19 @@ def run_job(job_id: int) -> str:
         db.session.rollback()
         metrics.job_ended("lock_lost")
         log.warning("Synchronisation %s stopped: its mailbox lock was lost.", rq_job_id(job_id))
-        return "lock lost"
+        return SyncOutcome.LOCK_LOST
     finally:
         lock.release()
 
 
-def _claim(job_id: int) -> datetime | None:
-    """Take the job if it still waits and is due; the time it was taken, or None."""
+def _claim(job_id: int, *conditions) -> datetime | None:
+    """Take the job if it still waits and is due (and meets ``conditions``); the time it
+    was taken, or None."""
     claimed_at = utcnow()
     claimed = db.session.execute(
-        update(SyncJob).where(SyncJob.id == job_id, WAITING, _due()).values(started_at=claimed_at)
+        update(SyncJob)
+        .where(SyncJob.id == job_id, WAITING, _due(), *conditions)
+        .values(started_at=claimed_at)
     ).rowcount
     db.session.commit()
     return claimed_at if claimed else None
@@ -234,13 +247,15 @@ def run_claimed(job_id: int, claimed_at: datetime, still_mine=engine.carry_on, s
     job = db.session.get(SyncJob, job_id)
     connection = db.session.get(Connection, job.connection_id)
     if connection is None or connection.status != ConnectionStatus.CONNECTED:
-        outcome = "skipped"
+        outcome = SyncOutcome.SKIPPED
     else:
         options = {"sleep": sleep} if sleep else {}
         result = engine.run(connection, before_batch=still_mine, **options)
         outcome = result.outcome
-        if outcome == THROTTLED:
-            enqueue(connection, THROTTLED, not_before=result.retry_at.replace(tzinfo=None))
+        if outcome == SyncOutcome.THROTTLED:
+            enqueue(
+                connection, SyncOutcome.THROTTLED, not_before=result.retry_at.replace(tzinfo=None)
+            )
     still_mine()
     # Only this run's claim is marked done: a sweeper may have handed the job on.
     db.session.execute(
@@ -310,14 +325,18 @@ def sweep() -> int:
     return pushed
 
 
-def sweep_periodically(app: Flask, stop: threading.Event) -> threading.Thread:
+def sweep_periodically(app: Flask, stop: threading.Event, every: int = 0) -> threading.Thread:
     """Sweep every ``SWEEP_SECONDS`` in a background thread of this worker process, until
-    ``stop`` is set."""
+    ``stop`` is set; queue every connection once it is due (``every`` minutes apart, unless
+    0), if no other runner did first."""
 
     def sweeping():
         while not stop.wait(SWEEP_SECONDS):
             with app.app_context():
                 try:
+                    queued = schedule(every) if every else None
+                    if queued is not None:
+                        log.info("%d synchronisation(s) queued for the workers.", queued)
                     pushed = sweep()
                 except (RedisError, SQLAlchemyError) as error:
                     # Redis or the database is away for now: the next sweep tries again.
@@ -349,40 +368,232 @@ def release_abandoned() -> int:
     return released
 
 
+def _mailbox_free():
+    """No other run of the job's connection is under way (the embedded default's stand-in for
+    the Redis lock: one mailbox is never synchronised by two of its threads at once)."""
+    running = aliased(SyncJob)
+    return ~(
+        select(running.id)
+        .where(
+            running.connection_id == SyncJob.connection_id,
+            running.started_at.isnot(None),
+            running.finished_at.is_(None),
+        )
+        .exists()
+    )
+
+
 def claim_next() -> tuple[int, datetime] | None:
-    """Take the oldest waiting job that is due: (its ID, when it was taken); a job another
-    runner took first is skipped."""
+    """Take the oldest waiting job that is due, whose mailbox no other run holds and whose
+    tenant Graph has not paused: (its ID, when it was taken); a job another runner took
+    first is skipped."""
     while True:
         job_id = db.session.scalar(
-            select(SyncJob.id).where(WAITING, _due()).order_by(SyncJob.id).limit(1)
+            select(SyncJob.id)
+            .where(WAITING, _due(), _mailbox_free(), throttle.not_paused())
+            .order_by(SyncJob.id)
+            .limit(1)
         )
         if job_id is None:
+            db.session.commit()
             return None
-        claimed_at = _claim(job_id)
+        claimed_at = _claim(job_id, _mailbox_free(), throttle.not_paused())
         if claimed_at is not None:
             return job_id, claimed_at
 
 
-def run_waiting(limit: int | None = None, sleep=None) -> int:
-    """Run the waiting jobs that are due in this process (the embedded default); return
-    how many ran."""
+class Runner:
+    """Runs synchronisations in up to ``PORTAL_SYNC_CONCURRENCY`` threads of this process:
+    many mailboxes in flight at once, since each spends most of its time waiting for Graph.
+
+    Each run has its own thread, application context and so database session (nothing of
+    the database is shared between threads); every thread sends its requests through the
+    application's one HTTP session, whose pool keeps a connection per thread to each host.
+    Both runners use it: ``run_waiting`` (in-process) and ``work`` (the RQ worker).
+    """
+
+    def __init__(self, app: Flask, concurrency: int | None = None):
+        self.app = app
+        self.concurrency = concurrency or app.config["SYNC_CONCURRENCY"]
+        self._free = threading.BoundedSemaphore(self.concurrency)
+        self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="sync")
+
+    def take_slot(self, timeout: float | None = None) -> bool:
+        """Wait (at most ``timeout`` seconds) until fewer than ``concurrency`` runs are under
+        way; True once a slot is this caller's, to ``start`` a run in or to ``give_back``."""
+        return self._free.acquire(timeout=timeout)
+
+    def give_back(self) -> None:
+        """Return a slot that was not used."""
+        self._free.release()
+
+    def start(self, function, *args) -> None:
+        """Run ``function(*args)`` in a thread of the pool, in its own application context;
+        its slot is given back when it ends."""
+
+        def run():
+            try:
+                with self.app.app_context():
+                    function(*args)
+            except Exception:
+                log.exception("A synchronisation run failed.")
+            finally:
+                self._free.release()
+
+        self._pool.submit(run)
+
+    def wait(self) -> None:
+        """Wait until every run started has ended, and end the threads."""
+        self._pool.shutdown(wait=True)
+
+
+def run_waiting(limit: int | None = None, sleep=None, concurrency: int | None = None) -> int:
+    """Run the waiting jobs that are due in this process (the embedded default), up to
+    ``concurrency`` (``PORTAL_SYNC_CONCURRENCY``) at once; return how many ran once all
+    have ended."""
     release_abandoned()
-    done = 0
-    while limit is None or done < limit:
-        claimed = claim_next()
-        if claimed is None:
-            break
-        run_claimed(*claimed, sleep=sleep)
-        done += 1
-    return done
+    runner = Runner(current_app._get_current_object(), concurrency)
+    started = 0
+    try:
+        while limit is None or started < limit:
+            runner.take_slot()
+            claimed = claim_next()
+            if claimed is None:
+                runner.give_back()
+                break
+            runner.start(run_claimed, *claimed, engine.carry_on, sleep)
+            started += 1
+    finally:
+        runner.wait()
+    return started
+
+
+# How long the RQ worker waits on an empty queue before it looks at its stop flag again.
+POP_SECONDS = 5
+
+
+def work(app: Flask, stop: threading.Event, burst: bool = False) -> int:
+    """The RQ worker of ``flask sync worker``: take jobs from the queue and run each
+    (``run_job``, with its mailbox lock) in a ``Runner`` thread, up to
+    ``PORTAL_SYNC_CONCURRENCY`` at once, until ``stop`` is set (or, with ``burst``, the
+    queue is empty); return how many it took once all have ended.
+
+    RQ's own workers run one job at a time per process (``SimpleWorker``) or fork one
+    process per job: neither keeps many mailboxes in flight in one process. This takes the
+    job IDs off the same queue (RQ's ``Queue.lpop``, a Redis BLPOP) and leaves the rest as
+    it was: jobs are pushed, swept and locked as before, and the database records each run.
+    """
+    rq_queue = queue()
+    runner = Runner(app)
+    taken = 0
+    try:
+        while not stop.is_set():
+            if not runner.take_slot(timeout=1):
+                continue
+            try:
+                popped = Queue.lpop(
+                    [rq_queue.key], None if burst else POP_SECONDS, connection=rq_queue.connection
+                )
+            except DequeueTimeout:
+                popped = None
+            if popped is None:
+                runner.give_back()
+                if burst:
+                    break
+                continue
+            rq_id = popped[1].decode() if isinstance(popped[1], bytes) else popped[1]
+            runner.start(_run_popped, rq_queue, rq_id)
+            taken += 1
+    finally:
+        runner.wait()
+    return taken
+
+
+def _run_popped(rq_queue: Queue, rq_id: str) -> None:
+    """Run the job an RQ job ID names, then remove what RQ keeps of it (a sweep pushes the
+    job again if it still waits)."""
+    job_id = int(rq_id.removeprefix("sync-"))
+    try:
+        run_job(job_id)
+    finally:
+        with contextlib.suppress(RedisError):
+            rq_job = rq_queue.fetch_job(rq_id)
+            if rq_job is not None and rq_job.get_position() is None:
+                rq_job.delete()
+
+
+# Jobs pushed to Redis in one round trip when every connection is queued at once.
+PUSH_CHUNK = 1000
+PERIODIC = "periodic"  # the SyncSchedule row of the periodic sync of every connection
+
+
+def schedule(every_minutes: int) -> int | None:
+    """Queue every connection if the periodic sync is due (``every_minutes`` apart): how
+    many were queued, or None when it was not due or another runner took it.
+
+    Any number of runners call this, on any machines: the one whose conditional update
+    moves the schedule's ``due_at`` on (the database makes one of them win) queues them, so
+    every connection is queued once per period, not once per runner.
+    """
+    now = utcnow()
+    table = SyncSchedule.__table__
+    taken = db.session.execute(
+        update(table)
+        .where(table.c.name == PERIODIC, table.c.due_at <= now)
+        .values(due_at=now + timedelta(minutes=every_minutes))
+    ).rowcount
+    if not taken and db.session.get(SyncSchedule, PERIODIC) is None:
+        try:
+            with db.session.begin_nested():  # two first runners at once: one row wins
+                db.session.add(SyncSchedule(name=PERIODIC, due_at=now))
+        except IntegrityError:
+            pass
+        db.session.commit()
+        return schedule(every_minutes)
+    db.session.commit()
+    return enqueue_all() if taken else None
 
 
 def enqueue_all(reason: str = "scheduled") -> int:
-    """Queue every connected connection (the periodic refresh)."""
-    count = 0
-    connected = select(Connection).filter_by(status=ConnectionStatus.CONNECTED)
-    for connection in db.session.scalars(connected):
-        enqueue(connection, reason)
-        count += 1
+    """Queue every connected connection that has no job waiting (the periodic refresh), in
+    one statement however many there are, and push the new jobs to RQ in pipelines."""
+    stamp = utcnow()
+    already = select(SyncJob.id).where(SyncJob.connection_id == Connection.id, WAITING).exists()
+    connected = select(Connection.id, literal(reason), literal(stamp)).where(
+        Connection.status == ConnectionStatus.CONNECTED, ~already
+    )
+    ids = list(
+        db.session.scalars(
+            insert(SyncJob)
+            .from_select(["connection_id", "reason", "queued_at"], connected)
+            .returning(SyncJob.id)
+        )
+    )
     db.session.commit()
-    return count
+    if ids and current_app.config.get("REDIS_URL"):
+        try:
+            _push_many(queue(), ids)
+        except RedisError as error:
+            log.warning(
+                "%d periodic synchronisation(s) not pushed to the queue (%s: %s); the "
+                "sweeper pushes them.",
+                len(ids),
+                type(error).__name__,
+                error,
+            )
+    return len(ids)
+
+
+def _push_many(rq_queue: Queue, job_ids: list[int]) -> None:
+    for start in range(0, len(job_ids), PUSH_CHUNK):
+        with rq_queue.connection.pipeline() as pipe:
+            rq_queue.enqueue_many(
+                [
+                    Queue.prepare_data(
+                        run_job, (job_id,), job_id=rq_job_id(job_id), timeout=RUN_TIMEOUT
+                    )
+                    for job_id in job_ids[start : start + PUSH_CHUNK]
+                ],
+                pipeline=pipe,
+            )
+            pipe.execute()

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 import redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 
 from portal import provisioning
 from portal.extensions import db
@@ -46,9 +46,9 @@ def queued(make_queued):
 
 
 def work(app):
+    """What ``flask sync worker --burst`` does after its sweep: run what is queued."""
     with app.app_context():
-        rq_queue = jobs.queue()
-        SimpleWorker([rq_queue], connection=rq_queue.connection).work(burst=True)
+        jobs.work(app, threading.Event(), burst=True)
 
 
 def test_committed_jobs_reach_the_queue_and_a_worker_runs_them(queued, standins):

@@ -199,7 +199,8 @@ class Directory:
     for many directories; otherwise each directory makes its own. ``counters`` counts the
     requests served: ``openid-configuration``, ``keys``, ``token`` and ``token:<grant type>``,
     ``authorize``, ``adminconsent``, ``logout``; ``graph`` for every Graph request (each
-    request inside a ``$batch`` too) and ``graph:<view>`` per operation (``graph:user``,
+    request inside a ``$batch`` too), ``graph:http`` for those that came over the wire (a
+    ``$batch`` once) and ``graph:<view>`` per operation (``graph:user``,
     ``graph:list_calendars``, ``graph:create_event``, ``graph:batch``, ...).
 
     Mailbox load, keyed by lower-case UPN: ``max_concurrency`` is the most requests seen at
@@ -208,6 +209,14 @@ class Directory:
     Outlook service limit of throttling-limits.md; None switches it off) answers the
     requests over it 429 ``ApplicationThrottled``; ``mailbox_latency`` (seconds) makes each
     mailbox request take that long, so that concurrent clients overlap measurably.
+    ``max_mailboxes_in_flight`` is the most mailboxes seen with a request running at once;
+    with ``gather_mailboxes`` set, a mailbox request waits (10 s at most) until that many
+    mailboxes have had one running at once, so that a test sees whether a client keeps them
+    in flight together.
+
+    Latency as the real service has it (100 to 500 ms a request): ``request_latency``
+    (seconds) holds every Graph answer that long, and a ``$batch`` answer another
+    ``batch_item_latency`` per request it carries.
     """
 
     def __init__(
@@ -250,6 +259,11 @@ class Directory:
         self.mailbox_request_limit = 10_000
         self.mailbox_request_window = 600.0
         self.mailbox_latency = 0.0
+        self.max_mailboxes_in_flight = 0
+        self.gather_mailboxes: int | None = None
+        self._crowd = threading.Condition(self.lock)
+        self.request_latency = 0.0
+        self.batch_item_latency = 0.0
         self.signing_key = signing_key or rsa.generate_private_key(
             public_exponent=65537, key_size=2048
         )
@@ -661,7 +675,17 @@ class Directory:
         with self.lock:
             self._in_flight[key] += 1
             self.max_concurrency[key] = max(self.max_concurrency[key], self._in_flight[key])
+            busy = sum(1 for running in self._in_flight.values() if running > 0)
+            self.max_mailboxes_in_flight = max(self.max_mailboxes_in_flight, busy)
+            self._crowd.notify_all()
             return self._in_flight[key]
+
+    def gather(self) -> None:
+        """Wait until ``gather_mailboxes`` mailboxes have had a request running at once."""
+        with self._crowd:
+            if self.gather_mailboxes:
+                wanted = self.gather_mailboxes
+                self._crowd.wait_for(lambda: self.max_mailboxes_in_flight >= wanted, timeout=10)
 
     def leave_mailbox(self, user: User) -> None:
         """Count one request on the user's mailbox as finished."""

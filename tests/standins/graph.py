@@ -112,11 +112,18 @@ def create_graph_app(directory: Directory) -> Flask:
     def count_and_trace():
         g.request_id = random_guid()
         directory.count("graph", *([f"graph:{request.endpoint}"] if request.endpoint else []))
+        if request.environ.get(MAILBOX_SLOTS) is None:
+            directory.count("graph:http")  # a request over the wire, not one inside a $batch
 
     @app.after_request
     def headers(response):
         if g.get("hold_answer"):
             time.sleep(g.hold_answer)  # the request has run; its answer comes late
+        if request.environ.get(MAILBOX_SLOTS) is None:  # not a request inside a $batch
+            items = len(g.get("batch_items", ()))
+            latency = directory.request_latency + items * directory.batch_item_latency
+            if latency:
+                time.sleep(latency)
         response.headers["request-id"] = g.get("request_id", "")
         response.headers["client-request-id"] = client_request_id()
         if response.mimetype == "application/json":
@@ -387,6 +394,8 @@ def create_graph_app(directory: Directory) -> Flask:
     def batch():
         _caller(directory)
         payload = request.get_json(silent=True)
+        if isinstance(payload, dict) and isinstance(payload.get("requests"), list):
+            g.batch_items = payload["requests"]  # each adds to the answer's latency
         authorization = request.headers["Authorization"]
         result = run_batch(app, directory, payload, authorization, request.host_url)
         return Response(encode(result), mimetype="application/json")
@@ -487,6 +496,7 @@ def _occupy(directory: Directory, owner: User, client_id: str) -> None:
     running = directory.enter_mailbox(owner)
     wave = request.environ.get(MAILBOX_SLOTS)
     (wave if wave is not None else g.setdefault("mailboxes", [])).append(owner)
+    directory.gather()
     hold = directory.take_hold(owner)
     if hold and hold.applied:
         g.hold_answer = hold.seconds
