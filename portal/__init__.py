@@ -114,7 +114,7 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """The audiences' areas: the wizard, Microsoft's callback, the support console; and
     the language switcher every page has."""
-    from . import i18n
+    from . import i18n, verification
     from .connect import bp as connect_bp
     from .microsoft.errors import display_code
     from .setup import bp as setup_bp
@@ -124,6 +124,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(connect_bp)
     app.register_blueprint(support_bp)
     app.add_template_filter(display_code, "microsoft_code")
+    app.add_template_filter(verification.evidence_text, "evidence")
     i18n.init_app(app)
 
     @app.get("/")
