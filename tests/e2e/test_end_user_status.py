@@ -87,3 +87,34 @@ def test_a_failed_sync_in_plain_words_at_both_widths_in_both_languages(world, pa
     page.get_by_role("button", name="Ben jij het niet? Meld je af op deze pagina").click()
     expect(page.get_by_text("Deze browser toont je synchronisatie niet meer.")).to_be_visible()
     expect(page.get_by_text("In deze browser heeft eerder iemand")).to_have_count(0)
+
+
+def test_support_sets_the_institutions_time_zone_and_service_desk(world, page, screenshot):
+    from portal import staff
+    from tests.e2e.conftest import sign_in_to_console
+
+    password = "correct horse battery staple"
+    with world.app.app_context():
+        staff.create_staff("support@mytimetable.example", password)
+        db.session.commit()
+    sign_in_to_console(page, world.portal.url, "support@mytimetable.example", password)
+    page.goto(f"{world.portal.url}/support/institutions")
+    page.get_by_role("link", name="Settings for Example University").click()
+    page.get_by_label("Time zone").fill("Europe/Amsterdm")
+    page.get_by_label("IT service desk").fill("javascript:alert(1)")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Enter a time zone from the IANA list")).to_be_visible()
+    expect(page.get_by_text("Enter a web address starting with https://")).to_be_visible()
+    # At 1366 px only: at 390 px the console's navigation runs out of its header, which
+    # the work on narrow screens (issue 16, point 11) changes for every console page.
+    screenshot("support-institution-settings-errors-1366")
+    assert_accessible(page, "support-institution-settings-errors-1366")
+    page.get_by_label("Time zone").fill("Europe/Amsterdam")
+    page.get_by_label("IT service desk").fill("servicedesk@example.edu")
+    page.get_by_label("E-mail users when they need to connect again").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("The settings of Example University were saved.")).to_be_visible()
+    with world.app.app_context():
+        institution = db.session.query(Institution).filter_by(name="Example University").one()
+        assert institution.time_zone == "Europe/Amsterdam" and institution.reconnect_email
+        assert institution.service_desk == "servicedesk@example.edu"
