@@ -148,6 +148,9 @@ def test_every_unhappy_answer_gets_a_clear_page(
 def test_admin_approval_page_gives_the_text_to_forward(portal, standins):
     response = EndUser(portal, standins).connect(ADELE, "idBtn_Back")
     assert "AADSTS90094" in response.text
+    details = response.text[response.text.index("<details") : response.text.index("</details>")]
+    for name in ("Trace ID", "Correlation ID", "Timestamp"):
+        assert f"<dt>{name}</dt><dd><code>" in details  # from the redirect's description
     assert f"http://localhost/connect/{SLUG}/organisation-consent" in response.text
 
 
