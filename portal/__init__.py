@@ -137,7 +137,7 @@ def register_blueprints(app: Flask) -> None:
     """The audiences' areas: the wizard, Microsoft's callback, the support console, the
     provisioning API (exempt from CSRF: it takes a key, never a cookie); the language
     switcher every page has; and the operators' metrics."""
-    from . import i18n, metrics, models
+    from . import i18n, metrics, models, verification
     from .api import bp as api_bp
     from .connect import bp as connect_bp
     from .microsoft.errors import display_code
@@ -158,6 +158,7 @@ def register_blueprints(app: Flask) -> None:
         ConnectionStatus=models.ConnectionStatus,
         CheckOutcome=models.CheckOutcome,
     )
+    app.add_template_filter(verification.evidence_text, "evidence")
     i18n.init_app(app)
     metrics.init_app(app)
 

@@ -6,7 +6,9 @@ nothing else is deleted.
 """
 
 import logging
+from enum import StrEnum
 
+from flask_babel import get_locale
 from sqlalchemy import select
 
 from . import security, tokens
@@ -39,6 +41,8 @@ def connect(configuration: Configuration, sign_in: identity.SignIn) -> Connectio
     connection.token_cache_encrypted = security.encrypt(sign_in.token_cache.encode())
     connection.calendar_id, connection.calendar_name = calendar.id, calendar.name
     connection.status, connection.last_error = ConnectionStatus.CONNECTED, None
+    connection.last_error_code = connection.last_error_ids = None
+    connection.language = str(get_locale() or "en")
     db.session.flush()
     jobs.enqueue(connection, "first sync" if connection.last_sync_at is None else "reconnected")
     record(configuration.institution, sign_in.username, "user_connected", calendar.name)
@@ -90,3 +94,35 @@ def disconnect(connection: Connection, remove_calendar: bool) -> bool:
     connection.updated_at = utcnow()
     db.session.commit()
     return removed
+
+
+class Summary(StrEnum):
+    """What a connection's status page says first: its state and its last run together,
+    so that a failed synchronisation never shows as a plain "Connected"."""
+
+    RECONNECT = "reconnect"  # the stored sign-in stopped working: connect again
+    DISCONNECTED = "disconnected"
+    NOT_YET = "not_yet"  # connected, never synchronised
+    UP_TO_DATE = "up_to_date"
+    PARTLY = "partly"  # some events could not be written
+    DELAYED = "delayed"  # Microsoft asked to wait; the run comes back later
+    FAILED = "failed"
+
+
+_SUMMARIES = {
+    None: Summary.NOT_YET,
+    "ok": Summary.UP_TO_DATE,
+    "unchanged": Summary.UP_TO_DATE,
+    "partial": Summary.PARTLY,
+    "throttled": Summary.DELAYED,
+}
+
+
+def summary(connection: Connection) -> Summary:
+    """The connection's state in one word for its user; an outcome not known here counts
+    as failed."""
+    if connection.status == ConnectionStatus.NEEDS_RECONNECT:
+        return Summary.RECONNECT
+    if connection.status == ConnectionStatus.DISCONNECTED:
+        return Summary.DISCONNECTED
+    return _SUMMARIES.get(connection.last_sync_outcome, Summary.FAILED)

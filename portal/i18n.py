@@ -118,6 +118,7 @@ CODE_LABELS = {
     # Why a synchronisation was queued
     "first sync": _l("first synchronisation"),
     "sync now": _l("you asked for it"),
+    "reconnected": _l("you connected again"),
     "scheduled": _l("scheduled"),
     # Method
     "application": _l("Application"),

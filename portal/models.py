@@ -4,7 +4,7 @@ verification evidence, the audit trail, and server-side sessions."""
 import enum
 from datetime import UTC, datetime
 
-from sqlalchemy import ForeignKey, LargeBinary, String, Text, UniqueConstraint, select
+from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -67,6 +67,13 @@ class Institution(db.Model):
     # The administrator's language (as the wizard last showed it at submission): the
     # language of the e-mails the portal sends them. None until then: English.
     language: Mapped[str | None] = mapped_column(String(8))
+    # What the connect pages show its users: times in this IANA time zone (None: guessed
+    # from the browser's language, see ``portal.timezones``), and where to ask for help
+    # (the IT service desk's web address or e-mail address; None: no link).
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    service_desk: Mapped[str | None] = mapped_column(String(320))
+    # Whether a user whose sign-in stopped working gets an e-mail asking to connect again.
+    reconnect_email: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     configuration: Mapped["Configuration | None"] = relationship(
@@ -198,6 +205,10 @@ class Verification(db.Model):
     error_code: Mapped[str | None] = mapped_column(String(60))
     message: Mapped[str] = mapped_column(Text, default="")
     evidence: Mapped[str] = mapped_column(Text, default="")
+    # The evidence as a message of ``verification.EVIDENCE`` and its values, so that pages
+    # show it in their own language; None for rows stored before (their English text).
+    evidence_key: Mapped[str | None] = mapped_column(String(40))
+    evidence_params: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     configuration: Mapped[Configuration] = relationship(back_populates="verifications")
@@ -253,6 +264,13 @@ class Connection(db.Model):
     last_sync_at: Mapped[datetime | None]
     last_sync_outcome: Mapped[str | None] = mapped_column(String(30))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Microsoft's code for the last problem, and the IDs its answer gave for tracing the
+    # request (Entra: Trace ID, Correlation ID, Timestamp; Graph: request-id,
+    # client-request-id, date), as [name, value] pairs, for the IT service desk.
+    last_error_code: Mapped[str | None] = mapped_column(String(100))
+    last_error_ids: Mapped[list | None] = mapped_column(JSON)
+    # The language the user's connect pages were in when they connected: their e-mails'.
+    language: Mapped[str | None] = mapped_column(String(8))
     event_count: Mapped[int] = mapped_column(default=0)
     # The last run in numbers, for the status page and the console.
     last_created: Mapped[int] = mapped_column(default=0)

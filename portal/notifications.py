@@ -1,4 +1,5 @@
-"""E-mails to administrators: kept in an outbox, and sent through SMTP when configured.
+"""E-mails to administrators (and end users): kept in an outbox, and sent through SMTP
+when configured.
 
 The action that causes a message never waits for, or fails with, its delivery: the
 message is stored with the action's transaction and, once that transaction has committed,
@@ -34,9 +35,14 @@ LINK = "\N{OBJECT REPLACEMENT CHARACTER}"
 
 
 def queue(
-    institution: Institution, subject: str, body: str, link: str | None = None
+    institution: Institution,
+    subject: str,
+    body: str,
+    link: str | None = None,
+    recipient: str | None = None,
 ) -> Notification:
-    """Add a message for the institution's administrator to the current transaction.
+    """Add a message for the institution's administrator (or ``recipient``) to the current
+    transaction.
 
     ``link`` (an invitation link, which is a key to the institution's configuration)
     takes the place of ``LINK`` in the e-mail sent, and only there: the body kept in the
@@ -47,7 +53,10 @@ def queue(
         LINK, _("[The invitation link is not kept here: support can make a new one.]")
     )
     notification = Notification(
-        institution=institution, recipient=institution.contact_email, subject=subject, body=kept
+        institution=institution,
+        recipient=recipient or institution.contact_email,
+        subject=subject,
+        body=kept,
     )
     db.session.add(notification)
     if current_app.config.get("SMTP_URL"):

@@ -6,7 +6,7 @@ A delegated connection's token comes from its user's stored sign-in (the MSAL to
 encrypted in the database); an application connection's from the client credentials flow.
 """
 
-from . import security
+from . import reminders, security
 from .extensions import db
 from .microsoft import identity
 from .microsoft.errors import MicrosoftError
@@ -24,8 +24,12 @@ def user_token(connection: Connection, fresh: bool = False) -> str:
         token = identity.user_token(identity.registration(configuration), cache, fresh=fresh)
     except MicrosoftError as error:
         if error.code != "unreachable":
+            newly = connection.status == ConnectionStatus.CONNECTED
             connection.status = ConnectionStatus.NEEDS_RECONNECT
             connection.last_error = error.display_code or error.code
+            connection.last_error_code, connection.last_error_ids = error.code, error.trace
+            if newly:
+                reminders.ask_to_reconnect(connection)
             db.session.commit()
         raise
     if token.token_cache is not None:

@@ -9,7 +9,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from flask_babel import force_locale
+from flask_babel import force_locale, gettext
 
 from .extensions import db
 from .i18n import lazy_gettext as _l
@@ -50,6 +50,48 @@ CHAINS = {
 LABELS = {link.kind: link.label for chain in CHAINS.values() for link in chain}
 
 
+def N_(message: str) -> str:
+    """Marks a message for translation where it is only looked up later (by ``gettext``)."""
+    return message
+
+
+# The evidence of each link, as messages with their values named: stored with its key and
+# values, it is shown in the page's language (``evidence_text``). The English text is kept
+# too, for exports and for rows stored before.
+EVIDENCE = {
+    "tenant": N_("Tenant %(guid)s, issuer %(issuer)s"),
+    "tenant_named": N_("%(entered)s is tenant %(guid)s, issuer %(issuer)s"),
+    "application": N_("Application %(client_id)s is registered."),
+    "resource_refused": N_("Not reached: Microsoft refused the resource asked for."),
+    "certificate": N_(
+        "Signed in with certificate %(thumbprint)s (SHA-1 thumbprint); app-only token issued."
+    ),
+    "rbac_scoped": N_(
+        "No tenant-wide Calendars.ReadWrite grant in the token, as RBAC for Applications "
+        "requires; the Exchange role assignment grants access for the group."
+    ),
+    "roles": N_("Token roles: %(roles)s."),
+    "calendars": N_("Read the calendars of %(mailbox)s: %(names)s."),
+    "no_calendars": N_("Read the calendars of %(mailbox)s: it has no calendars."),
+    "no_group": N_("No security group: the app may reach every mailbox."),
+    "outside_refused": N_("%(outside)s, outside %(group)s, was refused: %(code)s: %(message)s"),
+    "signed_in": N_("%(user)s signed in through the redirect URI and the consent prompt."),
+    "scopes": N_("Delegated scopes granted: %(scopes)s."),
+}
+
+
+def evidence_text(link: Verification) -> str:
+    """A link's evidence in the page's language; rows stored before evidence had a key
+    show their English text."""
+    values = link.evidence_params or {}
+    if link.evidence_key in EVIDENCE and isinstance(values, dict):
+        try:
+            return gettext(EVIDENCE[link.evidence_key], **values)
+        except (KeyError, ValueError, TypeError):
+            pass
+    return link.evidence
+
+
 class _Run:
     """Records the links of one run; ``fail`` stops the chain."""
 
@@ -60,16 +102,19 @@ class _Run:
         self.run_id = run_id or str(uuid.uuid4())
         self.purpose = purpose
 
-    def passed(self, link: Link, evidence: str) -> None:
-        self._add(link, CheckOutcome.PASSED, None, "", evidence)
+    def passed(self, link: Link, evidence: str, **values) -> None:
+        """The link holds; ``evidence`` is a key of ``EVIDENCE``, ``values`` its values."""
+        self._add(link, CheckOutcome.PASSED, None, "", evidence, values)
 
-    def skipped(self, link: Link, evidence: str) -> None:
-        self._add(link, CheckOutcome.SKIPPED, None, "", evidence)
+    def skipped(self, link: Link, evidence: str, **values) -> None:
+        self._add(link, CheckOutcome.SKIPPED, None, "", evidence, values)
 
     def failed(self, link: Link, error: MicrosoftError, code: str | None = None) -> None:
-        self._add(link, CheckOutcome.FAILED, code or error.code, error.message, "")
+        self._add(link, CheckOutcome.FAILED, code or error.code, error.message, None, {})
 
-    def _add(self, link, outcome, code, message, evidence):
+    def _add(self, link, outcome, code, message, key, values):
+        values = {name: str(value) for name, value in values.items()}
+        evidence = EVIDENCE[key] % values if key else ""
         db.session.add(
             Verification(
                 configuration=self.configuration,
@@ -80,6 +125,8 @@ class _Run:
                 error_code=code[:60] if code else None,  # the column's length
                 message=message[:2000],
                 evidence=evidence[:2000],
+                evidence_key=key,
+                evidence_params=values or None,
             )
         )
 
@@ -95,27 +142,25 @@ def _app_only_links(run: _Run, configuration: Configuration, require_roles: bool
         return None
     configuration.tenant_guid = tenant.guid
     entered = configuration.tenant_id
-    name = "" if entered.lower() == tenant.guid else f"{entered} is "
-    run.passed(TENANT, f"{name}tenant {tenant.guid}, issuer {tenant.issuer}")
+    if entered.lower() == tenant.guid:
+        run.passed(TENANT, "tenant", guid=tenant.guid, issuer=tenant.issuer)
+    else:
+        run.passed(TENANT, "tenant_named", entered=entered, guid=tenant.guid, issuer=tenant.issuer)
     try:
         token = identity.client_credentials_token(app)
     except MicrosoftError as error:
         if error.code in CERTIFICATE_CODES:
-            run.passed(APPLICATION, f"Application {configuration.client_id} is registered.")
+            run.passed(APPLICATION, "application", client_id=configuration.client_id)
             run.failed(CERTIFICATE, error)
         elif error.code in RESOURCE_CODES:
-            run.passed(APPLICATION, f"Application {configuration.client_id} is registered.")
-            run.skipped(CERTIFICATE, "Not reached: Microsoft refused the resource asked for.")
+            run.passed(APPLICATION, "application", client_id=configuration.client_id)
+            run.skipped(CERTIFICATE, "resource_refused")
             run.failed(PERMISSION, error)
         else:
             run.failed(APPLICATION, error)
         return None
-    run.passed(APPLICATION, f"Application {configuration.client_id} is registered.")
-    run.passed(
-        CERTIFICATE,
-        f"Signed in with certificate {certificate.sha1_thumbprint} "
-        f"(SHA-1 thumbprint); app-only token issued.",
-    )
+    run.passed(APPLICATION, "application", client_id=configuration.client_id)
+    run.passed(CERTIFICATE, "certificate", thumbprint=certificate.sha1_thumbprint)
     configuration.service_principal_id = token.service_principal_id
     if require_roles and _rbac_scoped(configuration):
         if REQUIRED_PERMISSION in token.roles:
@@ -124,11 +169,7 @@ def _app_only_links(run: _Run, configuration: Configuration, require_roles: bool
                 MicrosoftError("rbac_tenant_wide", f"Token roles: {', '.join(token.roles)}."),
             )
             return None
-        run.passed(
-            PERMISSION,
-            "No tenant-wide Calendars.ReadWrite grant in the token, as RBAC for Applications "
-            "requires; the Exchange role assignment grants access for the group.",
-        )
+        run.passed(PERMISSION, "rbac_scoped")
     elif require_roles:
         if REQUIRED_PERMISSION not in token.roles:
             granted = ", ".join(token.roles) or "none"
@@ -137,7 +178,7 @@ def _app_only_links(run: _Run, configuration: Configuration, require_roles: bool
                 MicrosoftError("no_roles", f"Application permissions in the token: {granted}."),
             )
             return None
-        run.passed(PERMISSION, f"Token roles: {', '.join(token.roles)}.")
+        run.passed(PERMISSION, "roles", roles=", ".join(token.roles))
     return token
 
 
@@ -164,10 +205,9 @@ def _mailbox_links(run: _Run, configuration: Configuration, access_token: str) -
         policy = error.code == "ErrorAccessDenied" and group
         run.failed(MAILBOX, error, code="ErrorAccessDenied/policy" if policy else None)
         return
-    names = ", ".join(c.name for c in calendars) or "no calendars"
-    run.passed(MAILBOX, f"Read the calendars of {configuration.test_mailbox}: {names}.")
+    _calendars_read(run, configuration.test_mailbox, calendars)
     if not group:
-        run.skipped(SCOPE, "No security group: the app may reach every mailbox.")
+        run.skipped(SCOPE, "no_group")
         return
     try:
         graph.list_calendars(where, access_token, configuration.outside_mailbox)
@@ -175,8 +215,11 @@ def _mailbox_links(run: _Run, configuration: Configuration, access_token: str) -
         if error.code == "ErrorAccessDenied":
             run.passed(
                 SCOPE,
-                f"{configuration.outside_mailbox}, outside {group}, was refused: "
-                f"{error.code}: {error.message}",
+                "outside_refused",
+                outside=configuration.outside_mailbox,
+                group=group,
+                code=error.code,
+                message=error.message,
             )
         else:
             run.failed(SCOPE, error)
@@ -188,6 +231,14 @@ def _mailbox_links(run: _Run, configuration: Configuration, access_token: str) -
             f"The calendars of {configuration.outside_mailbox}, outside {group}, could be read.",
         ),
     )
+
+
+def _calendars_read(run: _Run, mailbox: str, calendars) -> None:
+    if calendars:
+        names = ", ".join(c.name for c in calendars)
+        run.passed(MAILBOX, "calendars", mailbox=mailbox, names=names)
+    else:
+        run.passed(MAILBOX, "no_calendars", mailbox=mailbox)
 
 
 def begin_delegated_checks(configuration: Configuration, actor: str) -> str | None:
@@ -215,10 +266,7 @@ def finish_delegated_checks(
         run.failed(SIGNED_IN, sign_in)
         _finish(run, actor)
         return
-    run.passed(
-        SIGNED_IN,
-        f"{sign_in.username} signed in through the redirect URI and the consent prompt.",
-    )
+    run.passed(SIGNED_IN, "signed_in", user=sign_in.username)
     if REQUIRED_PERMISSION not in sign_in.scopes:
         run.failed(
             PERMISSION,
@@ -226,14 +274,13 @@ def finish_delegated_checks(
         )
         _finish(run, actor)
         return
-    run.passed(PERMISSION, f"Delegated scopes granted: {', '.join(sign_in.scopes)}.")
+    run.passed(PERMISSION, "scopes", scopes=", ".join(sign_in.scopes))
     try:
         calendars = graph.list_calendars(where, sign_in.access_token)
     except MicrosoftError as error:
         run.failed(MAILBOX, error)
     else:
-        names = ", ".join(c.name for c in calendars) or "no calendars"
-        run.passed(MAILBOX, f"Read the calendars of {sign_in.username}: {names}.")
+        _calendars_read(run, sign_in.username, calendars)
     _finish(run, actor)
 
 

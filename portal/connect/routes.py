@@ -1,11 +1,21 @@
 """End users connect their Outlook calendar; Microsoft's answers come back here too."""
 
-from flask import abort, flash, g, redirect, render_template, request, session, url_for
+from flask import (
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import contains_eager
 
-from .. import connections, consent
+from .. import connections, consent, timezones
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..i18n import return_after_switching
@@ -57,7 +67,37 @@ def load_institution(endpoint, values):
 
 @bp.context_processor
 def connect_context():
-    return {"institution": getattr(g, "institution", None), "end_user": True}
+    institution = getattr(g, "institution", None)
+    zone = timezones.for_institution(institution)
+    return {
+        "institution": institution,
+        "end_user": True,
+        "local_time": lambda value: timezones.local_time(value, zone),
+        "service_desk": service_desk_link(institution.service_desk if institution else None),
+    }
+
+
+def service_desk_link(value: str | None) -> str | None:
+    """Where the footer's link to the institution's IT service desk goes: its web
+    address, or a ``mailto:`` for its e-mail address (both checked when support set them,
+    and again here: only http(s) and mail addresses become links)."""
+    if not value:
+        return None
+    if ADDRESS.match(value):
+        return f"mailto:{value}"
+    if value.startswith(("https://", "http://")) and not any(c.isspace() for c in value):
+        return value
+    return None
+
+
+def _forget_person() -> None:
+    """Take everything of the person who used the connect pages out of this browser's
+    session (their connection, a sign-in they started), under a new session ID: the next
+    person at a shared computer starts afresh."""
+    session.pop("connection_id", None)
+    if (session.get("sign_in") or {}).get("purpose") == consent.Purpose.CONNECT:
+        session.pop("sign_in")
+    current_app.session_interface.regenerate(session)
 
 
 def _available() -> bool:
@@ -73,11 +113,14 @@ def start(slug: str):
     if g.configuration.method == Method.APPLICATION:
         return render_template("connect/automatic.html")
     hint = request.args.get("login_hint", "")[:320]
+    hint = hint if ADDRESS.match(hint) else ""
+    connection = g.connection
+    if connection is not None and hint and hint.lower() != connection.upn.lower():
+        # MyTimetable sent someone else here: whoever used this browser before is gone.
+        _forget_person()
+        connection = None
     return render_template(
-        "connect/start.html",
-        form=ConfirmForm(),
-        login_hint=hint if ADDRESS.match(hint) else "",
-        connection=g.connection,
+        "connect/start.html", form=ConfirmForm(), login_hint=hint, connection=connection
     )
 
 
@@ -108,9 +151,23 @@ def status(slug: str):
     return render_template(
         "connect/status.html",
         connection=g.connection,
+        summary=connections.summary(g.connection),
         waiting=g.waiting,
         disconnect_form=DisconnectForm(),
     )
+
+
+@bp.post("/<slug>/sign-out")
+def sign_out(slug: str):
+    """Forget, in this browser only, who connected here: the synchronisation carries on."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    _forget_person()
+    flash(
+        _("This browser no longer shows your synchronisation. It carries on as before."),
+        "success",
+    )
+    return redirect(url_for("connect.start", slug=slug))
 
 
 @bp.post("/<slug>/sync")
@@ -139,7 +196,7 @@ def disconnect(slug: str):
     if connection is None or not form.validate_on_submit():
         abort(404 if connection is None else 400)
     removed = connections.disconnect(connection, form.remove_calendar.data)
-    session.pop("connection_id", None)
+    _forget_person()
     return render_template(
         "connect/disconnected.html",
         removed=removed,

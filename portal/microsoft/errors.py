@@ -364,12 +364,21 @@ def code_from_description(description: str | None) -> str | None:
 class MicrosoftError(Exception):
     """An error answered by Microsoft's identity platform or Graph, by code."""
 
-    def __init__(self, code: str, message: str, status: int | None = None):
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        status: int | None = None,
+        trace: list[tuple[str, str]] | None = None,
+    ):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.status = status
         self.retry_after: float | None = None  # seconds Microsoft asked to wait, if it did
+        # The IDs Microsoft's answer gave for finding the request in its logs, named as
+        # Microsoft names them, for an IT service desk (none for the portal's own errors).
+        self.trace: list[tuple[str, str]] = trace or []
 
     @property
     def advice(self) -> Advice:
@@ -412,7 +421,49 @@ def from_token_response(result: dict) -> MicrosoftError:
         else code_from_description(result.get("error_description"))
         or result.get("error", "unknown")
     )
-    return MicrosoftError(code, first_line(result.get("error_description") or result.get("error")))
+    return MicrosoftError(
+        code,
+        first_line(result.get("error_description") or result.get("error")),
+        trace=entra_trace(result),
+    )
+
+
+# The names Entra gives its IDs: the JSON fields of an error answer
+# (reference-error-codes.md, "Handling error codes in your application"), and the lines
+# that end every error_description, which is all a browser redirect carries.
+_ENTRA_IDS = (
+    ("trace_id", "Trace ID"),
+    ("correlation_id", "Correlation ID"),
+    ("timestamp", "Timestamp"),
+)
+_DESCRIPTION_LINE = re.compile(r"^(Trace ID|Correlation ID|Timestamp):\s*(\S.*?)\s*$", re.M)
+_ID_VALUE = re.compile(r"[0-9A-Za-z:. _+-]{1,64}")
+
+
+def entra_trace(answer: dict) -> list[tuple[str, str]]:
+    """The trace, correlation and time stamp of an Entra error answer (a token endpoint's
+    JSON, or a redirect's parameters), as [(name, value)]; values that are not IDs are
+    left out."""
+    found = dict(_DESCRIPTION_LINE.findall(answer.get("error_description") or ""))
+    for field, name in _ENTRA_IDS:
+        if answer.get(field):
+            found[name] = str(answer[field])
+    return _ids(found, [name for _, name in _ENTRA_IDS])
+
+
+def graph_trace(error: dict, headers) -> list[tuple[str, str]]:
+    """The request-id, client-request-id and date of a Graph error (its ``innerError``,
+    else the response headers; errors.md), as [(name, value)]."""
+    inner = error.get("innerError") or {}
+    inner = inner if isinstance(inner, dict) else {}
+    names = ["request-id", "client-request-id", "date"]
+    found = {name: inner.get(name) or headers.get(name) for name in names}
+    return _ids(found, names)
+
+
+def _ids(found: dict, names: list[str]) -> list[tuple[str, str]]:
+    values = [(name, str(found.get(name) or "").strip()) for name in names]
+    return [(name, value) for name, value in values if _ID_VALUE.fullmatch(value)]
 
 
 def first_line(description: str | None) -> str:

@@ -21,7 +21,7 @@ import requests
 from .. import metrics
 from . import http
 from .clouds import Cloud
-from .errors import MicrosoftError
+from .errors import MicrosoftError, graph_trace
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,8 @@ def _raise_for_error(response: requests.Response) -> None:
         error = {}
     code = error.get("code") or f"HTTP{response.status_code}"
     message = error.get("message") or response.reason or ""
-    failure = MicrosoftError(code, message, status=response.status_code)
+    trace = graph_trace(error if isinstance(error, dict) else {}, response.headers)
+    failure = MicrosoftError(code, message, status=response.status_code, trace=trace)
     failure.retry_after = retry_after(response.headers.get("Retry-After"))
     raise failure
 

@@ -25,7 +25,13 @@ from .. import security
 from ..models import Certificate, Configuration
 from . import http
 from .clouds import Cloud, cloud, overridden
-from .errors import MicrosoftError, code_from_description, first_line, from_token_response
+from .errors import (
+    MicrosoftError,
+    code_from_description,
+    entra_trace,
+    first_line,
+    from_token_response,
+)
 
 EXTENSION = "portal.microsoft.identity"
 
@@ -379,7 +385,9 @@ def finish_admin_consent(
     """
     if args.get("error"):
         code = code_from_description(args.get("error_description")) or args["error"]
-        raise MicrosoftError(code, first_line(args.get("error_description")))
+        raise MicrosoftError(
+            code, first_line(args.get("error_description")), trace=entra_trace(args)
+        )
     if not expected_state or args.get("state") != expected_state:
         raise MicrosoftError("state_mismatch", "The consent answer was not for this page.")
     if str(args.get("admin_consent", "")).lower() != "true":

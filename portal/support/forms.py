@@ -1,13 +1,22 @@
 """The console's forms."""
 
 from flask_babel import gettext as _
-from wtforms import PasswordField, RadioField, SelectChoice, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Regexp, ValidationError
+from wtforms import (
+    BooleanField,
+    PasswordField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
+from .. import timezones
 from ..forms import PortalForm
 from ..i18n import lazy_gettext as _l
 from ..review import RETURN_STEPS
-from ..validators import mailbox_address, single_line_text, strip
+from ..validators import ADDRESS, has_control_characters, mailbox_address, single_line_text, strip
 
 STEP_LABELS = {
     "method": _l("1. Method"),
@@ -149,3 +158,37 @@ class ApiKeyForm(PortalForm):
             single_line_text(_l("Use only printable text on one line.")),
         ],
     )
+
+
+class InstitutionSettingsForm(PortalForm):
+    """What the institution's connect pages show its users."""
+
+    time_zone = StringField(
+        _l("Time zone"),
+        filters=[strip],
+        validators=[Optional(), Length(max=64)],
+    )
+    service_desk = StringField(
+        _l("IT service desk"),
+        filters=[strip],
+        validators=[Optional(), Length(max=320)],
+    )
+    reconnect_email = BooleanField(_l("E-mail users when they need to connect again"))
+
+    def validate_time_zone(self, field):
+        """An IANA time zone, spelled as the time zone database does."""
+        if not timezones.valid(field.data):
+            raise ValidationError(
+                _("Enter a time zone from the IANA list, such as Europe/Amsterdam.")
+            )
+
+    def validate_service_desk(self, field):
+        """A web address (https:// or http://) or an e-mail address, nothing else."""
+        value = field.data
+        web = value.startswith(("https://", "http://")) and len(value) > len("https://")
+        if has_control_characters(value) or any(c.isspace() for c in value):
+            web = False
+        if not (web or ADDRESS.match(value)):
+            raise ValidationError(
+                _("Enter a web address starting with https://, or an e-mail address.")
+            )

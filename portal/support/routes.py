@@ -54,6 +54,7 @@ from .forms import (
     EnrolmentForm,
     FeedForm,
     InstitutionForm,
+    InstitutionSettingsForm,
     ReturnForm,
     SecondFactorForm,
     SignInForm,
@@ -425,6 +426,32 @@ def institutions():
         institutions=rows,
         new_link=session.pop("new_link", None),
         now=utcnow(),
+    ), 400 if form.errors else 200
+
+
+@bp.route("/institutions/<int:institution_id>", methods=["GET", "POST"])
+def institution_settings(institution_id: int):
+    """What the institution's connect pages show its users: time zone, IT service desk,
+    and whether users are e-mailed when they need to connect again."""
+    institution = db.session.get(Institution, institution_id) or abort(404)
+    form = InstitutionSettingsForm(obj=institution)
+    if form.validate_on_submit():
+        institution.time_zone = form.time_zone.data or None
+        institution.service_desk = form.service_desk.data or None
+        institution.reconnect_email = form.reconnect_email.data
+        record(
+            institution,
+            g.staff.email,
+            "institution_settings",
+            f"time zone {institution.time_zone or 'from the browser'}, service desk "
+            f"{institution.service_desk or 'none'}, reconnect e-mail "
+            f"{'on' if institution.reconnect_email else 'off'}",
+        )
+        db.session.commit()
+        flash(_("The settings of %(name)s were saved.", name=institution.name), "success")
+        return redirect(url_for("support.institutions"))
+    return render_template(
+        "support/institution.html", form=form, institution=institution
     ), 400 if form.errors else 200
 
 

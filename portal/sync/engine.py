@@ -64,6 +64,9 @@ class RunResult:
     failed: int = 0
     outcome: SyncOutcome = SyncOutcome.OK
     error: str | None = None
+    # Microsoft's code and trace IDs, when Microsoft's answer stopped the run.
+    error_code: str | None = None
+    error_trace: list = field(default_factory=list)
     requests: int = 0
     errors: list[str] = field(default_factory=list)
     # Throttled: Graph asked to wait until then; the job goes back to the queue for it.
@@ -392,6 +395,7 @@ def run(connection: Connection, sleep=time.sleep, before_batch=carry_on, policy=
     except MicrosoftError as error:
         result.outcome = SyncOutcome.FAILED
         result.error = f"{error.display_code or error.code}: {error.advice.cause}"
+        result.error_code, result.error_trace = error.code, error.trace
     duration = int((time.monotonic() - started) * 1000)
     _store(connection, result, duration)
     metrics.run_ended(result, duration / 1000)
@@ -444,6 +448,8 @@ def _store(connection: Connection, result: RunResult, duration_ms: int) -> None:
     connection.last_sync_at = utcnow()
     connection.last_sync_outcome = result.outcome
     connection.last_error = result.error or ("; ".join(result.errors[:3]) or None)
+    connection.last_error_code = result.error_code
+    connection.last_error_ids = result.error_trace or None
     connection.last_created, connection.last_updated = result.created, result.updated
     connection.last_deleted, connection.last_failed = result.deleted, result.failed
     connection.last_duration_ms = duration_ms

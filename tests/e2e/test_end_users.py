@@ -67,13 +67,14 @@ def test_user_declines_then_connects_reconnects_after_revocation_and_disconnects
 
     world.standins.directory.revoke_refresh_tokens(ADELE)
     page.get_by_role("button", name="Sync now").click()
-    expect(page.get_by_text("Needs reconnecting.")).to_be_visible()
+    expect(page.get_by_text("Not updating: connect again.")).to_be_visible()
     screenshot("connect-needs-reconnecting")
     assert_accessible(page, "connect-needs-reconnecting")
-    page.get_by_role("link", name="Connect again").click()
-    sign_in(page, ADELE)
+    page.get_by_role("button", name="Connect again").click()  # straight to Microsoft
+    expect(page.locator("input[name=login]")).to_have_value(ADELE)
+    page.locator("#idSIButton9").click()
     expect(page).to_have_url(re.compile(r"/status$"))
-    expect(page.get_by_text("Needs reconnecting.")).to_have_count(0)
+    expect(page.get_by_text("Not updating: connect again.")).to_have_count(0)
     expect(page.get_by_role("button", name="Sync now")).to_be_visible()
 
     page.get_by_label("Also remove the MyTimetable calendar from Outlook").check()

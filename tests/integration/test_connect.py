@@ -148,6 +148,9 @@ def test_every_unhappy_answer_gets_a_clear_page(
 def test_admin_approval_page_gives_the_text_to_forward(portal, standins):
     response = EndUser(portal, standins).connect(ADELE, "idBtn_Back")
     assert "AADSTS90094" in response.text
+    details = response.text[response.text.index("<details") : response.text.index("</details>")]
+    for name in ("Trace ID", "Correlation ID", "Timestamp"):
+        assert f"<dt>{name}</dt><dd><code>" in details  # from the redirect's description
     assert f"http://localhost/connect/{SLUG}/organisation-consent" in response.text
 
 
@@ -258,11 +261,14 @@ def test_revoked_sign_in_asks_to_reconnect_and_reconnecting_restores_it(
     page = user.client.post(
         f"/connect/{SLUG}/sync", data={"csrf_token": token}, follow_redirects=True
     )
-    assert "sign-in has expired" in page.text and "Needs reconnecting" in page.text
+    assert "sign-in has expired" in page.text and "Not updating: connect again" in page.text
     with portal.app_context():
         connection = db.session.query(Connection).one()
         assert connection.status == "needs_reconnect" and connection.last_error == "AADSTS50173"
+        ids = dict(connection.last_error_ids)
+        assert set(ids) == {"Trace ID", "Correlation ID", "Timestamp"}
         assert connection.token_cache_encrypted is not None and connection.calendar_id
+    assert ids["Trace ID"] in page.text and ids["Correlation ID"] in page.text
 
     assert user.connect(ADELE, hint=ADELE).location.endswith("/status")
     with portal.app_context():

@@ -192,6 +192,7 @@ FORMS = {
     "connect.sync_now": Form("connect"),
     "connect.disconnect": Form("connect", {"remove_calendar": ("y",)}),
     "connect.organisation_consent": Form("connect"),
+    "connect.sign_out": Form("connect"),
     "support.sign_in": Form(
         "anonymous", {"email": ("support@mytimetable.example",), "password": (PASSWORD,)}
     ),
@@ -213,6 +214,14 @@ FORMS = {
             "name": ("New University",),
             "hosting": ("managed", "on_premises"),
             "contact_email": ("it@new.edu",),
+        },
+    ),
+    "support.institution_settings": Form(
+        "staff",
+        {
+            "time_zone": ("Europe/Amsterdam", ""),
+            "service_desk": ("https://help.contoso.edu/", "it@contoso.edu"),
+            "reconnect_email": ("y",),
         },
     ),
     "support.reissue": Form("staff"),
@@ -278,6 +287,7 @@ PAGES = {
     ),
     "support.configuration": Page("staff"),
     "support.institutions": Page("staff"),
+    "support.institution_settings": Page("staff"),
     "support.certificates": Page("staff"),
     "support.outbox": Page("staff"),
     "support.export": Page("staff"),

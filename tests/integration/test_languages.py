@@ -129,7 +129,7 @@ def test_the_end_users_start_page_is_in_dutch(client, app):
         configuration.method, configuration.status = "delegated", "approved"
         db.session.commit()
     page = client.get("/connect/contoso", headers=DUTCH)
-    assert "Uw rooster in Outlook" in page.text
+    assert "Je rooster in Outlook" in page.text
     assert "Aanmelden bij Microsoft" in page.text
 
 

@@ -9,7 +9,9 @@ from portal.microsoft.errors import (
     advice_for,
     code_from_description,
     display_code,
+    entra_trace,
     from_token_response,
+    graph_trace,
 )
 
 STEPS = {"method", "certificate", "register", "tenant", "verify", None}
@@ -119,3 +121,29 @@ def test_token_response_is_keyed_by_its_first_numeric_code():
 )
 def test_codes_are_shown_as_microsoft_shows_them(code, shown):
     assert display_code(code) == shown
+
+
+def test_entra_answers_keep_their_trace_and_correlation_ids():
+    answer = {
+        "error": "invalid_grant",
+        "error_description": "AADSTS50173: The grant was revoked.\r\nTrace ID: t-1\r\n"
+        "Correlation ID: c-1\r\nTimestamp: 2026-07-01 10:00:00Z",
+        "error_codes": [50173],
+        "trace_id": "0b5c1d7e-0000-4a2b-8c3d-000000000001",
+        "correlation_id": "5e3b2a10-0000-4f00-9000-000000000002",
+    }
+    assert from_token_response(answer).trace == [
+        ("Trace ID", "0b5c1d7e-0000-4a2b-8c3d-000000000001"),  # the JSON fields first
+        ("Correlation ID", "5e3b2a10-0000-4f00-9000-000000000002"),
+        ("Timestamp", "2026-07-01 10:00:00Z"),  # else the description's lines (a redirect)
+    ]
+
+
+def test_graph_errors_keep_their_request_ids_and_drop_what_is_not_an_id():
+    error = {
+        "code": "ErrorAccessDenied",
+        "innerError": {"request-id": "r-1", "date": "2026-07-01T10:00:00", "x": "y"},
+    }
+    headers = {"client-request-id": "<script>alert(1)</script>", "request-id": "other"}
+    assert graph_trace(error, headers) == [("request-id", "r-1"), ("date", "2026-07-01T10:00:00")]
+    assert entra_trace({"trace_id": "a\r\nb", "error_description": None}) == []
