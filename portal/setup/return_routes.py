@@ -72,10 +72,11 @@ def _link_key() -> str:
 
 
 def _recipient_key() -> str:
-    """Fresh links asked for, counted per address they go to, whichever link asked."""
+    """Fresh links asked for, counted per address they go to, whichever link asked (by
+    the address's hash: the limiter logs its keys)."""
     invitation = invitations.resolve_any(request.view_args.get("token"))
     address = invitation.institution.contact_email.lower() if invitation else "-"
-    return f"fresh-link-to:{address}"
+    return "fresh-link-to:" + token_hash(address)
 
 
 def _fresh_link_limit():

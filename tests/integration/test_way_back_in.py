@@ -408,3 +408,15 @@ def test_sign_in_app_settings_must_be_whole(env):
 
 def test_sign_in_app_is_off_when_unset():
     assert config.sign_in_app({}) == {"SIGNIN_CLIENT_ID": None, "SIGNIN_CREDENTIAL": None}
+
+
+def test_a_link_that_expires_mid_session_points_to_the_links_page(portal, standins):
+    administrator = Administrator(portal, standins)
+    administrator.sign_in(ADMIN)
+    with portal.app_context():
+        for row in db.session.query(Invitation):
+            row.expires_at = utcnow() - timedelta(minutes=1)
+        db.session.commit()
+    page = administrator.client.get("/setup/review")
+    assert page.status_code == 410
+    assert "Open the invitation link from your e-mail again" in page.text
