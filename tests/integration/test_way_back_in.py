@@ -420,3 +420,34 @@ def test_a_link_that_expires_mid_session_points_to_the_links_page(portal, standi
     page = administrator.client.get("/setup/review")
     assert page.status_code == 410
     assert "Open the invitation link from your e-mail again" in page.text
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "O\u2019Brien \u2018College\u2019 <script>alert(1)</script>",
+        '"; Start-Process calc; "',
+        "Example Bcc: x@evil.example",
+    ],
+)
+def test_the_fresh_link_e_mail_carries_a_hostile_institution_name_as_text(
+    portal, smtp_server, name
+):
+    import email
+    from email import policy
+
+    _controller, inbox = smtp_server
+    with portal.app_context():
+        db.session.query(Institution).one().name = name
+        db.session.commit()
+    client = portal.test_client()
+    path = portal.config["link"]
+    _, token = page_and_token(client, path)
+    assert client.post(f"{path}/fresh-link", data={"csrf_token": token}).status_code == 303
+    deadline = time.time() + 5
+    while not inbox.messages and time.time() < deadline:
+        time.sleep(0.05)
+    message = email.message_from_bytes(inbox.messages[0].content, policy=policy.default)
+    assert message["Subject"].strip() == f"MyTimetable: a new link to set up Office 365 for {name}"
+    assert message["Bcc"] is None and inbox.messages[0].rcpt_tos == [CONTACT]
+    assert name in message.get_content()
