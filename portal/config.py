@@ -7,6 +7,7 @@ once and keeps them in its instance folder, so a laptop run needs no set-up.
 
 import ipaddress
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -103,6 +104,82 @@ def feed_networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Net
     return tuple(networks)
 
 
+# What a page can show as a link: an https address, or a plain e-mail address.
+_SUPPORT_URL = re.compile(r"https://[\w.-]+(?::\d+)?(?:/[\w.~%/?#&=+@:-]*)?")
+_SUPPORT_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def support_contact(value: str | None) -> dict:
+    """``PORTAL_SUPPORT_CONTACT``: an e-mail address, an https URL, or both separated by a
+    comma; returns ``{"email": ..., "url": ...}`` with what was given (empty when unset)."""
+    contact = {}
+    for entry in (part.strip() for part in (value or "").split(",")):
+        if not entry:
+            continue
+        if _SUPPORT_URL.fullmatch(entry):
+            key = "url"
+        elif _SUPPORT_EMAIL.fullmatch(entry):
+            key = "email"
+        else:
+            raise ConfigurationError(
+                f"PORTAL_SUPPORT_CONTACT: {entry!r} is neither an e-mail address nor an "
+                "https:// address. Give one of each at most, separated by a comma."
+            )
+        if key in contact:
+            raise ConfigurationError(f"PORTAL_SUPPORT_CONTACT gives more than one {key}.")
+        contact[key] = entry
+    return contact
+
+
+_PEM_KEY = re.compile(
+    r"-----BEGIN (?:RSA |EC )?PRIVATE KEY-----.+?-----END (?:RSA |EC )?PRIVATE KEY-----", re.S
+)
+_PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
+
+
+def sign_in_app(env) -> dict:
+    """The vendor's multi-tenant app registration for administrators' Microsoft sign-in:
+    ``PORTAL_SIGNIN_CLIENT_ID`` with either ``PORTAL_SIGNIN_CLIENT_SECRET`` or
+    ``PORTAL_SIGNIN_CERTIFICATE`` (a PEM file holding its private key and certificate).
+    Unset, the sign-in is off."""
+    client_id = (env.get("PORTAL_SIGNIN_CLIENT_ID") or "").strip()
+    secret = env.get("PORTAL_SIGNIN_CLIENT_SECRET") or None
+    certificate = env.get("PORTAL_SIGNIN_CERTIFICATE") or None
+    if not client_id:
+        if secret or certificate:
+            raise ConfigurationError(
+                "PORTAL_SIGNIN_CLIENT_SECRET or PORTAL_SIGNIN_CERTIFICATE is set without "
+                "PORTAL_SIGNIN_CLIENT_ID."
+            )
+        return {"SIGNIN_CLIENT_ID": None, "SIGNIN_CREDENTIAL": None}
+    if bool(secret) == bool(certificate):
+        raise ConfigurationError(
+            "PORTAL_SIGNIN_CLIENT_ID needs exactly one of PORTAL_SIGNIN_CLIENT_SECRET and "
+            "PORTAL_SIGNIN_CERTIFICATE."
+        )
+    if certificate:
+        try:
+            pem = Path(certificate).read_text()
+        except OSError as error:
+            raise ConfigurationError(
+                f"PORTAL_SIGNIN_CERTIFICATE ({certificate}) cannot be read: {error.strerror}."
+            ) from None
+        key = _PEM_KEY.search(pem)
+        certificate_block = _PEM_CERTIFICATE.search(pem)
+        if key is None or certificate_block is None:
+            raise ConfigurationError(
+                "PORTAL_SIGNIN_CERTIFICATE must be a PEM file holding both the private key "
+                "and the certificate uploaded to the sign-in app registration."
+            )
+        credential = {
+            "private_key": key.group(0),
+            "public_certificate": certificate_block.group(0),
+        }
+    else:
+        credential = secret
+    return {"SIGNIN_CLIENT_ID": client_id.lower(), "SIGNIN_CREDENTIAL": credential}
+
+
 def database_uri(url: str | None) -> str | None:
     """The SQLAlchemy URL for ``url``: PostgreSQL URLs as hosting providers write them
     (``postgres://`` or ``postgresql://``) are served by psycopg 3, the driver installed."""
@@ -181,6 +258,9 @@ def from_environment(instance_path: str, given: dict | None = None, environ=None
         "SIGNIN_LIMIT": env.get("PORTAL_SIGNIN_LIMIT", "10 per 15 minutes"),
         "SIGNIN_ADDRESS_LIMIT": env.get("PORTAL_SIGNIN_ADDRESS_LIMIT", "50 per 15 minutes"),
         "API_RATE_LIMIT": env.get("PORTAL_API_RATE_LIMIT", "120 per minute"),
+        "SUPPORT_CONTACT": support_contact(env.get("PORTAL_SUPPORT_CONTACT")),
+        "FRESH_LINK_LIMIT": env.get("PORTAL_FRESH_LINK_LIMIT", "3 per hour"),
+        **sign_in_app(env),
         "STAFF_IDLE_MINUTES": _whole_number(env, "PORTAL_STAFF_IDLE_MINUTES", 30),
         "SYNC_DAYS_BACK": _whole_number(env, "PORTAL_SYNC_DAYS_BACK", 14),
         "SYNC_WEEKS_AHEAD": _whole_number(env, "PORTAL_SYNC_WEEKS_AHEAD", 26),

@@ -1,30 +1,36 @@
 """Sign-ins and consent at Microsoft for every purpose, and Microsoft's answer to them.
 
-The wizard (an administrator checking the configuration), the connect pages (end users)
-and an administrator granting consent for the whole organisation (from either) share one
+The wizard (an administrator checking the configuration), the connect pages (end users),
+an administrator granting consent for the whole organisation (from either) and an
+administrator signing in to get back into the wizard after their link expired share one
 redirect URI, ``connect.callback``. The flow or the consent request is kept whole in the
 server-side session until the answer arrives; ``answer`` then hands it to what started it,
 and chooses the page that explains a sign-in that did not complete.
 """
 
 import logging
+import math
 import secrets
 from enum import StrEnum
 
 from flask import current_app, flash, g, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 
-from . import connections, verification
+from . import connections, invitations, verification
 from .extensions import db
 from .microsoft import identity
+from .microsoft.clouds import cloud
 from .microsoft.errors import MicrosoftError, advice_for
-from .models import Configuration, Status, record
+from .models import Configuration, Invitation, Status, record
 from .urls import external, redirect_uri
 
 # Who the audit trail names for what an administrator does through the wizard or the
 # organisation consent page.
 ADMIN = "administrator (invitation link)"
 ORGANISATION_ADMIN = "administrator (organisation consent page)"
+# The vendor's sign-in app is registered in the worldwide cloud: tenants of a national
+# cloud cannot sign in to it.
+SIGN_IN_CLOUD = "worldwide"
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +41,7 @@ class Purpose(StrEnum):
     VERIFY = "verify"  # the wizard's check of a delegated configuration (a sign-in)
     CONNECT = "connect"  # an end user's connection, or consent from the connect pages
     SETUP = "setup"  # admin consent from the wizard
+    RETURN = "return"  # an administrator of the tenant signing in to reopen the wizard
 
 
 def start_sign_in(
@@ -56,6 +63,41 @@ def start_sign_in(
         "flow": flow,
         "configuration_id": configuration.id,
         **remember,
+    }
+    return flow["auth_uri"]
+
+
+def administrator_sign_in_offered(configuration: Configuration | None) -> bool:
+    """Whether an administrator of the configuration's tenant may sign in with Microsoft
+    to reopen the wizard: the vendor's sign-in app is set up, and the configuration's
+    tenant GUID is known (a verification has read it from Microsoft)."""
+    return bool(
+        current_app.config.get("SIGNIN_CLIENT_ID")
+        and configuration is not None
+        and configuration.tenant_guid
+        and configuration.cloud == SIGN_IN_CLOUD
+    )
+
+
+def _sign_in_app(configuration: Configuration) -> identity.AppRegistration:
+    return identity.sign_in_registration(
+        cloud(SIGN_IN_CLOUD),
+        configuration.tenant_guid,
+        current_app.config["SIGNIN_CLIENT_ID"],
+        current_app.config["SIGNIN_CREDENTIAL"],
+    )
+
+
+def start_administrator_sign_in(invitation: Invitation) -> str:
+    """Send an administrator whose link ran out to Microsoft, to sign in to the tenant of
+    the link's configuration; return the address to send the browser to."""
+    configuration = invitation.institution.configuration
+    flow = identity.begin_administrator_sign_in(_sign_in_app(configuration), redirect_uri())
+    session["sign_in"] = {
+        "purpose": Purpose.RETURN,
+        "flow": flow,
+        "configuration_id": configuration.id,
+        "invitation_id": invitation.id,
     }
     return flow["auth_uri"]
 
@@ -91,6 +133,8 @@ def answer(args: dict):
             return _verification_sign_in(sign_in, args)
         if sign_in.get("purpose") == Purpose.CONNECT:
             return _connect_sign_in(sign_in, args)
+        if sign_in.get("purpose") == Purpose.RETURN:
+            return _administrator_sign_in(sign_in, args)
     return _stale()
 
 
@@ -211,3 +255,54 @@ def _admin_consent(consent: dict, args: dict):
     return render_template(
         "connect/consent_result.html", ok=True, message="", institution=configuration.institution
     )
+
+
+def _administrator_sign_in(sign_in: dict, args: dict):
+    """An administrator back from Microsoft: if the ID token shows an administrator role
+    in the configuration's tenant, the wizard opens in this browser as a confirmed
+    invitation opens it (a new session under a new ID)."""
+    invitation = db.session.get(Invitation, sign_in.get("invitation_id") or 0)
+    configuration = db.session.get(Configuration, sign_in.get("configuration_id") or 0)
+    if (
+        invitation is None
+        or configuration is None
+        or invitation.institution_id != configuration.institution_id
+        or not invitations.way_back_open(invitation)
+        or not administrator_sign_in_offered(configuration)
+    ):
+        return _stale()
+    institution = configuration.institution
+    try:
+        administrator = identity.finish_administrator_sign_in(
+            _sign_in_app(configuration), sign_in.get("flow"), args
+        )
+    except MicrosoftError as error:
+        log.warning(
+            "An administrator's sign-in for %s was refused: %s.",
+            institution.slug,
+            error.display_code or error.code,
+        )
+        record(
+            institution,
+            "administrator (Microsoft sign-in)",
+            "administrator_sign_in_refused",
+            f"{error.display_code or error.code}: {error.message}"[:500],
+        )
+        db.session.commit()
+        status = 502 if error.code == "unreachable" else 403
+        return render_template(
+            "setup/sign_in_refused.html", error=error, advice=error.advice, institution=institution
+        ), status
+    hours = math.ceil(current_app.permanent_session_lifetime.total_seconds() / 3600)
+    opened = invitations.open_by_sign_in(institution, administrator.username, hours)
+    record(
+        institution,
+        f"{administrator.username} (Microsoft sign-in)",
+        "wizard_opened_by_sign_in",
+        f"{', '.join(administrator.roles)} in tenant {administrator.tenant_guid}",
+    )
+    session.clear()
+    session["invitation_id"] = opened.id
+    current_app.session_interface.regenerate(session)  # a new ID for a new privilege
+    db.session.commit()
+    return redirect(url_for("setup.resume"))

@@ -5,6 +5,7 @@ import enum
 from datetime import UTC, datetime
 
 from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text, UniqueConstraint, select
+from sqlalchemy import false as sql_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -46,6 +47,15 @@ class ConnectionStatus(enum.StrEnum):
     CONNECTED = "connected"
     NEEDS_RECONNECT = "needs_reconnect"
     DISCONNECTED = "disconnected"
+
+
+class InvitationState(enum.StrEnum):
+    """Whether an invitation link still opens the wizard, and if not, why."""
+
+    VALID = "valid"
+    EXPIRED = "expired"  # its time ran out
+    REPLACED = "replaced"  # a newer link for the institution took its place
+    REVOKED = "revoked"  # MyTimetable support revoked it on purpose
 
 
 class CheckOutcome(enum.StrEnum):
@@ -96,6 +106,11 @@ class Invitation(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    # Set when a newer link replaced this one; a link revoked without it was revoked by
+    # support on purpose (links revoked before this column existed count as such).
+    replaced: Mapped[bool] = mapped_column(default=False, server_default=sql_false())
+    # The administrator (UPN) whose Microsoft sign-in made this invitation: it has no link.
+    signed_in_as: Mapped[str | None] = mapped_column(String(320))
     last_used_at: Mapped[datetime | None]
 
     institution: Mapped[Institution] = relationship(back_populates="invitations")
@@ -104,6 +119,15 @@ class Invitation(db.Model):
     def expired(self) -> bool:
         """True once the link may no longer open the wizard."""
         return self.revoked_at is not None or self.expires_at <= utcnow()
+
+    @property
+    def state(self) -> InvitationState:
+        """Whether the link opens the wizard, and if not, why."""
+        if self.revoked_at is not None:
+            return InvitationState.REPLACED if self.replaced else InvitationState.REVOKED
+        if self.expires_at <= utcnow():
+            return InvitationState.EXPIRED
+        return InvitationState.VALID
 
 
 class Certificate(db.Model):

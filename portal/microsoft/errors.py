@@ -326,6 +326,27 @@ ADVICE: dict[str, Advice] = {
         TENANT,
         Page.OTHER_TENANT,
     ),
+    "not_administrator": Advice(
+        _l(
+            "This account holds none of the Microsoft Entra roles that may administer the "
+            "connection to MyTimetable."
+        ),
+        _l(
+            "Sign in with an account that is Global Administrator, Privileged Role "
+            "Administrator, Application Administrator or Cloud Application Administrator "
+            "of the tenant (an eligible role must be activated first), or ask for a fresh "
+            "invitation link."
+        ),
+        None,
+    ),
+    "no_roles_claim": Advice(
+        _l("Microsoft did not say which roles the account holds."),
+        _l(
+            "MyTimetable's sign-in app is not set up to receive directory roles: contact "
+            "MyTimetable support, or ask for a fresh invitation link."
+        ),
+        None,
+    ),
     "unreachable": Advice(
         _l("Microsoft could not be reached."),
         _l("Try again in a few minutes. If it persists, check the portal's outbound network."),
@@ -394,6 +415,8 @@ class MicrosoftError(Exception):
 PORTAL_CODES = {
     "no_certificate",
     "no_roles",
+    "no_roles_claim",
+    "not_administrator",
     "no_scope",
     "rbac_tenant_wide",
     "scope_not_enforced",

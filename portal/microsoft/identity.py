@@ -68,6 +68,9 @@ class AppRegistration:
     tenant: str
     client_id: str
     certificate: Certificate | None
+    # A credential given in the settings (a secret, or MSAL's private key and certificate
+    # dict) instead of a certificate from the database: the vendor's sign-in app.
+    client_credential: str | dict | None = field(default=None, repr=False)
 
     @property
     def authority(self) -> str:
@@ -110,7 +113,7 @@ def _build(
     try:
         return msal.ConfidentialClientApplication(
             app.client_id,
-            client_credential=_credential(app.certificate),
+            client_credential=app.client_credential or _credential(app.certificate),
             authority=app.authority,
             http_client=http.session(),
             instance_discovery=False if overridden() else None,
@@ -323,6 +326,89 @@ def finish_sign_in(
         tenant_guid=tenant_guid,
         token_cache=cache.serialize(),
     )
+
+
+# The directory roles whose holders may administer MyTimetable's connection to their tenant
+# (register or change an app and grant consent for it), by role template ID as the ``wids``
+# claim names them (Microsoft Entra built-in roles, permissions-reference.md, "All roles").
+ADMINISTRATOR_ROLES = {
+    "62e90394-69f5-4237-9190-012177145e10": "Global Administrator",
+    "e8611ab8-c189-46e8-94e1-60213ab1f814": "Privileged Role Administrator",
+    "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3": "Application Administrator",
+    "158c047a-c907-4556-b7ef-446551a6b5f7": "Cloud Application Administrator",
+}
+
+
+def sign_in_registration(cloud: Cloud, tenant_guid: str, client_id: str, credential):
+    """The vendor's multi-tenant sign-in app, with the authority of one tenant (never
+    ``common`` or ``organizations``: only that tenant's accounts can sign in)."""
+    if not _GUID.fullmatch(tenant_guid or ""):
+        raise MicrosoftError("tenant_mismatch", "The configuration's tenant GUID is not known.")
+    return AppRegistration(cloud, tenant_guid, client_id, None, client_credential=credential)
+
+
+def begin_administrator_sign_in(app: AppRegistration, redirect_uri: str) -> dict:
+    """Start an administrator's sign-in that proves who they are and which directory
+    roles they hold: only ``User.Read`` is asked for (MSAL adds the OpenID scopes), and
+    the account is always chosen anew."""
+    return _application(app).initiate_auth_code_flow(
+        app.cloud.graph_scopes(("User.Read",)),
+        redirect_uri=redirect_uri,
+        prompt="select_account",
+        response_mode="query",
+    )
+
+
+@dataclass(frozen=True)
+class Administrator:
+    """An administrator of a tenant, proven by their ID token."""
+
+    username: str
+    object_id: str
+    tenant_guid: str
+    roles: tuple[str, ...]  # names of the administrator roles held
+
+
+def finish_administrator_sign_in(
+    app: AppRegistration, flow: dict | None, callback_args: dict
+) -> Administrator:
+    """Redeem an administrator's sign-in and check the ID token: its ``tid`` must be the
+    registration's tenant, and its ``wids`` must name one of ``ADMINISTRATOR_ROLES``.
+
+    ``wids`` is in the token only when the app's manifest sets ``groupMembershipClaims``
+    to ``DirectoryRole`` or ``All`` (access-token-claims-reference.md, ``wids``): without
+    it the roles cannot be read, which is refused (``no_roles_claim``), never taken as
+    "no role". No token is kept: MSAL's cache for this flow is thrown away.
+    """
+    if not flow:
+        raise MicrosoftError("state_mismatch", "No sign-in was started in this browser.")
+    try:
+        result = _application(app, msal.SerializableTokenCache()).acquire_token_by_auth_code_flow(
+            flow, dict(callback_args)
+        )
+    except ValueError as exc:
+        raise MicrosoftError("state_mismatch", "The sign-in could not be matched.") from exc
+    except RuntimeError as exc:
+        raise MicrosoftError("state_mismatch", "The sign-in's nonce did not match.") from exc
+    except requests.RequestException as exc:
+        raise MicrosoftError("unreachable", str(exc)) from exc
+    if "access_token" not in result:
+        raise from_token_response(result)
+    claims = result.get("id_token_claims") or {}
+    username = claims.get("preferred_username") or claims.get("upn") or "The account"
+    tenant_guid = (claims.get("tid") or "").lower()
+    if tenant_guid != app.tenant.lower():
+        raise MicrosoftError("tenant_mismatch", f"{username} belongs to tenant {tenant_guid}.")
+    wids = claims.get("wids")
+    if not isinstance(wids, list):
+        raise MicrosoftError(
+            "no_roles_claim", "The ID token has no wids claim: set groupMembershipClaims."
+        )
+    assigned = {str(role).lower() for role in wids}
+    held = tuple(name for role, name in ADMINISTRATOR_ROLES.items() if role in assigned)
+    if not held:
+        raise MicrosoftError("not_administrator", f"{username} holds none of the roles.")
+    return Administrator(username, claims.get("oid", ""), tenant_guid, held)
 
 
 @dataclass(frozen=True)

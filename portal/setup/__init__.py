@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("setup", __name__, url_prefix="/setup")
 
-from . import routes  # noqa: E402,F401  (routes attach themselves to bp)
+from . import return_routes, routes  # noqa: E402,F401  (routes attach themselves to bp)

@@ -29,7 +29,7 @@ from ..microsoft.clouds import cloud
 from ..microsoft.errors import MicrosoftError, advice_for
 from ..models import Certificate, CheckOutcome, Method, Status, record, utcnow
 from ..urls import external, redirect_uri
-from . import bp, scripts
+from . import bp, return_routes, scripts
 from .forms import (
     ApplicationVerifyForm,
     GenerateCertificateForm,
@@ -73,7 +73,7 @@ def open_invitation(token: str):
     try:
         invitation = invitations.resolve(token)
     except invitations.InvitationError as error:
-        return _invalid_invitation(error)
+        return return_routes.invalid_invitation_page(error, token)
     # Links in e-mails may name one page of the wizard; nothing else is followed.
     to_rotation = request.args.get("to") == "rotation"
     form = ConfirmForm()
@@ -101,14 +101,13 @@ def open_invitation(token: str):
 
 
 def _invalid_invitation(error: invitations.InvitationError):
-    status = 410 if error.reason == "expired" else 404
-    return render_template("setup/invitation_invalid.html", reason=error.reason), status
+    return return_routes.invalid_invitation_page(error)
 
 
 @bp.before_request
 def load_invitation():
     """Every wizard page belongs to the invitation remembered in this browser's session."""
-    if request.endpoint == "setup.open_invitation":
+    if request.endpoint in return_routes.OPEN_ENDPOINTS:
         return None
     try:
         invitation = invitations.current(session.get("invitation_id"))

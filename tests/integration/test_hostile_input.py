@@ -13,6 +13,7 @@ import io
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from urllib.parse import quote, urlencode
 
 import pytest
@@ -162,6 +163,8 @@ class Page:
 
 FORMS = {
     "setup.open_invitation": Form("anonymous"),
+    "setup.fresh_link": Form("anonymous"),
+    "setup.administrator_sign_in": Form("anonymous"),
     "setup.method": Form(
         "on_premises", {"method": ("application", "delegated"), "cloud": tuple(CLOUDS)}
     ),
@@ -686,7 +689,13 @@ def test_pages_survive_hostile_query_parameters(portal, endpoint, data):
     portal.check_saved_values()
 
 
-PENDING = ("admin_consent:setup", "admin_consent:connect", "sign_in:verify", "sign_in:connect")
+PENDING = (
+    "admin_consent:setup",
+    "admin_consent:connect",
+    "sign_in:verify",
+    "sign_in:connect",
+    "sign_in:return",
+)
 
 
 def _pending(portal, kind: str) -> tuple[Context, str]:
@@ -714,6 +723,16 @@ def _pending(portal, kind: str) -> tuple[Context, str]:
         value = {"purpose": purpose, "flow": flow, "configuration_id": configuration_id}
         if purpose == "verify":
             value["run_id"] = "00000000-0000-0000-0000-000000000000"
+        if purpose == "return":
+            # An administrator back from signing in on an expired link's page.
+            portal.app.config.update(SIGNIN_CLIENT_ID=CLIENT_ID, SIGNIN_CREDENTIAL="secret")
+            with portal.app.app_context():
+                configuration = db.session.get(Configuration, configuration_id)
+                configuration.tenant_guid = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+                invitation = configuration.institution.invitations[0]
+                invitation.expires_at = utcnow() - timedelta(days=1)
+                value["invitation_id"] = invitation.id
+                db.session.commit()
     with context.client.session_transaction() as session:
         session[request] = value
     return context, state

@@ -41,6 +41,16 @@ class Tenant:
     user_consent_allowed: bool = False
 
 
+# reference-app-manifest.md: signInAudience and groupMembershipClaims values.
+SIGN_IN_AUDIENCES = (
+    "AzureADMyOrg",
+    "AzureADMultipleOrgs",
+    "AzureADandPersonalMicrosoftAccount",
+    "PersonalMicrosoftAccount",
+)
+GROUP_MEMBERSHIP_CLAIMS = ("None", "SecurityGroup", "DirectoryRole", "ApplicationGroup", "All")
+
+
 @dataclass
 class AppRegistration:
     """An app registration with its service principal in its home tenant.
@@ -71,6 +81,32 @@ class AppRegistration:
     policy_mailboxes: set[str] | None = None
     rbac_mailboxes: set[str] | None = None
     service_principal_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    # Who may sign in (reference-app-manifest.md, signInAudience): AzureADMyOrg, the home
+    # tenant's accounts only; AzureADMultipleOrgs, the accounts of any organisation's
+    # tenant, named in the authority.
+    sign_in_audience: str = "AzureADMyOrg"
+    # The manifest's groupMembershipClaims (reference-app-manifest.md): which group and
+    # directory-role memberships the tokens carry. None, "None", "SecurityGroup",
+    # "DirectoryRole", "ApplicationGroup" or "All"; the manifest editor refuses others.
+    group_membership_claims: str | None = None
+
+    def __post_init__(self):
+        if self.sign_in_audience not in SIGN_IN_AUDIENCES:
+            raise ValueError(f"signInAudience {self.sign_in_audience!r} is not a valid value")
+        self.set_group_membership_claims(self.group_membership_claims)
+
+    def set_group_membership_claims(self, value: str | None) -> None:
+        """Change the manifest's groupMembershipClaims, refusing a value Entra refuses."""
+        if value is not None and value not in GROUP_MEMBERSHIP_CLAIMS:
+            raise ValueError(f"groupMembershipClaims {value!r} is not a valid value")
+        self.group_membership_claims = value
+
+    @property
+    def directory_roles_in_tokens(self) -> bool:
+        """Whether tokens carry the user's directory roles as ``wids``: only when
+        groupMembershipClaims is DirectoryRole or All (access-token-claims-reference.md,
+        ``wids``: "Setting it to All or DirectoryRole is required")."""
+        return self.group_membership_claims in ("DirectoryRole", "All")
 
 
 @dataclass
@@ -87,6 +123,9 @@ class User:
     has_mailbox: bool = True
     consented_clients: set[str] = field(default_factory=set)
     is_admin: bool = False
+    # The directory roles assigned to the user, by role template ID (permissions-
+    # reference.md, "All roles"); what ``wids`` lists.
+    directory_roles: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -315,9 +354,22 @@ class Directory:
         return None
 
     def app(self, tenant_id: str, client_id: str) -> AppRegistration | None:
-        """The application registered in this tenant with this client ID."""
+        """The application with this client ID as this tenant knows it: registered in it,
+        or a multi-tenant app registered in another tenant (signInAudience
+        AzureADMultipleOrgs, howto-convert-app-to-be-multi-tenant.md), whose service
+        principal the tenant gets when someone there first consents to it."""
         with self.lock:
-            return self.apps.get((tenant_id.lower(), client_id.lower()))
+            own = self.apps.get((tenant_id.lower(), client_id.lower()))
+            if own is not None:
+                return own
+            return next(
+                (
+                    app
+                    for (_, client), app in self.apps.items()
+                    if client == client_id.lower() and app.sign_in_audience == "AzureADMultipleOrgs"
+                ),
+                None,
+            )
 
     def user(self, object_id: str) -> User | None:
         """The user with this object ID."""

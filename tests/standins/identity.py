@@ -48,6 +48,7 @@ GRAPH_RESOURCES = {WORLDWIDE_GRAPH, GRAPH_APP_ID}
 GRAPH_DEFAULT = f"{WORLDWIDE_GRAPH}/.default"  # the client credentials scope for Graph
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 OIDC_SCOPES = {"openid", "profile", "email", "offline_access"}
+DEFAULT_USER_ROLE = "b79fbf4d-3ef9-4689-8143-76b194e85509"  # see TokenIssuer._id_token
 TOKEN_LIFETIME = 3599  # expires_in of the documented answers (v2-oauth2-auth-code-flow.md)
 CODE_LIFETIME = 600  # "they expire after about 10 minutes" (v2-oauth2-auth-code-flow.md)
 CLOCK_SKEW = 300
@@ -678,6 +679,13 @@ class TokenIssuer:
         }
         if nonce is not None:
             claims["nonce"] = nonce  # echoed as received: MSAL sends the hash of its nonce
+        if self.app.directory_roles_in_tokens:
+            # wids: the role template IDs of the user's tenant-wide directory roles, only
+            # when the app's manifest sets groupMembershipClaims to DirectoryRole or All
+            # (access-token-claims-reference.md, wids; the claim is the same in ID tokens).
+            # A member also holds the default user role b79fbf4d-...: no document lists it,
+            # but Entra's tokens carry it (microsoftgraph/msgraph-sdk-powershell#1782).
+            claims["wids"] = sorted({*user.directory_roles, DEFAULT_USER_ROLE})
         return self.directory.sign(claims, x5t=False)
 
 
