@@ -294,6 +294,7 @@ def fingerprint(configuration: Configuration) -> str:
         "certificate": certificate.sha1_thumbprint if certificate else None,
         "tenant": configuration.tenant_id,
         "client": configuration.client_id,
+        "limited": configuration.limited_to_group,
         "group": group,
         "limit": configuration.group_scope_method if group else None,
     }

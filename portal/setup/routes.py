@@ -189,6 +189,9 @@ def method():
             form.populate_obj(configuration)
             if configuration.method != Method.APPLICATION:
                 configuration.mailbox_scope = None
+        if configuration.limited_to_group and not configuration.security_group_email:
+            # the group's address is asked in step 4: nothing after it until it is entered
+            configuration.step_reached = min(configuration.step_reached, 4)
         _reached(2)
         db.session.commit()
         return redirect(url_for("setup.certificate"))

@@ -163,7 +163,13 @@ class Page:
 FORMS = {
     "setup.open_invitation": Form("anonymous"),
     "setup.method": Form(
-        "on_premises", {"method": ("application", "delegated"), "cloud": tuple(CLOUDS)}
+        "on_premises",
+        {
+            "method": ("application", "delegated"),
+            "mailbox_scope": ("all", "group"),
+            "group_scope_method": ("rbac", "access_policy"),
+            "cloud": tuple(CLOUDS),
+        },
     ),
     "setup.certificate": Form("on_premises"),
     "setup.generate_certificate": Form("on_premises", {"validity": ("365", "548", "730")}),
@@ -175,7 +181,6 @@ FORMS = {
             "tenant_id": ("example.edu", "72f988bf-86f1-41af-91ab-2d7cd011db47"),
             "client_id": (CLIENT_ID,),
             "security_group_email": ("group@example.edu",),
-            "group_scope_method": ("rbac", "access_policy"),
         },
     ),
     "setup.verify": Form(
@@ -245,6 +250,7 @@ PAGES = {
     "connect.callback": Page("connect", dict.fromkeys(CALLBACK, ())),
     "setup.open_invitation": Page("anonymous", {"to": ("rotation",)}, ("token",)),
     "setup.resume": Page("on_premises"),
+    "setup.start": Page("on_premises"),
     "setup.method": Page("on_premises"),
     "setup.certificate": Page("on_premises"),
     "setup.download_certificate": Page("on_premises"),
@@ -738,6 +744,7 @@ def _check_csv_export(app, client, values: list[str]):
                 name=value, slug=f"hostile-{n}", hosting="managed", contact_email="a@b.edu"
             )
             institution.configuration = Configuration(
+                method="application",  # an address stored before step 1 asked: the group
                 tenant_guid=f"00000000-0000-0000-0000-{n:012d}",
                 tenant_id=value,
                 client_id=value[:36],
