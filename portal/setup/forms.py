@@ -57,7 +57,6 @@ class MethodForm(PortalForm):
         validators=[DataRequired(_l("Choose the Microsoft cloud your tenant is in."))],
     )
 
-
     def validate_mailbox_scope(self, field):
         """Application permissions reach all calendars or one group's: the answer changes
         what step 3 asks the administrator to do in Entra."""
@@ -131,10 +130,7 @@ class TenantForm(PortalForm):
         filters=[_strip],
         validators=[
             DataRequired(
-                _l(
-                    "Enter the group's e-mail address, or choose all calendars in step 1 "
-                    "instead."
-                )
+                _l("Enter the group's e-mail address, or choose all calendars in step 1 instead.")
             ),
             Length(max=320),
             mailbox_address(
@@ -142,6 +138,7 @@ class TenantForm(PortalForm):
             ),
         ],
     )
+
     def validate_tenant_id(self, field):
         """A tenant is a GUID or a verified domain name."""
         value = field.data
