@@ -43,8 +43,8 @@ def mytimetable_properties(configuration: Configuration) -> str:
         ("office365.certificate.keyFile", certificates.key_file_name(configuration.institution)),
         ("office365.outlookCategories", "true" if configuration.outlook_categories else "false"),
     ]
-    if configuration.method == "application" and configuration.security_group_email:
-        properties.append(("office365.securityGroup", configuration.security_group_email))
+    if configuration.group:
+        properties.append(("office365.securityGroup", configuration.group))
     lines = [f"# {_comment(comment)}" for comment in comments]
     lines += [f"{_escape(key, key=True)}={_escape(value)}" for key, value in properties]
     return "\n".join(lines) + "\n"

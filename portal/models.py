@@ -30,6 +30,14 @@ class Method(enum.StrEnum):
     DELEGATED = "delegated"
 
 
+class MailboxScope(enum.StrEnum):
+    """Application permissions: every calendar in the tenant, or only the members of one
+    mail-enabled security group."""
+
+    ALL = "all"
+    GROUP = "group"
+
+
 class Status(enum.StrEnum):
     """A configuration's life: draft, then submitted and reviewed (managed) or exported."""
 
@@ -183,6 +191,9 @@ class Configuration(db.Model):
     client_id: Mapped[str | None] = mapped_column(String(36))
     security_group_email: Mapped[str | None] = mapped_column(String(320))
     group_scope_method: Mapped[str] = mapped_column(String(20), default="rbac")
+    # Asked in step 1 with the method, before step 3 shows what to do in Entra; the group's
+    # address (step 4) is kept when "all" is chosen, but counts only while "group" is.
+    mailbox_scope: Mapped[str | None] = mapped_column(String(10))
     service_principal_id: Mapped[str | None] = mapped_column(String(36))
     outlook_categories: Mapped[bool] = mapped_column(default=False)
     # MyTimetable's iCalendar feed for one person, with {upn} where their address goes.
@@ -208,6 +219,20 @@ class Configuration(db.Model):
         back_populates="configuration", order_by="Verification.id"
     )
 
+    @property
+    def limited_to_group(self) -> bool:
+        """Application permissions limited to one mail-enabled security group."""
+        if self.method != Method.APPLICATION:
+            return False
+        if self.mailbox_scope is None:  # not asked (made outside the wizard): as before
+            return bool(self.security_group_email)
+        return self.mailbox_scope == MailboxScope.GROUP
+
+    @property
+    def group(self) -> str | None:
+        """The security group's address, while the configuration is limited to it."""
+        return (self.security_group_email or None) if self.limited_to_group else None
+
     def latest_run(self, purpose: str = "configuration") -> list["Verification"]:
         """The links of the most recent verification run, in chain order."""
         links = [v for v in self.verifications if v.purpose == purpose]
@@ -225,6 +250,9 @@ class Verification(db.Model):
     # "configuration": the wizard's chain; "rotation": a new certificate's check.
     purpose: Mapped[str] = mapped_column(String(20), default="configuration")
     kind: Mapped[str] = mapped_column(String(40))
+    # A fingerprint of the values the run checked (verification.fingerprint); None for runs
+    # from before it was kept.
+    inputs: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(10))  # a CheckOutcome
     error_code: Mapped[str | None] = mapped_column(String(60))
     message: Mapped[str] = mapped_column(Text, default="")

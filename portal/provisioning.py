@@ -101,7 +101,7 @@ def provision(configuration: Configuration, upns: list[str], actor: str) -> Outc
         except MicrosoftError as error:
             if error.code == "unreachable":
                 raise
-            limited = error.code == "ErrorAccessDenied" and configuration.security_group_email
+            limited = error.code == "ErrorAccessDenied" and configuration.group
             why = advice_for("ErrorAccessDenied/policy" if limited else error.code).cause
             outcome.refused.append((upn, error.display_code or error.code, why))
             outcome.reasons[upn] = refusal(configuration, error.code)
@@ -272,7 +272,7 @@ def group_upns(configuration: Configuration) -> list[str]:
     """The user principal names of the configuration's security group's members."""
     where = cloud(configuration.cloud)
     token = identity.client_credentials_token(identity.registration(configuration)).access_token
-    return [m.upn for m in graph.group_members(where, token, configuration.security_group_email)]
+    return [m.upn for m in graph.group_members(where, token, configuration.group)]
 
 
 def mailboxes(configuration: Configuration) -> list[Connection]:

@@ -194,7 +194,7 @@ def export_rows() -> list[dict]:
                 "tenant_id": configuration.tenant_id or "",
                 "tenant_guid": configuration.tenant_guid or "",
                 "client_id": configuration.client_id or "",
-                "security_group_email": configuration.security_group_email or "",
+                "security_group_email": configuration.group or "",
                 "certificate_sha1": certificate.sha1_thumbprint if certificate else "",
                 "certificate_not_after": certificate.not_after.isoformat() if certificate else "",
                 "verified_at": _iso(configuration.verified_at),

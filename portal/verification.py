@@ -5,8 +5,11 @@ breaks; every link checked is stored with its evidence. The wizard and the suppo
 console both run the checks through this module.
 """
 
+import hashlib
+import json
 import logging
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from flask_babel import force_locale, gettext
@@ -101,6 +104,7 @@ class _Run:
         self.configuration = configuration
         self.run_id = run_id or str(uuid.uuid4())
         self.purpose = purpose
+        self.inputs = fingerprint(configuration)
 
     def passed(self, link: Link, evidence: str, **values) -> None:
         """The link holds; ``evidence`` is a key of ``EVIDENCE``, ``values`` its values."""
@@ -121,6 +125,7 @@ class _Run:
                 run_id=self.run_id,
                 purpose=self.purpose,
                 kind=link.kind,
+                inputs=self.inputs,
                 outcome=outcome,
                 error_code=code[:60] if code else None,  # the column's length
                 message=message[:2000],
@@ -183,7 +188,7 @@ def _app_only_links(run: _Run, configuration: Configuration, require_roles: bool
 
 
 def _rbac_scoped(configuration: Configuration) -> bool:
-    return bool(configuration.security_group_email) and configuration.group_scope_method == "rbac"
+    return bool(configuration.group) and configuration.group_scope_method == "rbac"
 
 
 def run_application_checks(configuration: Configuration, actor: str) -> str:
@@ -198,7 +203,7 @@ def run_application_checks(configuration: Configuration, actor: str) -> str:
 
 def _mailbox_links(run: _Run, configuration: Configuration, access_token: str) -> None:
     where = cloud(configuration.cloud)
-    group = configuration.security_group_email
+    group = configuration.group
     try:
         calendars = graph.list_calendars(where, access_token, configuration.test_mailbox)
     except MicrosoftError as error:
@@ -326,6 +331,47 @@ def check_certificate(configuration: Configuration, certificate, actor: str) -> 
     return accepted is not None
 
 
-def invalidate(configuration: Configuration) -> None:
-    """Forget that a configuration verified, after something it depends on changed."""
-    configuration.verified_at = None
+def fingerprint(configuration: Configuration) -> str:
+    """A digest of every value the chain checks: a run is current while it matches."""
+    group = configuration.group
+    certificate = configuration.certificate
+    values = {
+        "method": configuration.method,
+        "cloud": configuration.cloud,
+        "certificate": certificate.sha1_thumbprint if certificate else None,
+        "tenant": configuration.tenant_id,
+        "client": configuration.client_id,
+        "limited": configuration.limited_to_group,
+        "group": group,
+        "limit": configuration.group_scope_method if group else None,
+    }
+    if configuration.method == Method.APPLICATION:  # delegated checks the signed-in user
+        values["mailbox"] = configuration.test_mailbox
+        values["outside"] = configuration.outside_mailbox if group else None
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
+
+
+@contextmanager
+def watch(configuration: Configuration):
+    """Forget that the configuration verified if the block changes a value a check used."""
+    before = fingerprint(configuration)
+    yield
+    if fingerprint(configuration) != before:
+        configuration.verified_at = None
+
+
+def checked_before_change(configuration: Configuration, run: list) -> bool:
+    """Whether ``run`` (the latest run's links) used values the configuration no longer has.
+
+    A run that passed every link while the configuration is not verified is also old: the
+    configuration changed after it (runs from before fingerprints were kept have none).
+    """
+    if not run:
+        return False
+    recorded = run[0].inputs
+    if recorded is not None and recorded != fingerprint(configuration):
+        return True
+    complete = len(run) == len(CHAINS[Method(configuration.method)]) and all(
+        v.outcome != "failed" for v in run
+    )
+    return complete and configuration.verified_at is None

@@ -182,14 +182,14 @@ class Wizard:
         self.client = client
         self.token = None
 
-    def csrf(self, page: str = "/setup/") -> str:
+    def csrf(self, page: str = "/setup/method") -> str:
         """The session's CSRF token, read once from a page with a form."""
         if self.token is None:
             text = self.client.get(page, follow_redirects=True).text
             self.token = CSRF.search(text).group(1)
         return self.token
 
-    def post(self, path: str, data: dict | None = None, follow: bool = False, page="/setup/"):
+    def post(self, path: str, data: dict | None = None, follow: bool = False, page="/setup/method"):
         return self.client.post(
             path, data={"csrf_token": self.csrf(page), **(data or {})}, follow_redirects=follow
         )
@@ -204,17 +204,24 @@ class Wizard:
             return page
         return self.client.post(path, data={"csrf_token": match.group(1)}, follow_redirects=True)
 
-    def to_tenant(self, method: str = "application", cloud: str = "worldwide"):
-        self.post("/setup/method", {"method": method, "cloud": cloud})
+    def to_tenant(
+        self, method: str = "application", cloud: str = "worldwide", group: bool = False,
+        scope: str = "rbac",
+    ):  # fmt: skip
+        data = {"method": method, "cloud": cloud}
+        if method == "application":
+            data |= {"mailbox_scope": "group" if group else "all", "group_scope_method": scope}
+        self.post("/setup/method", data)
         if self.client.get("/setup/certificate").text.count("Make the certificate"):
             self.post("/setup/certificate/generate", {"validity": "365"})
         self.post("/setup/certificate")
         self.post("/setup/register")
 
-    def enter_tenant(self, tenant: str, client_id: str, group: str = "", scope: str = "rbac"):
+    def enter_tenant(self, tenant: str, client_id: str, group: str = ""):
+        """Step 4; a group's address counts only after ``to_tenant(group=True)``."""
         data = {"tenant_id": tenant, "client_id": client_id}
         if group:
-            data |= {"security_group_email": group, "group_scope_method": scope}
+            data |= {"security_group_email": group}
         return self.post("/setup/tenant", data)
 
 

@@ -13,7 +13,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from ..forms import PortalForm
 from ..i18n import lazy_gettext as _l
@@ -33,12 +33,43 @@ class MethodForm(PortalForm):
         ],
         validators=[DataRequired(_l("Choose how MyTimetable may reach calendars."))],
     )
+    mailbox_scope = RadioField(
+        _l("Which calendars may MyTimetable reach?"),
+        choices=[
+            SelectChoice("all", _l("All calendars in the tenant")),
+            SelectChoice("group", _l("Only the members of one mail-enabled security group")),
+        ],
+        validate_choice=False,  # asked only with application permissions: see below
+    )
+    group_scope_method = RadioField(
+        _l("How to limit access to the group"),
+        choices=[
+            SelectChoice("rbac", _l("RBAC for Applications in Exchange Online (recommended)")),
+            SelectChoice("access_policy", _l("Application access policy (legacy)")),
+        ],
+        default="rbac",
+        validate_choice=False,
+    )
     cloud = SelectField(
         _l("Microsoft cloud"),
         choices=[SelectChoice(c.key, c.label) for c in CLOUDS.values()],
         default="worldwide",
         validators=[DataRequired(_l("Choose the Microsoft cloud your tenant is in."))],
     )
+
+    def validate_mailbox_scope(self, field):
+        """Application permissions reach all calendars or one group's: the answer changes
+        what step 3 asks the administrator to do in Entra."""
+        asked = self.method.data == "application"
+        if (asked or field.data is not None) and field.data not in ("all", "group"):
+            raise ValidationError(
+                _("Choose all calendars, or only the members of one security group.")
+            )
+
+    def validate_group_scope_method(self, field):
+        """With a group, RBAC for Applications or the legacy application access policy."""
+        if field.data not in ("rbac", "access_policy"):
+            raise ValidationError(_("Choose how to limit access to the group."))
 
 
 class GenerateCertificateForm(PortalForm):
@@ -95,24 +126,17 @@ class TenantForm(PortalForm):
         validators=[DataRequired(_l("Enter the Application (client) ID from the app's Overview."))],
     )
     security_group_email = StringField(
-        _l("Mail-enabled security group (optional)"),
+        _l("Mail-enabled security group"),
         filters=[_strip],
         validators=[
-            Optional(),
+            DataRequired(
+                _l("Enter the group's e-mail address, or choose all calendars in step 1 instead.")
+            ),
             Length(max=320),
             mailbox_address(
                 _l("Enter the group's e-mail address, such as mytimetable@example.edu.")
             ),
         ],
-    )
-    group_scope_method = RadioField(
-        _l("How to limit access to the group"),
-        choices=[
-            SelectChoice("rbac", _l("RBAC for Applications in Exchange Online (recommended)")),
-            SelectChoice("access_policy", _l("Application access policy (legacy)")),
-        ],
-        default="rbac",
-        validators=[Optional()],
     )
 
     def validate_tenant_id(self, field):

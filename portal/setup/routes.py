@@ -150,8 +150,10 @@ def _guard(name: str):
 
 @bp.get("/")
 def resume():
-    """Continue where the administrator left off."""
+    """Continue where the administrator left off; a wizard not begun opens at its start page."""
     configuration = g.configuration
+    if _not_begun(configuration):
+        return redirect(url_for("setup.start"))
     if configuration.status in LOCKED:
         return redirect(url_for("setup.review"))
     if configuration.status == Status.CHANGES_REQUESTED and configuration.review_step:
@@ -159,17 +161,36 @@ def resume():
     return redirect(url_for(STEPS[configuration.step_reached - 1].endpoint))
 
 
+def _not_begun(configuration) -> bool:
+    return (
+        configuration.status == Status.DRAFT
+        and configuration.method is None
+        and configuration.step_reached == 1
+    )
+
+
+@bp.get("/start")
+def start():
+    """Before step 1: who should do this, how long it takes, what to have at hand."""
+    return render_template("setup/start.html", begun=not _not_begun(g.configuration))
+
+
 @bp.route("/method", methods=["GET", "POST"])
 def method():
-    """Step 1: application or delegated permissions, and the Microsoft cloud."""
+    """Step 1: application or delegated permissions (with all calendars or one group), and
+    the Microsoft cloud."""
     if response := _guard("method"):
         return response
     configuration = g.configuration
     form = MethodForm(obj=configuration)
     if form.validate_on_submit():
-        if (form.method.data, form.cloud.data) != (configuration.method, configuration.cloud):
-            verification.invalidate(configuration)
-        form.populate_obj(configuration)
+        with verification.watch(configuration):
+            form.populate_obj(configuration)
+            if configuration.method != Method.APPLICATION:
+                configuration.mailbox_scope = None
+        if configuration.limited_to_group and not configuration.security_group_email:
+            # the group's address is asked in step 4: nothing after it until it is entered
+            configuration.step_reached = min(configuration.step_reached, 4)
         _reached(2)
         db.session.commit()
         return redirect(url_for("setup.certificate"))
@@ -215,8 +236,8 @@ def generate_certificate():
         flash(_("Choose how long the certificate is valid."), "error")
         return redirect(url_for("setup.certificate"))
     replacing = g.configuration.certificate is not None
-    certificates.generate_for(g.institution, int(form.validity.data), ADMIN)
-    verification.invalidate(g.configuration)
+    with verification.watch(g.configuration):
+        certificates.generate_for(g.institution, int(form.validity.data), ADMIN)
     db.session.commit()
     flash(
         _(
@@ -309,23 +330,22 @@ def download_script(name: str):
 
 @bp.route("/tenant", methods=["GET", "POST"])
 def tenant():
-    """Step 4: Tenant ID, Application (client) ID and the optional security group."""
+    """Step 4: Tenant ID, Application (client) ID and, if chosen in step 1, the group."""
     if response := _guard("tenant"):
         return response
     configuration = g.configuration
 
     form = TenantForm(obj=configuration)
-    if configuration.method != Method.APPLICATION:
+    if not configuration.limited_to_group:
         del form.security_group_email
-        del form.group_scope_method
     if form.validate_on_submit():
         before = (configuration.tenant_id, configuration.client_id)
-        form.populate_obj(configuration)
-        configuration.client_id = configuration.client_id.lower()
+        with verification.watch(configuration):
+            form.populate_obj(configuration)
+            configuration.client_id = configuration.client_id.lower()
         if before != (configuration.tenant_id, configuration.client_id):
             configuration.tenant_guid = None
             configuration.service_principal_id = None
-        verification.invalidate(configuration)
         _reached(5)
         db.session.commit()
         return redirect(url_for("setup.verify"))
@@ -338,10 +358,7 @@ def verify():
     if response := _guard("verify"):
         return response
     configuration = g.configuration
-    group = (
-        configuration.security_group_email if configuration.method == Method.APPLICATION else None
-    )
-    form = ApplicationVerifyForm(obj=configuration, group=group)
+    form = ApplicationVerifyForm(obj=configuration, group=configuration.group)
     status = 200
     if configuration.method == Method.APPLICATION and request.method == "POST":
         if form.validate_on_submit():
@@ -368,7 +385,9 @@ def _chain(configuration):
     """The latest run, link by link, with the links it did not reach."""
     if not configuration.method:
         return []
-    done = {v.kind: v for v in configuration.latest_run()}
+    run = configuration.latest_run()
+    done = {v.kind: v for v in run}
+    stale = verification.checked_before_change(configuration, run)
     links = []
     for link in verification.CHAINS[Method(configuration.method)]:
         result = done.get(link.kind)
@@ -378,7 +397,9 @@ def _chain(configuration):
             else None
         )
         step = STEP_BY_NAME.get(advice.step) if advice and advice.step else None
-        links.append({"link": link, "result": result, "advice": advice, "step": step})
+        links.append(
+            {"link": link, "result": result, "advice": advice, "step": step, "stale": stale}
+        )
     return links
 
 
@@ -511,7 +532,7 @@ def mailboxes():
 @bp.post("/mailboxes/group")
 def mailboxes_from_group():
     """Add every member of the configuration's security group."""
-    if not _provisioning_open() or not g.configuration.security_group_email:
+    if not _provisioning_open() or not g.configuration.group:
         abort(404)
     if not ConfirmForm().validate_on_submit():
         abort(400)
@@ -555,7 +576,6 @@ def submit():
         flash(_("Verify the connection first: every check must pass."), "error")
         return redirect(url_for("setup.verify"))
     reviews.submitted(configuration, ADMIN, language=str(get_locale()))
-    flash(_("Submitted. MyTimetable support will review the configuration."), "success")
     return redirect(url_for("setup.review"))
 
 

@@ -41,6 +41,12 @@ def _values(configuration: Configuration, cloud) -> dict:
 def rbac(configuration: Configuration, cloud) -> str:
     """RBAC for Applications: a management scope on the group and a role assignment."""
     v = _values(configuration, cloud)
+    categories = (
+        "New-ManagementRoleAssignment -App $AppId -Role 'Application MailboxSettings.ReadWrite' `\n"
+        "    -CustomResourceScope 'MyTimetable calendars'   # Outlook categories (colours)\n"
+        if configuration.outlook_categories
+        else ""
+    )
     return f"""# Limit MyTimetable to the members of a mail-enabled security group
 # with RBAC for Applications in Exchange Online.
 # Do NOT also grant tenant-wide admin consent for Calendars.ReadWrite in Entra:
@@ -60,7 +66,7 @@ New-ManagementScope -Name 'MyTimetable calendars' `
 
 New-ManagementRoleAssignment -App $AppId -Role 'Application Calendars.ReadWrite' `
     -CustomResourceScope 'MyTimetable calendars'
-
+{categories}
 # Check: the first should show the role as InScope True, the second InScope False.
 Test-ServicePrincipalAuthorization -Identity $AppId -Resource {v["test"]}
 Test-ServicePrincipalAuthorization -Identity $AppId -Resource {v["outside"]}

@@ -30,3 +30,20 @@ document.addEventListener("click", function (event) {
     document.body.removeChild(area);
   }
 });
+
+// An error summary takes the focus when its page loads, so that it is read out first
+// (GOV.UK error summary); its links move the focus to the field in error.
+document.addEventListener("DOMContentLoaded", function () {
+  var summary = document.querySelector("[data-error-summary]");
+  if (summary) summary.focus();
+});
+document.addEventListener("click", function (event) {
+  var link = event.target.closest("[data-error-summary] a[href^='#']");
+  if (!link) return;
+  var field = document.getElementById(link.getAttribute("href").slice(1));
+  if (!field) return;
+  event.preventDefault();
+  var group = field.closest("fieldset") || field.closest(".field");
+  (group || field).scrollIntoView();
+  field.focus();
+});

@@ -128,8 +128,10 @@ def world(make_app, standins):
     world.portal.stop()
 
 
-def open_link(page, link, button="Open the setup wizard"):
-    """Open an invitation link and confirm on the page it shows, as an administrator does."""
+def open_link(page, link, button="Open the setup wizard", *, start=True):
+    """Open an invitation link and confirm on the page it shows, as an administrator does;
+    on the start page a wizard not yet begun opens at, press its start button too
+    (``start=False`` stays there)."""
     page.goto(link)
     confirm = page.get_by_role("button", name=button)
     confirm.click()
@@ -137,12 +139,30 @@ def open_link(page, link, button="Open the setup wizard"):
     # the confirmation page still on screen (a Tab there once focused its next control).
     expect(confirm).to_have_count(0)
     page.wait_for_load_state()
+    if start and page.url.endswith("/setup/start"):
+        begin = page.locator(".start-button")
+        begin.click()
+        expect(begin).to_have_count(0)
+        page.wait_for_load_state()
 
 
-def walk_to_tenant(page, link, method_label, *, generate=False):
-    open_link(page, link)
+def choose_method(page, method_label, group=None):
+    """Step 1: the method and, for application permissions, all calendars or one group
+    (``group``: "rbac" or "access_policy")."""
     page.get_by_label(method_label).check()
+    if method_label == "Application permissions":
+        if group is None:
+            page.get_by_label("All calendars in the tenant").check()
+        else:
+            page.get_by_label("Only the members of one mail-enabled security group").check()
+            label = {"rbac": "RBAC for Applications", "access_policy": "Application access"}
+            page.get_by_label(label[group]).check()
     page.get_by_role("button", name="Save and continue").click()
+
+
+def walk_to_tenant(page, link, method_label, *, generate=False, group=None):
+    open_link(page, link)
+    choose_method(page, method_label, group)
     if generate:
         page.get_by_role("button", name="Make the certificate").click()
     page.get_by_role("button", name="Continue").click()
@@ -153,9 +173,8 @@ def walk_to_tenant(page, link, method_label, *, generate=False):
 def enter_ids(page, tenant=TENANT, client=CLIENT, group=""):
     page.get_by_label("Tenant ID").fill(tenant)
     page.get_by_label("Application (client) ID").fill(client)
-    if group:
-        page.get_by_label("Mail-enabled security group (optional)").fill(group)
-        page.get_by_label("Application access policy (legacy)").check()
+    if group:  # asked when step 1 chose a group (walk_to_tenant's group)
+        page.get_by_label("Mail-enabled security group").fill(group)
     page.get_by_role("button", name="Save and continue").click()
     expect(page.get_by_role("heading", name="Verify the connection")).to_be_visible()
 

@@ -83,6 +83,10 @@ def test_administrator_completes_the_wizard_and_support_approves_by_keyboard(
     page.keyboard.press("ArrowLeft")
     page.keyboard.press("Space")
     expect(page.get_by_label("Application permissions")).to_be_checked()
+    # The group question appears under it: all calendars here.
+    tab_to(page, "All calendars in the tenant")
+    page.keyboard.press("Space")
+    expect(page.get_by_label("All calendars in the tenant")).to_be_checked()
     tab_to(page, "Which fits you?")
     page.keyboard.press("Enter")
     expect(

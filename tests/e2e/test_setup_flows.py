@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e
 def test_managed_application_with_security_group_verifies_and_submits(world, page, screenshot):
     world.registration.admin_consented = True
     world.registration.policy_mailboxes = {"adele.vance@contoso.edu", "megan.bowen@contoso.edu"}
-    walk_to_tenant(page, world.links["managed"], "Application permissions")
+    walk_to_tenant(page, world.links["managed"], "Application permissions", group="access_policy")
     enter_ids(page, group="mytimetable@contoso.edu")
 
     page.get_by_label("Test mailbox").fill("adele.vance@contoso.edu")
@@ -79,7 +79,7 @@ def test_failing_checks_name_the_cause_and_the_step_to_go_back_to(world, page, s
 
 
 def test_token_without_permission_and_mailbox_outside_policy_are_explained(world, page):
-    walk_to_tenant(page, world.links["managed"], "Application permissions")
+    walk_to_tenant(page, world.links["managed"], "Application permissions", group="access_policy")
     enter_ids(page, group="mytimetable@contoso.edu")
     page.get_by_label("Test mailbox").fill("alex.wilber@contoso.edu")
     page.get_by_label("Mailbox outside the group").fill("megan.bowen@contoso.edu")

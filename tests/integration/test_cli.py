@@ -15,7 +15,7 @@ def test_invite_create_prints_a_link_that_opens_the_wizard(app, runner):
     assert result.exit_code == 0, result.output
     link = re.search(r"(http://localhost/setup/i/\S+)", result.output).group(1)
     page = Wizard(app.test_client()).open(link)
-    assert page.request.path == "/setup/method" and "Example University" in page.text
+    assert page.request.path == "/setup/start" and "Example University" in page.text
     with app.app_context():
         institution = db.session.query(Institution).one()
         assert (institution.slug, institution.hosting) == ("example-university", "managed")
@@ -49,7 +49,7 @@ def test_invite_reissue_makes_a_new_link_and_the_old_one_stops_working(app, runn
     old = re.search(r"http://localhost(/setup/i/\S+)", created.output).group(1)
     assert app.test_client().get(old).status_code == 410
     new = re.search(r"(http://localhost/setup/i/\S+)", result.output).group(1)
-    assert Wizard(app.test_client()).open(new).request.path == "/setup/method"
+    assert Wizard(app.test_client()).open(new).request.path == "/setup/start"
     assert runner.invoke(args=["invite", "reissue", "nope"]).exit_code == 1
 
 

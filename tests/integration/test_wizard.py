@@ -21,11 +21,25 @@ def configuration(app, name="Example University") -> Configuration:
         return saved
 
 
-def test_invitation_link_opens_the_wizard_at_the_first_step(wizard, invitation):
+def test_invitation_link_opens_the_start_page_whose_button_goes_to_step_1(wizard, invitation):
     page = wizard.open(invitation["managed"])
-    assert page.request.path == "/setup/method"
-    assert "How may MyTimetable reach calendars?" in page.text
-    assert "Example University" in page.text
+    assert page.request.path == "/setup/start"
+    assert "Who should do this" in page.text and "Example University" in page.text
+    assert "Privileged Role Administrator" in page.text and "Exchange Administrator" in page.text
+    assert 'href="/setup/method"' in page.text and "Start now" in page.text
+    step_1 = wizard.client.get("/setup/method")
+    assert "How may MyTimetable reach calendars?" in step_1.text
+
+
+def test_a_wizard_under_way_resumes_without_the_start_page(app, client, wizard, invitation):
+    from tests.conftest import Wizard
+
+    wizard.open(invitation["managed"])
+    wizard.to_tenant()
+    again = Wizard(app.test_client()).open(invitation["managed"])
+    assert again.request.path == "/setup/tenant"
+    start = wizard.client.get("/setup/start").text  # still there to read, then back to work
+    assert "Continue where you left off" in start and "Start now" not in start
 
 
 @pytest.mark.parametrize(
@@ -89,7 +103,7 @@ def test_wrong_input_keeps_what_was_typed_and_shows_the_message_beside_the_field
     wizard, invitation
 ):
     wizard.open(invitation["managed"])
-    wizard.to_tenant()
+    wizard.to_tenant(group=True)
     page = wizard.enter_tenant("example edu", "not-a-guid", group="staff")
     assert page.status_code == 400
     assert 'value="example edu"' in page.text and 'value="not-a-guid"' in page.text
@@ -113,7 +127,9 @@ def test_stepper_links_back_to_done_steps(wizard, invitation):
 
 def test_managed_hosting_shows_the_vendor_certificate_public_part_only(wizard, invitation):
     wizard.open(invitation["managed"])
-    wizard.post("/setup/method", {"method": "application", "cloud": "worldwide"})
+    wizard.post(
+        "/setup/method", {"method": "application", "mailbox_scope": "all", "cloud": "worldwide"}
+    )
     page = wizard.client.get("/setup/certificate")
     assert "Thumbprint (SHA-1, as Microsoft Entra shows it)" in page.text
     assert "PRIVATE KEY" not in page.text
@@ -127,7 +143,9 @@ def test_managed_hosting_shows_the_vendor_certificate_public_part_only(wizard, i
 
 def test_on_premises_generates_a_certificate_and_a_password_protected_pfx(app, wizard, invitation):
     wizard.open(invitation["on_premises"])
-    wizard.post("/setup/method", {"method": "application", "cloud": "worldwide"})
+    wizard.post(
+        "/setup/method", {"method": "application", "mailbox_scope": "all", "cloud": "worldwide"}
+    )
     wizard.post("/setup/certificate/generate", {"validity": "730"})
     saved = configuration(app, "Example College")
     assert saved.certificate.source == "generated"
@@ -150,7 +168,9 @@ PFX = {"password": "a long enough password", "confirm": "a long enough password"
 
 def test_a_replaced_generated_key_is_deleted(app, wizard, invitation):
     wizard.open(invitation["on_premises"])
-    wizard.post("/setup/method", {"method": "application", "cloud": "worldwide"})
+    wizard.post(
+        "/setup/method", {"method": "application", "mailbox_scope": "all", "cloud": "worldwide"}
+    )
     wizard.post("/setup/certificate/generate", {"validity": "730"})
     first = configuration(app, "Example College").certificate.id
     wizard.post("/setup/certificate/generate", {"validity": "365"})
@@ -162,7 +182,9 @@ def test_a_replaced_generated_key_is_deleted(app, wizard, invitation):
 
 def test_the_pfx_is_offered_only_until_the_configuration_is_exported(app, wizard, invitation):
     wizard.open(invitation["on_premises"])
-    wizard.post("/setup/method", {"method": "application", "cloud": "worldwide"})
+    wizard.post(
+        "/setup/method", {"method": "application", "mailbox_scope": "all", "cloud": "worldwide"}
+    )
     wizard.post("/setup/certificate/generate", {"validity": "730"})
     assert wizard.post("/setup/certificate/pfx", PFX).status_code == 200
     with app.app_context():
@@ -213,19 +235,21 @@ def test_register_step_shows_the_delegated_redirect_uri_and_permissions(wizard, 
 )
 def test_register_step_follows_the_chosen_cloud(wizard, invitation, cloud, portal):
     wizard.open(invitation["managed"])
-    wizard.post("/setup/method", {"method": "application", "cloud": cloud})
+    wizard.post(
+        "/setup/method",
+        {"method": "application", "mailbox_scope": "group", "group_scope_method": "rbac",
+         "cloud": cloud},
+    )  # fmt: skip
     wizard.post("/setup/certificate")
     page = wizard.client.get("/setup/register")
     assert portal in page.text
-    assert (
-        "New-ManagementRoleAssignment" in page.text and "New-ApplicationAccessPolicy" in page.text
-    )
+    assert "New-ManagementRoleAssignment" in page.text
 
 
 def test_powershell_is_filled_in_with_the_institution_values(wizard, invitation):
     wizard.open(invitation["managed"])
-    wizard.to_tenant("application", "china")
-    wizard.enter_tenant("example.edu", CLIENT, group="staff@example.edu", scope="rbac")
+    wizard.to_tenant("application", "china", group=True, scope="rbac")
+    wizard.enter_tenant("example.edu", CLIENT, group="staff@example.edu")
     script = wizard.client.get("/setup/scripts/rbac.ps1").text
     assert f"$AppId = '{CLIENT}'" in script and "$Group = 'staff@example.edu'" in script
     assert "-ExchangeEnvironmentName 'O365China'" in script

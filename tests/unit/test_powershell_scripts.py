@@ -30,6 +30,7 @@ def make_script(name: str, values: dict) -> str:
         service_principal_id=values["service_principal_id"],
         test_mailbox=values["test_mailbox"],
         outside_mailbox=values["outside_mailbox"],
+        outlook_categories=False,
         institution=SimpleNamespace(name=values["institution_name"]),
     )
     cloud = SimpleNamespace(exchange_environment=values["exchange_environment"])
@@ -84,3 +85,19 @@ def test_the_exchange_environment_of_every_cloud_is_quoted():
         values = markers() | {"exchange_environment": cloud.exchange_environment}
         script = make_script("rbac", values)
         assert f"-ExchangeEnvironmentName '{cloud.exchange_environment}'" in script
+
+
+def test_rbac_assigns_the_categories_role_only_when_colours_are_chosen():
+    values = markers()
+    plain = make_script("rbac", values)
+    assert "Application MailboxSettings.ReadWrite" not in plain
+    configuration = SimpleNamespace(
+        **{
+            k: v for k, v in values.items() if k not in ("exchange_environment", "institution_name")
+        },
+        outlook_categories=True,
+        institution=SimpleNamespace(name=values["institution_name"]),
+    )
+    cloud = SimpleNamespace(exchange_environment=values["exchange_environment"])
+    coloured = scripts.rbac(configuration, cloud)
+    assert "-Role 'Application MailboxSettings.ReadWrite'" in coloured

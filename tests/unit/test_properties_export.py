@@ -45,6 +45,7 @@ def configuration(value: str) -> SimpleNamespace:
         tenant_id=value,
         client_id=value,
         security_group_email=value,
+        group=value,  # the configuration is limited to that group
         outlook_categories=False,
         institution=SimpleNamespace(name=value, slug=value),
         certificate=SimpleNamespace(
