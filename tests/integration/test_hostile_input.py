@@ -199,7 +199,7 @@ FORMS = {
     "support.second_factor": Form("second_factor", {"code": ("123456", "abcde-fghij")}),
     "support.sign_out": Form("staff"),
     "support.verify": Form("staff"),
-    "support.approve": Form("staff"),
+    "support.approve": Form("staff", {"confirmed": ("yes",)}),
     "support.return_for_changes": Form(
         "staff", {"message": ("Please change the tenant.",), "step": ("tenant", "method")}
     ),
@@ -215,9 +215,9 @@ FORMS = {
             "contact_email": ("it@new.edu",),
         },
     ),
-    "support.reissue": Form("staff"),
-    "support.revoke": Form("staff"),
-    "support.rotate": Form("staff"),
+    "support.reissue": Form("staff", {"confirmed": ("yes",)}),
+    "support.revoke": Form("staff", {"confirmed": ("yes",)}),
+    "support.rotate": Form("staff", {"confirmed": ("yes",)}),
 }
 
 CALLBACK = (
@@ -272,10 +272,14 @@ PAGES = {
             "page": ("1", "2"),
         },
     ),
-    "support.configuration": Page("staff"),
-    "support.institutions": Page("staff"),
-    "support.certificates": Page("staff"),
-    "support.outbox": Page("staff"),
+    "support.configuration": Page("staff", {"audit_page": ("2",), "mailboxes_page": ("2",)}),
+    "support.institutions": Page("staff", {"q": ("example",), "page": ("1", "2")}),
+    "support.certificates": Page("staff", {"page": ("2",)}),
+    "support.outbox": Page("staff", {"page": ("2",)}),
+    "support.confirm_approve": Page("staff"),
+    "support.confirm_reissue": Page("staff"),
+    "support.confirm_revoke": Page("staff"),
+    "support.confirm_rotation": Page("staff"),
     "support.export": Page("staff"),
 }
 
