@@ -158,12 +158,16 @@ def test_administrator_completes_the_wizard_and_support_approves_by_keyboard(
     # The task list's link leads to what is missing: the timetable feed.
     tab_to(support, "Timetable feed address set")
     support.keyboard.press("Enter")
+    expect(support).to_have_url(re.compile("#feed$"))
     tab_to(support, "Timetable feed address")
     support.keyboard.type("https://mytimetable.example.edu/ical?user={upn}")
     support.keyboard.press("Enter")
     expect(support.get_by_text("The timetable feed address was saved.")).to_be_visible()
     tab_to(support, "Approve")
     support.keyboard.press("Enter")
+    expect(
+        support.get_by_role("heading", name=re.compile("^Approve the configuration"))
+    ).to_be_visible()
     tab_to(support, "Yes, approve")
     support.keyboard.press("Enter")
     expect(support.get_by_text("Approved:")).to_be_visible()
