@@ -17,6 +17,12 @@ class Page:
     total: int
     page: int
     pages: int
+    per_page: int = PAGE_SIZE
+
+    @property
+    def offset(self) -> int:
+        """How many rows come before this page."""
+        return (self.page - 1) * self.per_page
 
 
 def paginate(query: Select, page: int, per_page: int = PAGE_SIZE) -> Page:
@@ -26,7 +32,7 @@ def paginate(query: Select, page: int, per_page: int = PAGE_SIZE) -> Page:
     pages = max(1, -(-total // per_page))
     page = min(max(page, 1), pages)
     items = db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).all()
-    return Page(items=list(items), total=total, page=page, pages=pages)
+    return Page(items=list(items), total=total, page=page, pages=pages, per_page=per_page)
 
 
 def page_argument(args, name: str = "page") -> int:
