@@ -13,9 +13,10 @@ from sqlalchemy import case, func, or_, select
 
 from . import notifications
 from .extensions import db
-from .models import Configuration, Institution, Status, record, utcnow
+from .i18n import lazy_gettext as _l
+from .models import CheckOutcome, Configuration, Connection, Institution, Status, record, utcnow
+from .paging import Page, paginate
 
-PAGE_SIZE = 25
 RETURN_STEPS = ("method", "certificate", "register", "tenant", "verify")
 
 
@@ -23,19 +24,9 @@ class ReviewError(Exception):
     """The action does not fit the configuration's state; the message says why."""
 
 
-@dataclass
-class QueuePage:
-    """One page of the queue and what is needed to page through it."""
-
-    items: list[Configuration]
-    total: int
-    page: int
-    pages: int
-
-
 def queue(
     status: str = "", method: str = "", hosting: str = "", search: str = "", page: int = 1
-) -> QueuePage:
+) -> Page:
     """Configurations, submitted ones first and oldest first, filtered and paged."""
     query = select(Configuration).join(Institution)
     if status:
@@ -45,30 +36,113 @@ def queue(
     if hosting:
         query = query.where(Institution.hosting == hosting)
     if search:
-        like = f"%{search.strip().lower()}%"
+        text = search.strip().lower()
         query = query.where(
             or_(
-                func.lower(Institution.name).like(like),
-                func.lower(Configuration.tenant_id).like(like),
-                func.lower(Configuration.tenant_guid).like(like),
-                func.lower(Configuration.client_id).like(like),
+                *(
+                    func.lower(column).contains(text, autoescape=True)
+                    for column in (
+                        Institution.name,
+                        Configuration.tenant_id,
+                        Configuration.tenant_guid,
+                        Configuration.client_id,
+                    )
+                ),
+                Configuration.id.in_(mailbox_matches(text)),
             )
         )
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = min(max(page, 1), pages)
     submitted_first = case((Configuration.status == Status.SUBMITTED, 0), else_=1)
-    items = db.session.scalars(
+    return paginate(
         query.order_by(
             submitted_first,
             Configuration.submitted_at.is_(None),
             Configuration.submitted_at,
             Configuration.created_at,
+        ),
+        page,
+    )
+
+
+def institutions(search: str = "", page: int = 1) -> Page:
+    """Institutions by name, found by a part of their name, their administrator's address
+    or the address of one of their mailboxes."""
+    query = select(Institution).order_by(Institution.name, Institution.id)
+    if search.strip():
+        text = search.strip().lower()
+        query = query.where(
+            or_(
+                func.lower(Institution.name).contains(text, autoescape=True),
+                func.lower(Institution.contact_email).contains(text, autoescape=True),
+                Institution.id.in_(
+                    select(Configuration.institution_id).where(
+                        Configuration.id.in_(mailbox_matches(text))
+                    )
+                ),
+            )
         )
-        .limit(PAGE_SIZE)
-        .offset((page - 1) * PAGE_SIZE)
-    ).all()
-    return QueuePage(items=list(items), total=total, page=page, pages=pages)
+    return paginate(query, page)
+
+
+def mailbox_matches(text: str):
+    """The IDs of configurations with a mailbox (a connection's address) containing ``text``."""
+    return select(Connection.configuration_id).where(
+        func.lower(Connection.upn).contains(text.strip().lower(), autoescape=True)
+    )
+
+
+@dataclass(frozen=True)
+class Task:
+    """One thing a configuration needs before it can be approved."""
+
+    key: str
+    label: str
+    done: bool
+
+
+TASK_LABELS = {
+    "submitted": _l("Submitted by the administrator"),
+    "details": _l("Method, tenant and application entered"),
+    "certificate": _l("Certificate present and not expired"),
+    "verified": _l("Latest verification passed"),
+    "feed": _l("Timetable feed address set"),
+}
+
+
+def verified(configuration: Configuration) -> bool:
+    """Whether the checks passed and no later run failed a link (a delegated run support
+    starts stops before the administrator's sign-in, so it can only fail, never complete)."""
+    latest = configuration.latest_run()
+    return configuration.verified_at is not None and not any(
+        link.outcome == CheckOutcome.FAILED for link in latest
+    )
+
+
+def readiness(configuration: Configuration) -> list[Task]:
+    """What approval needs, each done or not, in the order support would see to them."""
+    certificate = configuration.certificate
+    done = {
+        "submitted": configuration.status in (Status.SUBMITTED, Status.APPROVED),
+        "details": bool(
+            configuration.method and configuration.tenant_id and configuration.client_id
+        ),
+        "certificate": certificate is not None and certificate.days_left() >= 0,
+        "verified": verified(configuration),
+        "feed": bool(configuration.feed_url_template),
+    }
+    return [Task(key, str(label), done[key]) for key, label in TASK_LABELS.items()]
+
+
+class IncompleteError(ReviewError):
+    """Approval refused: the configuration misses something; ``missing`` says what."""
+
+    def __init__(self, missing: list[Task]):
+        self.missing = missing
+        super().__init__(
+            _(
+                "Not approved: the configuration is not complete yet. Still to do: %(tasks)s.",
+                tasks="; ".join(task.label for task in missing),
+            )
+        )
 
 
 def _link_text() -> str:
@@ -107,11 +181,12 @@ def submitted(configuration: Configuration, actor: str, language: str | None = N
 
 
 def approve(configuration: Configuration, staff_email: str) -> None:
-    """Make a submitted configuration active."""
+    """Make a submitted configuration active, once every task of ``readiness`` is done."""
     if configuration.status != Status.SUBMITTED:
         raise ReviewError(_("Only a submitted configuration can be approved."))
-    if not configuration.verified_at:
-        raise ReviewError(_("Run the checks again first: the last verification did not pass."))
+    missing = [task for task in readiness(configuration) if not task.done]
+    if missing:
+        raise IncompleteError(missing)
     configuration.status = Status.APPROVED
     configuration.reviewed_at, configuration.reviewed_by = utcnow(), staff_email
     configuration.review_message = configuration.review_step = None

@@ -16,7 +16,21 @@ from sqlalchemy import select
 
 from . import certificates, invitations, notifications, verification
 from .extensions import db
-from .models import Certificate, CheckOutcome, Configuration, Hosting, Institution, record
+from .models import (
+    Certificate,
+    CheckOutcome,
+    Configuration,
+    Hosting,
+    Institution,
+    Status,
+    record,
+)
+from .paging import Page, paginate
+
+# Only an institution that has handed its configuration in (or whose configuration is in
+# use) is asked to add a new certificate: a draft may never be finished, and one returned
+# for changes gets the current certificate when its administrator goes on.
+CAMPAIGN_STATUSES = (Status.SUBMITTED, Status.APPROVED)
 
 
 class RotationError(Exception):
@@ -34,17 +48,24 @@ class Progress:
     days_left: int | None
 
 
-def participants() -> list[Configuration]:
-    """Managed configurations that sign in with a vendor certificate."""
-    return list(
-        db.session.scalars(
-            select(Configuration)
-            .join(Institution)
-            .join(Certificate, Configuration.certificate_id == Certificate.id)
-            .where(Institution.hosting == Hosting.MANAGED, Certificate.source == "vendor")
-            .order_by(Institution.name)
+def _participants_query():
+    return (
+        select(Configuration)
+        .join(Institution)
+        .join(Certificate, Configuration.certificate_id == Certificate.id)
+        .where(
+            Institution.hosting == Hosting.MANAGED,
+            Certificate.source == "vendor",
+            Configuration.status.in_(CAMPAIGN_STATUSES),
         )
+        .order_by(Institution.name, Configuration.id)
     )
+
+
+def participants() -> list[Configuration]:
+    """Managed configurations, submitted or approved, that sign in with a vendor
+    certificate: the ones a rotation asks to add the new certificate."""
+    return list(db.session.scalars(_participants_query()))
 
 
 def start(actor: str, days: int = 730) -> Certificate:
@@ -119,11 +140,13 @@ def check_all(actor: str) -> tuple[int, int]:
     return switched, waiting
 
 
-def progress() -> list[Progress]:
-    """Each participating institution: switched or not, last check, days left on the old."""
+def progress(page: int = 1) -> Page:
+    """One page of the participating institutions: each switched or not, its last check,
+    and the days left on its certificate."""
     new = Certificate.upcoming_vendor()
+    result = paginate(_participants_query(), page)
     rows = []
-    for configuration in participants():
+    for configuration in result.items:
         checks = configuration.latest_run("rotation")
         rows.append(
             Progress(
@@ -136,7 +159,8 @@ def progress() -> list[Progress]:
                 days_left=configuration.certificate.days_left(),
             )
         )
-    return rows
+    result.items = rows
+    return result
 
 
 def finish(actor: str) -> Certificate:

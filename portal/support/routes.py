@@ -15,6 +15,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_limiter.util import get_remote_address
 from markupsafe import Markup
 from sqlalchemy import select
@@ -38,6 +39,7 @@ from ..models import (
     AuditEvent,
     Certificate,
     Configuration,
+    Connection,
     Institution,
     Invitation,
     Method,
@@ -47,6 +49,7 @@ from ..models import (
     record,
     utcnow,
 )
+from ..paging import page_argument, paginate
 from ..sync import engine
 from . import bp
 from .forms import (
@@ -273,17 +276,29 @@ def _configuration(configuration_id: int) -> Configuration:
 
 @bp.get("/configurations/<int:configuration_id>")
 def configuration(configuration_id: int):
-    """Everything about one configuration: values, certificate, checks, audit trail."""
-    configuration = _configuration(configuration_id)
+    """Everything about one configuration: what approval needs, values, certificate,
+    checks, mailboxes, audit trail."""
+    return _configuration_page(_configuration(configuration_id))
+
+
+def _configuration_page(configuration: Configuration, refusal: str | None = None, status=200):
+    """The configuration page; ``refusal`` says why an action was refused (with ``status``)."""
     runs: dict[str, list] = {}
     for link in reversed(configuration.verifications):
         runs.setdefault(link.run_id, []).insert(0, link)
-    audit = db.session.scalars(
+    audit = paginate(
         select(AuditEvent)
         .where(AuditEvent.institution_id == configuration.institution_id)
-        .order_by(AuditEvent.id)
-    ).all()
-    connections = provisioning.mailboxes(configuration)
+        .order_by(AuditEvent.id.desc()),
+        page_argument(request.args, "audit_page"),
+    )
+    connections = paginate(
+        select(Connection)
+        .where(Connection.configuration_id == configuration.id)
+        .order_by(Connection.upn, Connection.id),
+        page_argument(request.args, "mailboxes_page"),
+    )
+    tasks = review.readiness(configuration)
     return render_template(
         "support/configuration.html",
         configuration=configuration,
@@ -296,9 +311,12 @@ def configuration(configuration_id: int):
         cloud=CLOUDS.get(configuration.cloud),
         warning_days=EXPIRY_WARNING_DAYS,
         connections=connections,
-        refusals=engine.refusals([c.id for c in connections]),
+        refusals=engine.refusals([c.id for c in connections.items]),
         feed_form=FeedForm(obj=configuration),
-    )
+        tasks=tasks,
+        missing=[task for task in tasks if not task.done],
+        refusal=refusal,
+    ), status
 
 
 @bp.post("/configurations/<int:configuration_id>/verify")
@@ -329,16 +347,17 @@ def verify(configuration_id: int):
 
 @bp.post("/configurations/<int:configuration_id>/approve")
 def approve(configuration_id: int):
-    """Make the configuration active."""
+    """Make the configuration active: only once confirmed, and only when it is complete."""
     configuration = _configuration(configuration_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
+    if not _confirmed():
+        return redirect(url_for("support.confirm_approve", configuration_id=configuration.id), 303)
     try:
         review.approve(configuration, g.staff.email)
     except review.ReviewError as error:
-        flash(str(error), "error")
-    else:
-        flash(_("Approved: %(name)s is active.", name=configuration.institution.name), "success")
+        return _configuration_page(configuration, refusal=str(error), status=409)
+    flash(_("Approved: %(name)s is active.", name=configuration.institution.name), "success")
     return redirect(url_for("support.configuration", configuration_id=configuration.id))
 
 
@@ -419,11 +438,12 @@ def institutions():
         db.session.commit()
         session["new_link"] = {"institution_id": institution.id, "url": link}
         return redirect(url_for("support.institutions"))
-    rows = db.session.scalars(select(Institution).order_by(Institution.name)).all()
+    search = request.args.get("q", "")[:200]
     return render_template(
         "support/institutions.html",
         form=form,
-        institutions=rows,
+        institutions=review.institutions(search, page_argument(request.args)),
+        search=search,
         new_link=session.pop("new_link", None),
         now=utcnow(),
     ), 400 if form.errors else 200
@@ -461,6 +481,8 @@ def reissue(institution_id: int):
     institution = db.session.get(Institution, institution_id) or abort(404)
     if not ConfirmForm().validate_on_submit():
         abort(400)
+    if not _confirmed():
+        return redirect(url_for("support.confirm_reissue", institution_id=institution.id), 303)
     link = invitations.issue_invitation(institution, g.staff.email)
     db.session.commit()
     session["new_link"] = {"institution_id": institution.id, "url": link}
@@ -473,6 +495,8 @@ def revoke(invitation_id: int):
     invitation = db.session.get(Invitation, invitation_id) or abort(404)
     if not ConfirmForm().validate_on_submit():
         abort(400)
+    if not _confirmed():
+        return redirect(url_for("support.confirm_revoke", invitation_id=invitation.id), 303)
     if invitation.revoked_at is None:
         invitation.revoked_at = utcnow()
         record(
@@ -524,16 +548,18 @@ def certificates():
         "support/certificates.html",
         current=Certificate.current_vendor(),
         upcoming=Certificate.upcoming_vendor(),
-        progress=rotation.progress(),
+        progress=rotation.progress(page_argument(request.args)),
         warning_days=EXPIRY_WARNING_DAYS * 2,
     )
 
 
 @bp.post("/certificates/rotation/<any(start, check, finish):action>")
 def rotate(action: str):
-    """Start a rotation, check every institution again, or finish it."""
+    """Start a rotation (once confirmed), check every institution again, or finish it."""
     if not ConfirmForm().validate_on_submit():
         abort(400)
+    if action == "start" and not _confirmed():
+        return redirect(url_for("support.confirm_rotation"), 303)
     try:
         if action == "start":
             new = rotation.start(g.staff.email)
@@ -571,9 +597,9 @@ def rotate(action: str):
 @bp.get("/outbox")
 def outbox():
     """Messages to administrators: sent, failed, or kept here without SMTP."""
-    messages = db.session.scalars(
-        select(Notification).order_by(Notification.id.desc()).limit(200)
-    ).all()
+    messages = paginate(
+        select(Notification).order_by(Notification.id.desc()), page_argument(request.args)
+    )
     return render_template(
         "support/outbox.html", messages=messages, smtp=bool(current_app.config.get("SMTP_URL"))
     )
@@ -593,3 +619,129 @@ def export(fmt: str):
     response.headers["Content-Disposition"] = f'attachment; filename="configurations.{fmt}"'
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+# Confirmation steps. Approve, Revoke, New link and Start a rotation each open a page that
+# says what will happen (GOV.UK's pattern, without JavaScript); its button posts the action
+# with ``confirmed``. A post without it changes nothing and leads to this page. Each page
+# has an address of its own (``.../confirm``): a GET and a POST rule on one address with
+# an ``<int:>`` answer 405 instead of 404 for an ID out of the database's range.
+
+
+def _confirmed() -> bool:
+    return request.form.get("confirmed") == "yes"
+
+
+@bp.get("/configurations/<int:configuration_id>/approve/confirm")
+def confirm_approve(configuration_id: int):
+    """Ask before approving; say what is missing instead when the configuration is not
+    complete (409: approving it would be refused)."""
+    configuration = _configuration(configuration_id)
+    institution = configuration.institution
+    back = url_for("support.configuration", configuration_id=configuration.id)
+    refusal = None
+    if configuration.status != Status.SUBMITTED:
+        refusal = _("Only a submitted configuration can be approved.")
+    elif missing := [t for t in review.readiness(configuration) if not t.done]:
+        refusal = str(review.IncompleteError(missing))
+    return render_template(
+        "support/confirm.html",
+        caption=institution.name,
+        heading=_("Approve the configuration of %(name)s?", name=institution.name),
+        paragraphs=[
+            _(
+                "The connection becomes active: timetables can be synchronised to Outlook, "
+                "and the administrator (%(email)s) gets an e-mail saying so.",
+                email=institution.contact_email,
+            ),
+        ],
+        action=url_for("support.approve", configuration_id=configuration.id),
+        button=_("Yes, approve"),
+        back=back,
+        refusal=refusal,
+    ), 409 if refusal else 200
+
+
+@bp.get("/institutions/<int:institution_id>/invitations/confirm")
+def confirm_reissue(institution_id: int):
+    """Ask before making a new invitation link, which stops the older ones."""
+    institution = db.session.get(Institution, institution_id) or abort(404)
+    now = utcnow()
+    valid = [i for i in institution.invitations if not i.revoked_at and i.expires_at > now]
+    paragraphs = [_("The new link is shown once, on the next page, for you to send on.")]
+    if valid:
+        paragraphs.insert(
+            0,
+            ngettext(
+                "The link that still works (%(links)s) stops working.",
+                "The %(num)d links that still work (%(links)s) stop working.",
+                len(valid),
+                links=", ".join(f"#{i.id}" for i in valid),
+            ),
+        )
+    return render_template(
+        "support/confirm.html",
+        caption=institution.name,
+        heading=_("Make a new invitation link for %(name)s?", name=institution.name),
+        paragraphs=paragraphs,
+        action=url_for("support.reissue", institution_id=institution.id),
+        button=_("Yes, make a new link"),
+        back=url_for("support.institutions"),
+    )
+
+
+@bp.get("/invitations/<int:invitation_id>/revoke/confirm")
+def confirm_revoke(invitation_id: int):
+    """Ask before revoking an invitation link."""
+    invitation = db.session.get(Invitation, invitation_id) or abort(404)
+    institution = invitation.institution
+    if invitation.revoked_at is not None:
+        flash(_("Link #%(number)s was revoked before.", number=invitation.id), "info")
+        return redirect(url_for("support.institutions"))
+    return render_template(
+        "support/confirm.html",
+        caption=institution.name,
+        heading=_("Revoke invitation link #%(number)s?", number=invitation.id),
+        paragraphs=[
+            _(
+                "The administrator of %(name)s can no longer open the setup wizard with it. "
+                "Nothing else changes; you can make a new link at any time.",
+                name=institution.name,
+            )
+        ],
+        action=url_for("support.revoke", invitation_id=invitation.id),
+        button=_("Yes, revoke the link"),
+        warning=True,
+        back=url_for("support.institutions"),
+    )
+
+
+@bp.get("/certificates/rotation/start/confirm")
+def confirm_rotation():
+    """Ask before starting a rotation, naming the institutions that will be asked."""
+    if Certificate.upcoming_vendor() is not None:
+        flash(_("A rotation is already under way."), "info")
+        return redirect(url_for("support.certificates"))
+    recipients = rotation.participants()
+    return render_template(
+        "support/confirm.html",
+        caption=_("Vendor certificate"),
+        heading=_("Start a rotation?"),
+        paragraphs=[
+            _(
+                "The portal makes the next vendor certificate and e-mails the administrator "
+                "of each institution below a link to add it to their app registration."
+            ),
+            ngettext(
+                "%(num)d institution is asked: managed, with a submitted or approved "
+                "configuration on the vendor certificate.",
+                "%(num)d institutions are asked: managed, with a submitted or approved "
+                "configuration on the vendor certificate.",
+                len(recipients),
+            ),
+        ],
+        recipients=recipients,
+        action=url_for("support.rotate", action="start"),
+        button=_("Yes, start the rotation"),
+        back=url_for("support.certificates"),
+    )

@@ -105,8 +105,17 @@ def test_support_console_pages(world, page):
     assert_accessible(page, "support-queue")
     page.get_by_role("link", name="Example University").click()
     assert_accessible(page, "support-configuration-submitted")
+    configuration = page.url
     for name in ("institutions", "certificates", "outbox"):
         check(page, f"{world.portal.url}/support/{name}", f"support-{name}")
+    # the confirmation pages: approval refused (no feed address yet), a rotation, a new link
+    check(page, f"{configuration}/approve/confirm", "support-approve-refused", status=409)
+    check(page, f"{world.portal.url}/support/certificates/rotation/start/confirm",
+          "support-confirm-rotation")  # fmt: skip
+    page.goto(f"{world.portal.url}/support/institutions")
+    page.get_by_role("button", name="New link for Example University").click()
+    expect(page.get_by_role("button", name="Yes, make a new link")).to_be_visible()
+    assert_accessible(page, "support-confirm-new-link")
     page.goto(f"{world.portal.url}/support/institutions")
     page.get_by_role("link", name="API keys for Example University").click()
     page.get_by_label("Name of the key").fill("MyTimetable production")

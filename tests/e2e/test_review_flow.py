@@ -74,10 +74,26 @@ def test_submit_return_fix_resubmit_approve(world, page, support_page, screensho
     screenshot("support-queue", of=support)
     assert_accessible(support, "support-queue")
     support.get_by_role("link", name="Example University").click()
+    # Approve waits for what is missing: the timetable feed, which support sets.
+    expect(support.get_by_role("button", name="Approve")).to_be_disabled()
+    expect(support.get_by_role("button", name="Approve")).to_have_accessible_description(
+        re.compile("Not done yet: Timetable feed address set")
+    )
+    support.get_by_role("link", name="Timetable feed address set").click()
+    support.get_by_label("Timetable feed address").fill(
+        "https://mytimetable.example.edu/ical?user={upn}"
+    )
+    support.get_by_role("button", name="Save the feed address").click()
     support.get_by_role("button", name="Approve").click()
+    expect(
+        support.get_by_role("heading", name="Approve the configuration of Example University?")
+    ).to_be_visible()
+    screenshot("support-confirm-approve", of=support)
+    assert_accessible(support, "support-confirm-approve")
+    support.get_by_role("button", name="Yes, approve").click()
     expect(support.get_by_text("Approved:")).to_be_visible()
-    trail = support.locator("ol.audit li strong").all_inner_texts()
-    steps = [t for t in trail if t in ("submitted", "returned", "approved")]
+    trail = support.locator("ol.audit li strong").all_inner_texts()  # the newest first
+    steps = [t for t in reversed(trail) if t in ("submitted", "returned", "approved")]
     assert steps == ["submitted", "returned", "submitted", "approved"]
     screenshot("support-configuration", of=support)
     assert_accessible(support, "support-configuration")
@@ -92,6 +108,8 @@ def test_certificate_rotation_round_trip(world, page, support_page, screenshot):
     support = support_page
     support.get_by_role("link", name="Certificates").click()
     support.get_by_role("button", name="Start a rotation").click()
+    expect(support.get_by_text("1 institution is asked")).to_be_visible()
+    support.get_by_role("button", name="Yes, start the rotation").click()
     expect(support.get_by_text("Rotation started")).to_be_visible()
     support.get_by_role("link", name="Outbox").click()
     # the link goes out in the e-mail only (no SMTP here): support makes a new one to forward
@@ -102,6 +120,7 @@ def test_certificate_rotation_round_trip(world, page, support_page, screenshot):
         "link", name="Institutions"
     ).click()
     support.get_by_role("button", name="New link for Example University").click()
+    support.get_by_role("button", name="Yes, make a new link").click()
     link = support.locator("[data-copy]").first.get_attribute("data-copy")
 
     open_link(page, link)

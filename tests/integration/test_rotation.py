@@ -41,7 +41,7 @@ def test_rotation_switches_only_once_the_new_certificate_is_accepted(
     app.config["SMTP_URL"] = f"smtp://127.0.0.1:{controller.port}"
     console = Console(app.test_client())
     console.sign_in("support@mytimetable.example")
-    assert console.post("/support/certificates/rotation/start").status_code == 302
+    assert console.confirm("/support/certificates/rotation/start").status_code == 302
 
     with app.app_context():
         new = Certificate.upcoming_vendor()
@@ -90,7 +90,7 @@ def test_support_checks_every_institution_at_once(rollout, standins):
         standins.registration.certificates.append(new.public_pem)
         assert rotation.check_all("support") == (1, 0)
         assert configuration(app).certificate_id == new.id
-        rows = rotation.progress()
+        rows = rotation.progress().items
         assert rows[0].switched and rows[0].accepted
 
 

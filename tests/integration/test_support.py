@@ -13,6 +13,7 @@ from portal.models import AuditEvent, Configuration, Institution, Invitation, No
 from tests.conftest import CSRF, Wizard, sign_in_staff
 
 PASSWORD = "correct horse battery staple"
+FEED = "https://mytimetable.example.edu/ical?user={upn}"
 
 
 @pytest.fixture
@@ -41,6 +42,10 @@ class Console:
         token = self.token("/support/")
         return self.client.post(path, data={"csrf_token": token, **(data or {})})
 
+    def confirm(self, path, data=None):
+        """Post ``path`` as its confirmation page's button does."""
+        return self.post(path, {"confirmed": "yes", **(data or {})})
+
 
 @pytest.fixture
 def console(app, staff_member):
@@ -50,7 +55,8 @@ def console(app, staff_member):
 
 
 def submitted_configuration(app, wizard, link, tenant="contoso.onmicrosoft.com") -> int:
-    """Walk the wizard and submit, with the verification marked as passed."""
+    """Walk the wizard and submit, with the verification marked as passed and the
+    timetable feed set: everything approval needs."""
     wizard.open(link)
     wizard.to_tenant()
     wizard.enter_tenant(tenant, "5b2f8c39-7a1e-4a53-9d0e-3c7f1a2b4c6d")
@@ -62,6 +68,7 @@ def submitted_configuration(app, wizard, link, tenant="contoso.onmicrosoft.com")
             .one()
         )
         config.verified_at, config.step_reached, config.test_mailbox = utcnow(), 6, "a@contoso.edu"
+        config.feed_url_template = FEED
         db.session.commit()
         config_id = config.id
     assert wizard.post("/setup/submit").status_code == 302
@@ -204,7 +211,7 @@ def test_return_then_resubmit_then_approve_keeps_the_history(app, console, wizar
         config.verified_at, config.step_reached = utcnow(), 6
         db.session.commit()
     wizard.post("/setup/submit")
-    assert console.post(f"{detail}/approve").status_code == 302
+    assert console.confirm(f"{detail}/approve").status_code == 302
 
     with app.app_context():
         config = db.session.get(Configuration, config_id)
@@ -230,7 +237,7 @@ def test_an_administrator_who_submits_in_dutch_gets_dutch_e_mails(app, console, 
     wizard.client.set_cookie("portal_language", "nl")  # the switcher's choice
     config_id = submitted_configuration(app, wizard, invitation["managed"])
     # Support works in English; the administrator's e-mail stays in Dutch.
-    assert console.post(f"/support/configurations/{config_id}/approve").status_code == 302
+    assert console.confirm(f"/support/configurations/{config_id}/approve").status_code == 302
     with app.app_context():
         config = db.session.get(Configuration, config_id)
         assert config.institution.language == "nl"
@@ -253,12 +260,9 @@ def test_unverified_or_unsubmitted_configurations_cannot_be_approved(
         db.session.get(Configuration, config_id).verified_at = None
         db.session.commit()
     page = console.client.get(f"/support/configurations/{config_id}")
-    assert "disabled" in page.text
-    console.post(f"/support/configurations/{config_id}/approve")
-    assert (
-        "Run the checks again first"
-        in console.client.get(f"/support/configurations/{config_id}").text
-    )
+    assert re.search(r'<button[^>]*disabled aria-describedby="approve-reason"', page.text)
+    refused = console.confirm(f"/support/configurations/{config_id}/approve")
+    assert refused.status_code == 409 and "Latest verification passed" in refused.text
     empty = console.post(
         f"/support/configurations/{config_id}/return", {"message": "", "step": "tenant"}
     )
@@ -285,10 +289,10 @@ def test_institution_and_invitations_from_the_console(app, console):
     with app.app_context():
         invitation_id = db.session.query(Invitation).one().id
         institution_id = db.session.query(Institution).one().id
-    console.post(f"/support/invitations/{invitation_id}/revoke")
+    console.confirm(f"/support/invitations/{invitation_id}/revoke")
     assert app.test_client().get(link.replace("http://localhost", "")).status_code == 410
     reissued = console.client.get(
-        console.post(f"/support/institutions/{institution_id}/invitations").location
+        console.confirm(f"/support/institutions/{institution_id}/invitations").location
     )
     assert re.search(r'data-copy="http://localhost/setup/i/', reissued.text)
     with app.app_context():
@@ -376,7 +380,7 @@ def test_a_new_link_revokes_the_older_ones(app, console, invitation):
     with app.app_context():
         institution_id = db.session.query(Institution).filter_by(name="Example University").one().id
     reissued = console.client.get(
-        console.post(f"/support/institutions/{institution_id}/invitations").location
+        console.confirm(f"/support/institutions/{institution_id}/invitations").location
     )
     link = re.search(r'data-copy="(http://localhost/setup/i/[^"]+)"', reissued.text).group(1)
     assert (
