@@ -6,7 +6,7 @@ same way in the same run.
 
 The portal runs on its embedded default (SQLite, sessions in the database). Both servers
 run with the production ``gunicorn.conf.py`` (only the address, the worker count and the
-log file differ from it). wrk requests four wizard pages with a real invitation session
+log file differ from it). wrk requests the wizard's pages with a real invitation session
 (start, method, certificate, register, tenant) and the end user's status page with the session of
 a connected user, so every request loads the server-side session, the invitation or the
 connection and its configuration, and renders the page. Each run of a page sits between two
