@@ -33,7 +33,7 @@ def upgrade():
 def downgrade():
     # Before, a stored address meant the limit: drop those that "all calendars" set aside.
     op.execute("UPDATE configuration SET security_group_email = NULL WHERE mailbox_scope = 'all'")
-    with op.batch_alter_table('verification', schema=None) as batch_op:
+    with op.batch_alter_table('verification', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('inputs')
-    with op.batch_alter_table('configuration', schema=None) as batch_op:
+    with op.batch_alter_table('configuration', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('mailbox_scope')

@@ -18,30 +18,33 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('institution', schema=None) as batch_op:
+    # Plain ALTER TABLE (recreate='never'): on SQLite a recreated table cannot be dropped
+    # while other tables' rows refer to it, with foreign keys enforced.
+    with op.batch_alter_table('institution', schema=None, recreate='never') as batch_op:
         batch_op.add_column(sa.Column('time_zone', sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column('service_desk', sa.String(length=320), nullable=True))
         batch_op.add_column(
             sa.Column('reconnect_email', sa.Boolean(), nullable=False, server_default=sa.false())
         )
-    with op.batch_alter_table('connection', schema=None) as batch_op:
+    with op.batch_alter_table('connection', schema=None, recreate='never') as batch_op:
         batch_op.add_column(sa.Column('last_error_code', sa.String(length=100), nullable=True))
         batch_op.add_column(sa.Column('last_error_ids', sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column('language', sa.String(length=8), nullable=True))
-    with op.batch_alter_table('verification', schema=None) as batch_op:
+    with op.batch_alter_table('verification', schema=None, recreate='never') as batch_op:
         batch_op.add_column(sa.Column('evidence_key', sa.String(length=40), nullable=True))
         batch_op.add_column(sa.Column('evidence_params', sa.JSON(), nullable=True))
 
 
 def downgrade():
-    with op.batch_alter_table('verification', schema=None) as batch_op:
+    # Plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+), as in upgrade.
+    with op.batch_alter_table('verification', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('evidence_params')
         batch_op.drop_column('evidence_key')
-    with op.batch_alter_table('connection', schema=None) as batch_op:
+    with op.batch_alter_table('connection', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('language')
         batch_op.drop_column('last_error_ids')
         batch_op.drop_column('last_error_code')
-    with op.batch_alter_table('institution', schema=None) as batch_op:
+    with op.batch_alter_table('institution', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('reconnect_email')
         batch_op.drop_column('service_desk')
         batch_op.drop_column('time_zone')

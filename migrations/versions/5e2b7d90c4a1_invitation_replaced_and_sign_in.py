@@ -25,6 +25,6 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('invitation', schema=None) as batch_op:
+    with op.batch_alter_table('invitation', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('signed_in_as')
         batch_op.drop_column('replaced')

@@ -80,6 +80,17 @@ def test_a_stored_group_address_becomes_the_group_answer_of_step_1(app):
                     ),
                     {"id": n, "method": method, "group": group},
                 )
+                # Rows that refer to the configuration: a migration that recreated its table
+                # could not drop the old one under them (SQLite enforces foreign keys here).
+                connection.execute(
+                    text(
+                        "INSERT INTO verification (configuration_id, run_id, purpose, kind, "
+                        "outcome, message, evidence, created_at) SELECT id, 'r', "
+                        "'configuration', 'tenant_found', 'passed', '', '', CURRENT_TIMESTAMP "
+                        "FROM configuration WHERE institution_id = :id"
+                    ),
+                    {"id": n},
+                )
         upgrade()
         with db.engine.connect() as connection:
             scopes = dict(
@@ -91,3 +102,8 @@ def test_a_stored_group_address_becomes_the_group_answer_of_step_1(app):
                 ).all()
             )
     assert scopes == {"with-group": "group", "all-calendars": "all", "delegated": None}
+    with app.app_context():  # and back, with those rows in place, and up again
+        downgrade(revision="7c3e9a41d2f5")
+        upgrade()
+        with db.engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM verification")).scalar() == 3
