@@ -26,38 +26,11 @@ from .models import (
     record,
     utcnow,
 )
+from .refusals import Refusal, out_of_reach, refusal
 from .sync import jobs
 from .validators import ADDRESS
 
 MAX_MAILBOXES = 5000
-
-
-class Refusal(StrEnum):
-    """Why Microsoft refused a mailbox, in the words the API answers with."""
-
-    OUTSIDE_GROUP = "outside_group"  # outside the access policy or RBAC scope's group
-    NO_MAILBOX = "no_mailbox"  # no Exchange Online mailbox: unlicensed, on-premises, guest
-    UNKNOWN_USER = "unknown_user"  # no such user in the tenant
-    ACCESS_DENIED = "access_denied"  # the app may not write calendars at all
-    OTHER = "other"
-
-
-_REFUSALS = {
-    "MailboxNotEnabledForRESTAPI": Refusal.NO_MAILBOX,
-    "ErrorInvalidUser": Refusal.UNKNOWN_USER,
-    "ResourceNotFound": Refusal.UNKNOWN_USER,
-    "Request_ResourceNotFound": Refusal.UNKNOWN_USER,
-}
-
-
-def refusal(configuration: Configuration, code: str) -> Refusal:
-    """The reason behind a Graph error code for one of ``configuration``'s mailboxes: an
-    app limited to a group is refused a mailbox outside it with ErrorAccessDenied
-    (auth-limit-mailbox-access.md), as it is every mailbox without the permission."""
-    if code == "ErrorAccessDenied":
-        limited = bool(configuration.security_group_email)
-        return Refusal.OUTSIDE_GROUP if limited else Refusal.ACCESS_DENIED
-    return _REFUSALS.get(code, Refusal.OTHER)
 
 
 @dataclass
@@ -105,11 +78,18 @@ def provision(configuration: Configuration, upns: list[str], actor: str) -> Outc
             why = advice_for("ErrorAccessDenied/policy" if limited else error.code).cause
             outcome.refused.append((upn, error.display_code or error.code, why))
             outcome.reasons[upn] = refusal(configuration, error.code)
+            state = out_of_reach(configuration, error.code)
+            if existing is not None and state is not None:
+                # Still out of reach, perhaps for another reason now.
+                existing.status = state
+                existing.last_error = f"{error.display_code or error.code}: {why}"
+                existing.last_error_code = error.code
             continue
         connection = existing or Connection(configuration=configuration, upn=upn)
         db.session.add(connection)
         connection.calendar_id, connection.calendar_name = calendar.id, calendar.name
         connection.status, connection.last_error = ConnectionStatus.CONNECTED, None
+        connection.last_error_code = connection.last_error_ids = None
         db.session.flush()
         jobs.enqueue(connection, "first sync")
         outcome.added.append(upn)
