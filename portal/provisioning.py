@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from sqlalchemy import delete, func, select
 
+from . import review
 from .connections import CALENDAR_NAME
 from .extensions import db
 from .microsoft import graph, identity
@@ -255,12 +256,109 @@ def group_upns(configuration: Configuration) -> list[str]:
     return [m.upn for m in graph.group_members(where, token, configuration.security_group_email)]
 
 
-def mailboxes(configuration: Configuration) -> list[Connection]:
-    """The configuration's connections, by address."""
+MAILBOXES_PER_PAGE = 50
+
+
+@dataclass
+class MailboxPage:
+    """One page of a configuration's mailboxes and what is needed to page through it."""
+
+    items: list[Connection]
+    total: int
+    page: int
+    pages: int
+
+
+def _matching(configuration: Configuration, search: str = ""):
+    """The configuration's connections whose address contains ``search``, by address."""
+    query = select(Connection).where(Connection.configuration_id == configuration.id)
+    if search.strip():
+        query = query.where(
+            func.lower(Connection.upn).contains(search.strip().lower(), autoescape=True)
+        )
+    return query.order_by(func.lower(Connection.upn), Connection.id)
+
+
+def mailboxes(configuration: Configuration, search: str = "") -> list[Connection]:
+    """The configuration's connections (those whose address contains ``search``), by
+    address."""
+    return list(db.session.scalars(_matching(configuration, search)))
+
+
+def mailbox_page(
+    configuration: Configuration, search: str = "", page: int = 1, per_page=MAILBOXES_PER_PAGE
+) -> MailboxPage:
+    """A page of the configuration's connections whose address contains ``search``."""
+    query = _matching(configuration, search)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    pages = max(1, -(-total // per_page))
+    page = min(max(page, 1), pages)
+    items = db.session.scalars(query.offset((page - 1) * per_page).limit(per_page))
+    return MailboxPage(list(items), total, page, pages)
+
+
+EXPORT_FIELDS = [
+    "address",
+    "state",
+    "last_sync_at",
+    "last_sync_outcome",
+    "events",
+    "last_problem",
+    "microsoft_code",
+]
+
+
+def export_csv(configuration: Configuration, search: str = "") -> str:
+    """The configuration's mailboxes as CSV (every cell quoted, formulas defused)."""
+    rows = [
+        {
+            "address": c.upn,
+            "state": c.status,
+            "last_sync_at": c.last_sync_at.isoformat() if c.last_sync_at else "",
+            "last_sync_outcome": c.last_sync_outcome or "",
+            "events": str(c.event_count),
+            "last_problem": c.last_error or "",
+            "microsoft_code": c.last_error_code or "",
+        }
+        for c in mailboxes(configuration, search)
+    ]
+    return review.csv_text(EXPORT_FIELDS, rows)
+
+
+def removable(configuration: Configuration, ids: list[int]) -> list[Connection]:
+    """Those of ``ids`` that are the configuration's connections still synchronised or
+    held out of reach (not ended already), by address."""
+    if not ids:
+        return []
     return list(
         db.session.scalars(
-            select(Connection)
-            .where(Connection.configuration_id == configuration.id)
-            .order_by(Connection.upn)
+            _matching(configuration).where(
+                Connection.id.in_(ids), Connection.status != ConnectionStatus.DISCONNECTED
+            )
         )
     )
+
+
+@dataclass
+class Removals:
+    """What became of a request to end several mailboxes' synchronisation."""
+
+    removed: list[tuple[str, Removal]] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # Graph did not answer: still synced
+
+
+def remove(
+    configuration: Configuration, connections: list[Connection], remove_calendar: bool, actor
+) -> Removals:
+    """End these mailboxes' synchronisation (``deprovision``, each audited)."""
+    outcome = Removals()
+    for connection in connections:
+        upn = connection.upn
+        try:
+            outcome.removed.append(
+                (upn, deprovision(configuration, connection, remove_calendar, actor))
+            )
+        except MicrosoftError:
+            db.session.rollback()
+            outcome.failed.append(upn)
+    return outcome

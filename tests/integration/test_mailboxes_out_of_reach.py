@@ -6,35 +6,12 @@ import pytest
 
 from portal import provisioning
 from portal.extensions import db
-from portal.models import AuditEvent, Configuration, Connection, ConnectionStatus, SyncJob
+from portal.models import AuditEvent, Configuration, ConnectionStatus
 from portal.sync import SyncOutcome, engine, jobs
 from tests.integration.test_api import make_key
 from tests.integration.test_sync import ics, lessons
 
 ADELE, MEGAN = "adele.vance@contoso.edu", "megan.bowen@contoso.edu"
-
-
-@pytest.fixture
-def group_app(make_app, standins, configure, feed_server):
-    """An approved application configuration limited to the demo group by an access
-    policy, Adele's and Megan's mailboxes provisioned and synchronised once."""
-    app = make_app(**standins.settings())
-    configure(
-        app,
-        security_group_email="mytimetable@contoso.edu",
-        group_scope_method="access_policy",
-        feed_url_template=f"{feed_server.url}/ical?user={{upn}}",
-    )
-    feed_server.calendars[ADELE] = ics(*lessons(3))
-    feed_server.calendars[MEGAN] = ics(*lessons(2))
-    with app.app_context():
-        configuration = db.session.query(Configuration).one()
-        assert provisioning.provision(configuration, [ADELE, MEGAN], "test").added
-        for connection in db.session.query(Connection):
-            assert engine.run(connection).outcome == SyncOutcome.OK
-        db.session.query(SyncJob).delete()
-        db.session.commit()
-    return app
 
 
 def run(app, upn: str):
