@@ -246,3 +246,39 @@ def test_the_csv_export_quotes_and_defuses_hostile_addresses(group_app, admin):
 def test_the_csv_export_follows_the_search(group_app, admin):
     text = admin.client.get("/setup/mailboxes.csv?q=adele").get_data(as_text=True)
     assert ADELE in text and MEGAN not in text
+
+
+def test_the_page_and_the_confirmation_speak_dutch(group_app, admin):
+    nl = {"Accept-Language": "nl"}
+    add_rows(group_app, ["gone@contoso.edu"], ConnectionStatus.MAILBOX_NOT_FOUND)
+    page = admin.client.get("/setup/mailboxes?q=contoso", headers=nl).text
+    for words in ("Zoeken op adres", "3 mailboxen passen bij", "Geselecteerde verwijderen"):
+        assert words in page
+    assert "Wordt niet opnieuw geprobeerd" in page and "Alles tonen" in page
+    chosen = ids(group_app, ADELE, MEGAN)
+    ask = admin.client.post(
+        "/setup/mailboxes/remove",
+        data={"csrf_token": admin.token, "connection": chosen},
+        headers=nl,
+    ).text
+    for words in (
+        "2 mailboxen verwijderen?",
+        "Wat uit elke mailbox verdwijnt",
+        "Alleen de afspraken die de portal schreef",
+        "De MyTimetable-agenda, met alles wat erin staat",
+        "De portal stopt met het synchroniseren",
+        "Dit kun je niet ongedaan maken",
+        "Annuleren",
+    ):
+        assert words in ask, words
+    done = admin.client.post(
+        "/setup/mailboxes/remove",
+        data={"csrf_token": admin.token, "connection": chosen[:1], "confirmed": "yes"},
+        headers=nl,
+        follow_redirects=True,
+    ).text
+    assert "1 mailbox verwijderd" in done
+    empty = admin.client.post(
+        "/setup/mailboxes/remove", data={"csrf_token": admin.token}, headers=nl
+    ).text
+    assert "Kies minstens één mailbox om te verwijderen." in empty
