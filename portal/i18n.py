@@ -104,6 +104,8 @@ CODE_LABELS = {
     # Connection status
     "connected": _l("connected"),
     "needs_reconnect": _l("needs reconnect"),
+    "mailbox_not_found": _l("mailbox not found"),
+    "outside_group": _l("outside the group"),
     "disconnected": _l("disconnected"),
     # Verification outcome ("failed" and "skipped" name synchronisation outcomes too)
     "passed": _l("passed"),

@@ -50,10 +50,14 @@ class Status(enum.StrEnum):
 
 class ConnectionStatus(enum.StrEnum):
     """A connection's state: synchronising, waiting for its user to sign in again (the
-    stored sign-in stopped working), or ended."""
+    stored sign-in stopped working), out of the application's reach (Microsoft answered
+    that the mailbox is gone or outside the group: not retried until it is provisioned
+    again), or ended."""
 
     CONNECTED = "connected"
     NEEDS_RECONNECT = "needs_reconnect"
+    MAILBOX_NOT_FOUND = "mailbox_not_found"  # no such user, or no Exchange Online mailbox
+    OUTSIDE_GROUP = "outside_group"  # outside the access policy's or RBAC scope's group
     DISCONNECTED = "disconnected"
 
 

@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from sqlalchemy import delete, func, select
 
+from . import review
 from .connections import CALENDAR_NAME
 from .extensions import db
 from .microsoft import graph, identity
@@ -26,38 +27,11 @@ from .models import (
     record,
     utcnow,
 )
+from .refusals import Refusal, out_of_reach, refusal
 from .sync import jobs
 from .validators import ADDRESS
 
 MAX_MAILBOXES = 5000
-
-
-class Refusal(StrEnum):
-    """Why Microsoft refused a mailbox, in the words the API answers with."""
-
-    OUTSIDE_GROUP = "outside_group"  # outside the access policy or RBAC scope's group
-    NO_MAILBOX = "no_mailbox"  # no Exchange Online mailbox: unlicensed, on-premises, guest
-    UNKNOWN_USER = "unknown_user"  # no such user in the tenant
-    ACCESS_DENIED = "access_denied"  # the app may not write calendars at all
-    OTHER = "other"
-
-
-_REFUSALS = {
-    "MailboxNotEnabledForRESTAPI": Refusal.NO_MAILBOX,
-    "ErrorInvalidUser": Refusal.UNKNOWN_USER,
-    "ResourceNotFound": Refusal.UNKNOWN_USER,
-    "Request_ResourceNotFound": Refusal.UNKNOWN_USER,
-}
-
-
-def refusal(configuration: Configuration, code: str) -> Refusal:
-    """The reason behind a Graph error code for one of ``configuration``'s mailboxes: an
-    app limited to a group is refused a mailbox outside it with ErrorAccessDenied
-    (auth-limit-mailbox-access.md), as it is every mailbox without the permission."""
-    if code == "ErrorAccessDenied":
-        limited = bool(configuration.security_group_email)
-        return Refusal.OUTSIDE_GROUP if limited else Refusal.ACCESS_DENIED
-    return _REFUSALS.get(code, Refusal.OTHER)
 
 
 @dataclass
@@ -105,11 +79,18 @@ def provision(configuration: Configuration, upns: list[str], actor: str) -> Outc
             why = advice_for("ErrorAccessDenied/policy" if limited else error.code).cause
             outcome.refused.append((upn, error.display_code or error.code, why))
             outcome.reasons[upn] = refusal(configuration, error.code)
+            state = out_of_reach(configuration, error.code)
+            if existing is not None and state is not None:
+                # Still out of reach, perhaps for another reason now.
+                existing.status = state
+                existing.last_error = f"{error.display_code or error.code}: {why}"
+                existing.last_error_code = error.code
             continue
         connection = existing or Connection(configuration=configuration, upn=upn)
         db.session.add(connection)
         connection.calendar_id, connection.calendar_name = calendar.id, calendar.name
         connection.status, connection.last_error = ConnectionStatus.CONNECTED, None
+        connection.last_error_code = connection.last_error_ids = None
         db.session.flush()
         jobs.enqueue(connection, "first sync")
         outcome.added.append(upn)
@@ -275,12 +256,109 @@ def group_upns(configuration: Configuration) -> list[str]:
     return [m.upn for m in graph.group_members(where, token, configuration.group)]
 
 
-def mailboxes(configuration: Configuration) -> list[Connection]:
-    """The configuration's connections, by address."""
+MAILBOXES_PER_PAGE = 50
+
+
+@dataclass
+class MailboxPage:
+    """One page of a configuration's mailboxes and what is needed to page through it."""
+
+    items: list[Connection]
+    total: int
+    page: int
+    pages: int
+
+
+def _matching(configuration: Configuration, search: str = ""):
+    """The configuration's connections whose address contains ``search``, by address."""
+    query = select(Connection).where(Connection.configuration_id == configuration.id)
+    if search.strip():
+        query = query.where(
+            func.lower(Connection.upn).contains(search.strip().lower(), autoescape=True)
+        )
+    return query.order_by(func.lower(Connection.upn), Connection.id)
+
+
+def mailboxes(configuration: Configuration, search: str = "") -> list[Connection]:
+    """The configuration's connections (those whose address contains ``search``), by
+    address."""
+    return list(db.session.scalars(_matching(configuration, search)))
+
+
+def mailbox_page(
+    configuration: Configuration, search: str = "", page: int = 1, per_page=MAILBOXES_PER_PAGE
+) -> MailboxPage:
+    """A page of the configuration's connections whose address contains ``search``."""
+    query = _matching(configuration, search)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    pages = max(1, -(-total // per_page))
+    page = min(max(page, 1), pages)
+    items = db.session.scalars(query.offset((page - 1) * per_page).limit(per_page))
+    return MailboxPage(list(items), total, page, pages)
+
+
+EXPORT_FIELDS = [
+    "address",
+    "state",
+    "last_sync_at",
+    "last_sync_outcome",
+    "events",
+    "last_problem",
+    "microsoft_code",
+]
+
+
+def export_csv(configuration: Configuration, search: str = "") -> str:
+    """The configuration's mailboxes as CSV (every cell quoted, formulas defused)."""
+    rows = [
+        {
+            "address": c.upn,
+            "state": c.status,
+            "last_sync_at": c.last_sync_at.isoformat() if c.last_sync_at else "",
+            "last_sync_outcome": c.last_sync_outcome or "",
+            "events": str(c.event_count),
+            "last_problem": c.last_error or "",
+            "microsoft_code": c.last_error_code or "",
+        }
+        for c in mailboxes(configuration, search)
+    ]
+    return review.csv_text(EXPORT_FIELDS, rows)
+
+
+def removable(configuration: Configuration, ids: list[int]) -> list[Connection]:
+    """Those of ``ids`` that are the configuration's connections still synchronised or
+    held out of reach (not ended already), by address."""
+    if not ids:
+        return []
     return list(
         db.session.scalars(
-            select(Connection)
-            .where(Connection.configuration_id == configuration.id)
-            .order_by(Connection.upn)
+            _matching(configuration).where(
+                Connection.id.in_(ids), Connection.status != ConnectionStatus.DISCONNECTED
+            )
         )
     )
+
+
+@dataclass
+class Removals:
+    """What became of a request to end several mailboxes' synchronisation."""
+
+    removed: list[tuple[str, Removal]] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # Graph did not answer: still synced
+
+
+def remove(
+    configuration: Configuration, connections: list[Connection], remove_calendar: bool, actor
+) -> Removals:
+    """End these mailboxes' synchronisation (``deprovision``, each audited)."""
+    outcome = Removals()
+    for connection in connections:
+        upn = connection.upn
+        try:
+            outcome.removed.append(
+                (upn, deprovision(configuration, connection, remove_calendar, actor))
+            )
+        except MicrosoftError:
+            db.session.rollback()
+            outcome.failed.append(upn)
+    return outcome

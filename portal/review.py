@@ -288,10 +288,16 @@ def _iso(value) -> str:
 def export_csv() -> str:
     """The configurations as CSV: every cell quoted, and cells that a spreadsheet would run as
     formulas defused (``_defuse``)."""
+    return csv_text(EXPORT_FIELDS, export_rows())
+
+
+def csv_text(fieldnames, rows) -> str:
+    """Rows (dicts of text) as CSV: every cell quoted, and cells that a spreadsheet would run
+    as formulas defused (``_defuse``)."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, quoting=csv.QUOTE_ALL)
+    writer = csv.DictWriter(out, fieldnames=fieldnames, quoting=csv.QUOTE_ALL)
     writer.writeheader()
-    for row in export_rows():
+    for row in rows:
         writer.writerow({k: _defuse(v) for k, v in row.items()})
     return out.getvalue()
 

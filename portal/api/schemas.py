@@ -86,7 +86,17 @@ class MailboxSchema(ma.Schema):
     """A provisioned mailbox and its synchronisation."""
 
     address = ma.fields.String(required=True)
-    state = ma.fields.Enum(ConnectionStatus, by_value=True, required=True)
+    state = ma.fields.Enum(
+        ConnectionStatus,
+        by_value=True,
+        required=True,
+        metadata={
+            "description": "connected: synchronised; mailbox_not_found, outside_group: "
+            "Microsoft answered that the mailbox is gone or outside the group the app is "
+            "limited to, so it is no longer retried (a PUT brings it back once Microsoft "
+            "accepts it); disconnected: its synchronisation was ended."
+        },
+    )
     calendar = ma.fields.String(required=True, allow_none=True)
     last_sync_at = ma.fields.DateTime(required=True, allow_none=True)
     last_sync_outcome = ma.fields.String(required=True, allow_none=True)

@@ -6,14 +6,24 @@ from flask_babel import gettext as _
 from flask_wtf.file import FileAllowed, FileField, FileSize
 from wtforms import (
     BooleanField,
+    HiddenField,
+    IntegerField,
     PasswordField,
     RadioField,
     SelectChoice,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    EqualTo,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 
 from ..forms import PortalForm
 from ..i18n import lazy_gettext as _l
@@ -239,3 +249,39 @@ class MailboxesForm(PortalForm):
         """Either the text box or the file must hold the list."""
         if not (field.data or "").strip() and not self.upload.data:
             raise ValidationError(_("Paste the addresses, or upload a file with them."))
+
+
+# A database ID: larger numbers name no row (and some databases refuse them).
+LARGEST_ID = 2**31 - 1
+
+
+class RemoveMailboxesForm(PortalForm):
+    """The mailboxes to remove (ticked, or one row's own button), what to take out of each,
+    and whether the confirmation page was seen: without it nothing is removed."""
+
+    connection = SelectMultipleField(coerce=int, validate_choice=False)
+    only = IntegerField(validators=[Optional(), NumberRange(1, LARGEST_ID)])
+    remove = RadioField(
+        _l("What to take out of each mailbox"),
+        choices=[
+            SelectChoice(
+                "events",
+                _l(
+                    "Only the events the portal wrote: the MyTimetable calendar stays, with "
+                    "anything else in it"
+                ),
+            ),
+            SelectChoice("calendar", _l("The MyTimetable calendar, with everything in it")),
+        ],
+        default="events",
+    )
+    confirmed = HiddenField()
+
+    def validate_connection(self, field):
+        """Only IDs a database can hold."""
+        if any(not 1 <= value <= LARGEST_ID for value in field.data or []):
+            raise ValidationError(_("Choose the mailboxes from the list."))
+
+    def chosen(self) -> list[int]:
+        """The IDs of the mailboxes to remove."""
+        return [self.only.data] if self.only.data else list(self.connection.data or [])

@@ -14,7 +14,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import get_locale
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 
 from .. import certificates, consent, export, invitations, provisioning, security, verification
@@ -37,6 +37,7 @@ from .forms import (
     MethodForm,
     PfxForm,
     RegisterForm,
+    RemoveMailboxesForm,
     TenantForm,
 )
 
@@ -505,7 +506,8 @@ def _provisioning_open() -> bool:
 
 @bp.route("/mailboxes", methods=["GET", "POST"])
 def mailboxes():
-    """Application permissions, once approved: add the mailboxes MyTimetable syncs."""
+    """Application permissions, once approved: add the mailboxes MyTimetable syncs, find
+    them by address, page through them and choose some to remove."""
     if not _provisioning_open():
         abort(404)
     configuration = g.configuration
@@ -519,14 +521,29 @@ def mailboxes():
         outcome, status = _provision(configuration, upns)
     elif form.errors:
         status = 400
+    return _mailboxes_page(configuration, form, outcome, unreadable), status
+
+
+def _search() -> str:
+    """The address search of the mailboxes page (NUL, which no database stores, dropped)."""
+    return request.args.get("q", "").replace("\x00", "")[:200]
+
+
+def _mailboxes_page(configuration, form, outcome=None, unreadable=()):
+    search = _search()
+    listing = provisioning.mailbox_page(
+        configuration, search, request.args.get("page", 1, type=int)
+    )
     return render_template(
         "setup/mailboxes.html",
         form=form,
         group_form=ConfirmForm(),
+        remove_form=RemoveMailboxesForm(formdata=None),
         outcome=outcome,
         unreadable=unreadable,
-        connections=provisioning.mailboxes(configuration),
-    ), status
+        listing=listing,
+        search=search,
+    )
 
 
 @bp.post("/mailboxes/group")
@@ -546,14 +563,68 @@ def mailboxes_from_group():
         )
         return redirect(url_for("setup.mailboxes"))
     outcome, status = _provision(configuration, upns)
-    return render_template(
-        "setup/mailboxes.html",
-        form=MailboxesForm(formdata=None),
-        group_form=ConfirmForm(),
-        outcome=outcome,
-        unreadable=[],
-        connections=provisioning.mailboxes(configuration),
-    ), status
+    return _mailboxes_page(configuration, MailboxesForm(formdata=None), outcome), status
+
+
+@bp.get("/mailboxes.csv")
+def export_mailboxes():
+    """The mailboxes (those matching the search) as CSV, for a spreadsheet."""
+    if not _provisioning_open():
+        abort(404)
+    return _download(
+        provisioning.export_csv(g.configuration, _search()), "text/csv", "mailboxes.csv"
+    )
+
+
+@bp.post("/mailboxes/remove")
+def remove_mailboxes():
+    """End the synchronisation of the chosen mailboxes: first a page that says what will
+    happen and asks what to take out of them; only its confirmation removes anything."""
+    if not _provisioning_open():
+        abort(404)
+    configuration = g.configuration
+    form = RemoveMailboxesForm()
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            abort(400)
+        flash(_("Choose the mailboxes from the list."), "error")
+        return _mailboxes_page(configuration, MailboxesForm(formdata=None)), 400
+    chosen = provisioning.removable(configuration, form.chosen())
+    if not chosen:
+        flash(_("Choose at least one mailbox to remove."), "error")
+        return _mailboxes_page(configuration, MailboxesForm(formdata=None)), 400
+    if form.confirmed.data != "yes":
+        return render_template("setup/remove_mailboxes.html", form=form, chosen=chosen)
+    done = provisioning.remove(configuration, chosen, form.remove.data == "calendar", ADMIN)
+    if done.removed:
+        flash(
+            ngettext(
+                "Removed %(num)d mailbox: its synchronisation has ended.",
+                "Removed %(num)d mailboxes: their synchronisation has ended.",
+                len(done.removed),
+            ),
+            "success",
+        )
+    refused = [upn for upn, removal in done.removed if removal.code]
+    if refused:
+        flash(
+            _(
+                "Microsoft refused to let the portal clean up %(addresses)s (the mailbox "
+                "has gone or is outside the group): nothing was taken out of it.",
+                addresses=", ".join(refused),
+            ),
+            "warning",
+        )
+    if done.failed:
+        flash(
+            _(
+                "Microsoft did not answer in time for %(addresses)s: still synchronised. "
+                "Try again in a few minutes.",
+                addresses=", ".join(done.failed),
+            ),
+            "error",
+        )
+    return redirect(url_for("setup.mailboxes"), 303)
 
 
 def _provision(configuration, upns):

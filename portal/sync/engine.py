@@ -24,6 +24,10 @@ Every Graph request, and how batches are sent and retried, is built in
 - A 400 is Graph refusing the request itself, which sending it again cannot change: it is
   recorded against the occurrence with Graph's words (a SyncRefusal, shown to support) and
   not sent again until the request for the occurrence would be different.
+- An answer that means the mailbox is gone or out of the application's reach (404
+  ``ErrorInvalidUser``, ``MailboxNotEnabledForRESTAPI``, 403 ``ErrorAccessDenied`` under a
+  group-limited configuration: ``refusals.out_of_reach``) stops the run and puts the
+  connection in that state; the periodic sync skips it until it is provisioned again.
 - A token Graph refuses (401 ``InvalidAuthenticationToken``: it lapsed or was revoked
   mid-run) is replaced by a new one, a few times per run at most: by the refresh token for
   a delegated connection, by the client credentials flow for an application connection.
@@ -42,8 +46,9 @@ from .. import metrics, tokens
 from ..extensions import db
 from ..microsoft import graph
 from ..microsoft.clouds import cloud
-from ..microsoft.errors import MicrosoftError
-from ..models import Connection, Method, SyncItem, SyncRefusal, utcnow
+from ..microsoft.errors import MicrosoftError, advice_for
+from ..models import Connection, ConnectionStatus, Method, SyncItem, SyncRefusal, record, utcnow
+from ..refusals import out_of_reach
 from . import SyncOutcome, feed, throttle
 from . import plan as planning
 
@@ -71,6 +76,8 @@ class RunResult:
     errors: list[str] = field(default_factory=list)
     # Throttled: Graph asked to wait until then; the job goes back to the queue for it.
     retry_at: datetime | None = None
+    # Graph answered that the mailbox is gone or out of reach: the run stops with it.
+    out_of_reach: MicrosoftError | None = None
 
 
 @dataclass
@@ -93,6 +100,7 @@ class _Target:
         configuration = connection.configuration
         self.cloud = cloud(configuration.cloud)
         self.mailbox = None if configuration.method == Method.DELEGATED else connection.upn
+        self.configuration = configuration
         self.configuration_id = configuration.id
         self._token: str | None = None
         self.refreshes = 0
@@ -278,9 +286,25 @@ def _repair(target: _Target, books: _Bookkeeping, result: RunResult, policy, sle
     return extra
 
 
-def _apply(op: _Op, answer: graph.BatchAnswer, books: _Bookkeeping, result) -> bool:
+def _gone(target: _Target, answer: graph.BatchAnswer) -> MicrosoftError | None:
+    """The error, when an application connection's answer says its mailbox is gone or out
+    of reach (checked before anything else: a 404 for the user is not a 404 for an event)."""
+    if target.mailbox is None or answer.status not in (403, 404):
+        return None
+    error = answer.body.get("error") or {}
+    code = str(error.get("code") or "")
+    if out_of_reach(target.configuration, code) is None:
+        return None
+    return MicrosoftError(code, str(error.get("message") or ""), answer.status)
+
+
+def _apply(op: _Op, answer: graph.BatchAnswer, books: _Bookkeeping, result, target) -> bool:
     """Record one answer; True when the operation is finished (done or failed for good)."""
     status = answer.status
+    gone = _gone(target, answer)
+    if gone is not None:
+        result.out_of_reach = result.out_of_reach or gone
+        return True
     if op.kind == "create" and status in (200, 201):
         books.added(op.key, answer.body.get("id", ""), op.occurrence.content_hash())
         result.created += 1
@@ -317,18 +341,25 @@ def _operations(plan: planning.Plan, duplicates: list[tuple[str, str]]) -> list[
 
 
 def _write(target: _Target, ops: list[_Op], books, result: RunResult, policy, sleep, before_batch):
-    """Send the operations in batches, the bookkeeping committed after each."""
+    """Send the operations in batches, the bookkeeping committed after each; a batch that
+    found the mailbox out of reach is the last."""
+
+    def after_batch():
+        books.commit()
+        if result.out_of_reach is not None:
+            raise result.out_of_reach
+
     unsettled = graph.send_batches(
         target.cloud,
         target,
         ops,
         target.request,
-        lambda op, answer: _apply(op, answer, books, result),
+        lambda op, answer: _apply(op, answer, books, result, target),
         tally=result,
         policy=policy,
         sleep=sleep,
         before_batch=before_batch,
-        after_batch=books.commit,
+        after_batch=after_batch,
         on_throttle=target.throttled,
     )
     for op in unsettled:
@@ -396,6 +427,9 @@ def run(connection: Connection, sleep=time.sleep, before_batch=carry_on, policy=
         result.outcome = SyncOutcome.FAILED
         result.error = f"{error.display_code or error.code}: {error.advice.cause}"
         result.error_code, result.error_trace = error.code, error.trace
+        if _out_of_reach(connection, error) == ConnectionStatus.OUTSIDE_GROUP:
+            cause = advice_for("ErrorAccessDenied/policy").cause
+            result.error = f"{error.display_code or error.code}: {cause}"
     duration = int((time.monotonic() - started) * 1000)
     _store(connection, result, duration)
     metrics.run_ended(result, duration / 1000)
@@ -414,6 +448,26 @@ def run(connection: Connection, sleep=time.sleep, before_batch=carry_on, policy=
         f": {result.error}" if result.error else ".",
     )
     return result
+
+
+def _out_of_reach(connection: Connection, error: MicrosoftError) -> ConnectionStatus | None:
+    """Put an application connection whose mailbox Graph says is gone or outside the group
+    in that state (audited), so that it is not retried until it is provisioned again; the
+    state, or None when the error means neither."""
+    configuration = connection.configuration
+    if configuration.method == Method.DELEGATED:
+        return None
+    state = out_of_reach(configuration, error.code)
+    if state is None:
+        return None
+    connection.status = state
+    record(
+        configuration.institution,
+        "synchronisation",
+        "mailbox_out_of_reach",
+        f"{connection.upn}: {state} ({error.display_code or error.code})",
+    )
+    return state
 
 
 def _note_events_without_uid(connection: Connection, occurrences: list[feed.Occurrence]) -> None:

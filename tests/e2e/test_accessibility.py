@@ -10,7 +10,14 @@ from playwright.sync_api import expect
 
 from portal import certificates, staff
 from portal.extensions import db
-from portal.models import Certificate, Configuration, Institution, utcnow
+from portal.models import (
+    Certificate,
+    Configuration,
+    Connection,
+    ConnectionStatus,
+    Institution,
+    utcnow,
+)
 from tests.e2e.axe import assert_accessible
 from tests.e2e.conftest import CLIENT, TENANT, TENANT_GUID, open_link
 
@@ -74,6 +81,25 @@ def test_end_user_pages(world, page):
     check(page, f"{connect}?login_hint=adele.vance@contoso.edu", "connect-start")
     check(page, f"{connect}/organisation-consent", "connect-organisation-consent")
     check(page, f"{world.portal.url}/connect/callback?state=x&code=y", "connect-stale", 400)
+
+
+def test_mailboxes_page_and_its_removal_confirmation(world, page):
+    configure(world, "managed", method="application", status="approved", tenant_id=TENANT,
+              tenant_guid=TENANT_GUID, client_id=CLIENT, step_reached=6, verified_at=utcnow(),
+              security_group_email="mytimetable@contoso.edu")  # fmt: skip
+    with world.app.app_context():
+        config = (
+            db.session.query(Configuration).join(Institution).filter_by(name="Example University")
+        ).one()
+        for n, state in enumerate(ConnectionStatus):
+            db.session.add(Connection(configuration=config, upn=f"t{n}@contoso.edu", status=state))
+        db.session.commit()
+    open_link(page, world.links["managed"])
+    check(page, f"{world.portal.url}/setup/mailboxes", "mailboxes")
+    page.locator("input[name=connection]").first.check()
+    page.get_by_role("button", name="Remove selected").click()
+    expect(page.get_by_role("heading", name="Remove 1 mailbox?")).to_be_visible()
+    assert_accessible(page, "mailboxes-remove")
 
 
 def test_support_console_pages(world, page):

@@ -80,3 +80,33 @@ def configure(standins):
             return config.id
 
     return make
+
+
+@pytest.fixture
+def group_app(make_app, standins, configure, feed_server):
+    """An approved application configuration limited to the demo group by an access
+    policy, Adele's and Megan's mailboxes provisioned and synchronised once."""
+    from portal import provisioning
+    from portal.extensions import db
+    from portal.models import Configuration, Connection, SyncJob
+    from portal.sync import SyncOutcome, engine
+    from tests.integration.test_sync import ics, lessons
+
+    app = make_app(**standins.settings())
+    configure(
+        app,
+        security_group_email="mytimetable@contoso.edu",
+        group_scope_method="access_policy",
+        feed_url_template=f"{feed_server.url}/ical?user={{upn}}",
+    )
+    adele, megan = "adele.vance@contoso.edu", "megan.bowen@contoso.edu"
+    feed_server.calendars[adele] = ics(*lessons(3))
+    feed_server.calendars[megan] = ics(*lessons(2))
+    with app.app_context():
+        configuration = db.session.query(Configuration).one()
+        assert provisioning.provision(configuration, [adele, megan], "test").added
+        for connection in db.session.query(Connection):
+            assert engine.run(connection).outcome == SyncOutcome.OK
+        db.session.query(SyncJob).delete()
+        db.session.commit()
+    return app

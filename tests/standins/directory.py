@@ -333,6 +333,13 @@ class Directory:
             self._users_by_upn[user.upn.lower()] = user
         return user
 
+    def remove_user(self, upn: str) -> None:
+        """Delete a user (user-delete.md): from then on Graph answers requests to their
+        mailbox 404 ``ErrorInvalidUser``, as for any user the tenant does not have."""
+        with self.lock:
+            user = self._users_by_upn.pop(upn.lower())
+            del self.users[user.object_id.lower()]
+
     def add_group(self, group: Group | None = None, /, **fields) -> Group:
         """Add a group, given as a ``Group`` or as its fields."""
         group = group or Group(**fields)
