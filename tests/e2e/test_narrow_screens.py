@@ -148,6 +148,9 @@ def test_console_pages_fit(world, page, screenshot):
         expect(link).to_be_in_viewport()
     expect(page.get_by_role("navigation", name="Language")).to_be_in_viewport()
     screenshot("narrow-support-queue-390")
+    for width in (683, 1366):
+        page.set_viewport_size({"width": width, "height": 900})
+        screenshot(f"narrow-support-queue-{width}")
     page.set_viewport_size({"width": 1280, "height": 900})
     page.get_by_role("link", name="Example University").click()
     check(page, None, "support-configuration-submitted")
