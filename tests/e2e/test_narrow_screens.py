@@ -1,0 +1,203 @@
+"""Every page works on a phone and at 200 % zoom: no horizontal scrolling at 320 and 390 px
+wide, nor at 683 px (a 1366 px screen zoomed to 200 %), in English and in Dutch; and axe
+finds nothing serious or critical at 390 px.
+
+The pages are those test_accessibility.py reaches, put in the same states. A page that
+answers a GET is checked in both languages (the switcher's cookie, then a reload); a page
+that answers a form (a refused sign-in, the enrolment steps) in English only.
+"""
+
+import pyotp
+import pytest
+from playwright.sync_api import expect
+
+from portal import staff
+from portal.extensions import db
+from portal.i18n import COOKIE
+from portal.models import utcnow
+from tests.e2e.axe import assert_accessible
+from tests.e2e.conftest import CLIENT, TENANT, TENANT_GUID, open_link
+from tests.e2e.test_accessibility import PASSWORD, STEPS, configure
+
+pytestmark = pytest.mark.e2e
+
+WIDTHS = (320, 390, 683)
+AXE_WIDTH = 390
+OVERFLOW = """() => {
+  const width = window.innerWidth;
+  const name = (e) => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "")
+    + (typeof e.className === "string" && e.className ? "." + e.className.replace(/ /g, ".") : "");
+  const wide = [...document.querySelectorAll("body, body *")]
+    .filter((e) => e.getBoundingClientRect().right > width + 1
+      || e.scrollWidth > e.clientWidth + 1)
+    .map((e) => `${name(e)} (${Math.round(e.getBoundingClientRect().right)}/${e.scrollWidth})`);
+  return {scroll: document.documentElement.scrollWidth, width, wide: wide.slice(0, 8)};
+}"""
+
+
+def fits(page, name: str) -> None:
+    """At each width: no horizontal scrolling; at 390 px, axe's serious and critical rules."""
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 800})
+        found = page.evaluate(OVERFLOW)
+        assert found["scroll"] <= found["width"], (
+            f"{name} at {width} px scrolls sideways ({found['scroll']} px wide): {found['wide']}"
+        )
+        if width == AXE_WIDTH:
+            assert_accessible(page, f"{name} at {width} px")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def set_language(page, code: str) -> None:
+    url = page.url.split("/", 3)
+    page.context.add_cookies([{"name": COOKIE, "value": code, "url": "/".join(url[:3])}])
+
+
+def check(page, url: str | None, name: str, status: int = 200) -> None:
+    """Open ``url`` (or keep the page as it is) and check it in English, then in Dutch."""
+    if url is not None:
+        response = page.goto(url)
+        assert response.status == status, f"{url} answered {response.status}"
+    fits(page, f"{name} (en)")
+    set_language(page, "nl")
+    try:
+        response = page.reload()
+        assert response.status == status
+        expect(page.locator("html")).to_have_attribute("lang", "nl")
+        fits(page, f"{name} (nl)")
+    finally:
+        set_language(page, "en")
+        page.reload()
+
+
+@pytest.mark.parametrize("hosting", ["managed", "on_premises"])
+@pytest.mark.parametrize("method", ["application", "delegated"])
+def test_wizard_steps_fit(world, page, hosting, method):
+    configure(world, hosting, method=method, tenant_id=TENANT, tenant_guid=TENANT_GUID,
+              client_id=CLIENT, step_reached=6, verified_at=utcnow(),
+              security_group_email="mytimetable@contoso.edu")  # fmt: skip
+    open_link(page, world.links[hosting])
+    check(page, f"{world.portal.url}/setup/start", f"start-{hosting}")
+    for step in STEPS:
+        check(page, f"{world.portal.url}/setup/{step}", f"{step}-{hosting}-{method}")
+    finished = "exported" if hosting == "on_premises" else "submitted"
+    configure(world, hosting, status=finished, submitted_at=utcnow(), exported_at=utcnow())
+    check(page, f"{world.portal.url}/setup/review", f"review-{finished}-{method}")
+
+
+def test_stepper_says_which_step_on_a_phone(world, page, screenshot):
+    configure(world, "managed", method="application", tenant_id=TENANT, client_id=CLIENT,
+              step_reached=3)  # fmt: skip
+    open_link(page, world.links["managed"])
+    page.goto(f"{world.portal.url}/setup/register")
+    stepper = page.get_by_role("navigation", name="Setup steps")
+    page.set_viewport_size({"width": 390, "height": 800})
+    expect(stepper.get_by_text("Step 3 of 6")).to_be_visible()
+    expect(stepper.get_by_role("list")).to_be_hidden()
+    screenshot("narrow-register-390")
+    page.set_viewport_size({"width": 1366, "height": 900})
+    expect(stepper.get_by_text("Step 3 of 6")).to_be_hidden()
+    expect(stepper.get_by_role("list")).to_be_visible()
+    set_language(page, "nl")
+    page.reload()
+    page.set_viewport_size({"width": 390, "height": 800})
+    expect(page.locator(".stepper-compact")).to_contain_text("Stap 3 van 6")
+    expect(page.locator(".stepper-compact")).to_be_visible()
+
+
+def test_end_user_pages_fit(world, page):
+    connect = f"{world.portal.url}/connect/example-university"
+    check(page, connect, "connect-unavailable", status=404)
+    configure(world, "managed", method="application", status="approved", tenant_id=TENANT,
+              tenant_guid=TENANT_GUID, client_id=CLIENT, step_reached=6)  # fmt: skip
+    check(page, connect, "connect-automatic")
+    configure(world, "managed", method="delegated")
+    check(page, f"{connect}?login_hint=adele.vance@contoso.edu", "connect-start")
+    check(page, f"{connect}/organisation-consent", "connect-organisation-consent")
+    check(page, f"{world.portal.url}/connect/callback?state=x&code=y", "connect-stale", 400)
+
+
+def test_console_pages_fit(world, page, screenshot):
+    with world.app.app_context():
+        staff.create_staff("support@mytimetable.example", PASSWORD)
+        db.session.commit()
+    configure(world, "managed", method="application", status="submitted", tenant_id=TENANT,
+              tenant_guid=TENANT_GUID, client_id=CLIENT, step_reached=6,
+              submitted_at=utcnow())  # fmt: skip
+    check(page, f"{world.portal.url}/support/", "support-sign-in")
+    page.get_by_label("E-mail address").fill("support@mytimetable.example")
+    page.get_by_label("Password").fill("wrong password")
+    page.get_by_role("button", name="Sign in").click()
+    fits(page, "support-sign-in-refused")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Add an authenticator app")).to_be_visible()
+    fits(page, "support-enrol")
+    secret = page.locator("#totp-secret").inner_text()
+    page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Confirm and sign in").click()
+    expect(page.get_by_role("heading", name="Save your recovery codes")).to_be_visible()
+    fits(page, "support-recovery-codes")
+    page.get_by_role("link", name="I have saved them: go to the console").click()
+    expect(page.get_by_role("heading", name="Configurations")).to_be_visible()
+    check(page, None, "support-queue")
+    page.set_viewport_size({"width": 390, "height": 800})
+    # the console's navigation wraps inside the header, every link on screen
+    for name in ("Queue", "Institutions", "Certificates", "Outbox"):
+        link = page.get_by_role("navigation", name="Console").get_by_role("link", name=name)
+        expect(link).to_be_in_viewport()
+    expect(page.get_by_role("navigation", name="Language")).to_be_in_viewport()
+    screenshot("narrow-support-queue-390")
+    for width in (683, 1366):
+        page.set_viewport_size({"width": width, "height": 900})
+        screenshot(f"narrow-support-queue-{width}")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.get_by_role("link", name="Example University").click()
+    check(page, None, "support-configuration-submitted")
+    configuration = page.url
+    for name in ("institutions", "certificates", "outbox"):
+        check(page, f"{world.portal.url}/support/{name}", f"support-{name}")
+        page.set_viewport_size({"width": 390, "height": 800})
+        screenshot(f"narrow-support-{name}-390")
+        page.set_viewport_size({"width": 1280, "height": 900})
+    check(page, f"{configuration}/approve/confirm", "support-approve-refused", status=409)
+    check(page, f"{world.portal.url}/support/certificates/rotation/start/confirm",
+          "support-confirm-rotation")  # fmt: skip
+    page.goto(f"{world.portal.url}/support/institutions")
+    page.get_by_role("button", name="New link for Example University").click()
+    expect(page.get_by_role("button", name="Yes, make a new link")).to_be_visible()
+    check(page, None, "support-confirm-new-link")
+    page.goto(f"{world.portal.url}/support/institutions")
+    page.get_by_role("link", name="API keys for Example University").click()
+    page.get_by_label("Name of the key").fill("MyTimetable production")
+    page.get_by_role("button", name="Make the key").click()
+    expect(page.get_by_text("New API key")).to_be_visible()
+    fits(page, "support-api-key-made")
+    check(page, page.url, "support-api-keys")
+    page.set_viewport_size({"width": 390, "height": 800})
+    screenshot("narrow-support-api-keys-390")
+
+
+def test_home_and_error_pages_fit(world, page):
+    check(page, world.portal.url, "home")
+    check(page, f"{world.portal.url}/no-such-page", "not-found", status=404)
+    page.goto(f"{world.portal.url}/support/")
+    page.locator("input[name=csrf_token]").evaluate("input => { input.value = 'stale'; }")
+    page.get_by_label("E-mail address").fill("support@mytimetable.example")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="This page has expired")).to_be_visible()
+    fits(page, "csrf-expired")
+
+
+def test_copy_button_announces_copied(world, page):
+    configure(world, "managed", method="application", tenant_id=TENANT, client_id=CLIENT,
+              step_reached=3)  # fmt: skip
+    open_link(page, world.links["managed"])
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.goto(f"{world.portal.url}/setup/register")
+    status = page.locator("#copy-status")
+    expect(status).to_have_attribute("aria-live", "polite")
+    expect(status).to_have_attribute("role", "status")
+    page.get_by_role("button", name="Copy permission name").first.click()
+    expect(status).to_have_text("Copied")
