@@ -288,17 +288,16 @@ class SignIn:
     token_cache: str = field(repr=False)
 
 
-def finish_sign_in(
+def _redeem(
     app: AppRegistration,
     flow: dict | None,
     callback_args: dict,
-    expected_tenant: str | None = None,
-) -> SignIn:
-    """Redeem the callback of a flow from ``begin_sign_in``; raise ``MicrosoftError``,
-    also (``tenant_mismatch``) when the account is not of ``expected_tenant`` (a GUID)."""
+    cache: msal.SerializableTokenCache,
+) -> dict:
+    """Redeem the callback of an authorization code ``flow`` into ``cache``; MSAL's result
+    with an access token, or ``MicrosoftError``."""
     if not flow:
         raise MicrosoftError("state_mismatch", "No sign-in was started in this browser.")
-    cache = msal.SerializableTokenCache()
     try:
         result = _application(app, cache).acquire_token_by_auth_code_flow(flow, dict(callback_args))
     except ValueError as exc:  # state mismatch, or neither code nor error
@@ -309,6 +308,19 @@ def finish_sign_in(
         raise MicrosoftError("unreachable", str(exc)) from exc
     if "access_token" not in result:
         raise from_token_response(result)
+    return result
+
+
+def finish_sign_in(
+    app: AppRegistration,
+    flow: dict | None,
+    callback_args: dict,
+    expected_tenant: str | None = None,
+) -> SignIn:
+    """Redeem the callback of a flow from ``begin_sign_in``; raise ``MicrosoftError``,
+    also (``tenant_mismatch``) when the account is not of ``expected_tenant`` (a GUID)."""
+    cache = msal.SerializableTokenCache()
+    result = _redeem(app, flow, callback_args, cache)
     claims = result.get("id_token_claims") or {}
     tenant_guid = (claims.get("tid") or "").lower()
     if expected_tenant and tenant_guid != expected_tenant.lower():
@@ -380,20 +392,7 @@ def finish_administrator_sign_in(
     it the roles cannot be read, which is refused (``no_roles_claim``), never taken as
     "no role". No token is kept: MSAL's cache for this flow is thrown away.
     """
-    if not flow:
-        raise MicrosoftError("state_mismatch", "No sign-in was started in this browser.")
-    try:
-        result = _application(app, msal.SerializableTokenCache()).acquire_token_by_auth_code_flow(
-            flow, dict(callback_args)
-        )
-    except ValueError as exc:
-        raise MicrosoftError("state_mismatch", "The sign-in could not be matched.") from exc
-    except RuntimeError as exc:
-        raise MicrosoftError("state_mismatch", "The sign-in's nonce did not match.") from exc
-    except requests.RequestException as exc:
-        raise MicrosoftError("unreachable", str(exc)) from exc
-    if "access_token" not in result:
-        raise from_token_response(result)
+    result = _redeem(app, flow, callback_args, msal.SerializableTokenCache())
     claims = result.get("id_token_claims") or {}
     username = claims.get("preferred_username") or claims.get("upn") or "The account"
     tenant_guid = (claims.get("tid") or "").lower()
