@@ -21,7 +21,7 @@ from .extensions import db
 from .microsoft import identity
 from .microsoft.clouds import cloud
 from .microsoft.errors import MicrosoftError, advice_for
-from .models import Configuration, Invitation, Status, record
+from .models import Configuration, Invitation, Method, Status, record
 from .urls import external, redirect_uri
 
 # Who the audit trail names for what an administrator does through the wizard or the
@@ -226,15 +226,14 @@ def _admin_consent(consent: dict, args: dict):
     except MicrosoftError as error:
         record(configuration.institution, actor, "admin_consent_failed", error.code)
         db.session.commit()
+        if from_wizard:
+            return _checks_after_consent(configuration, error)
         message = _(
             "Consent for the organisation was not granted (%(code)s): %(cause)s %(action)s",
             code=error.display_code or error.code,
             cause=error.advice.cause,
             action=error.advice.action,
         )
-        if from_wizard:
-            flash(message, "error")
-            return redirect(url_for("setup.verify"))
         return render_template(
             "connect/consent_result.html",
             ok=False,
@@ -244,17 +243,54 @@ def _admin_consent(consent: dict, args: dict):
     record(configuration.institution, actor, "admin_consent_granted", tenant)
     db.session.commit()
     if from_wizard:
-        flash(
-            _(
-                "Consent was granted for the whole organisation: users will not be asked. "
-                "Now sign in to check the connection."
-            ),
-            "success",
-        )
-        return redirect(url_for("setup.verify"))
+        return _checks_after_consent(configuration, None)
     return render_template(
         "connect/consent_result.html", ok=True, message="", institution=configuration.institution
     )
+
+
+def _checks_after_consent(configuration: Configuration, refused: MicrosoftError | None):
+    """Back in the wizard from granting consent for the organisation: the checks run again
+    at once, so that step 5 shows one result, the chain's, rather than a notice about the
+    consent beside results from before it.
+
+    Delegated: the links before the sign-in run, then the administrator, still signed in at
+    Microsoft, is sent to sign in for the last links; a refused consent is the sign-in's
+    failure. Application: the chain runs again if it has a test mailbox to check.
+    """
+    if configuration.method == Method.DELEGATED:
+        run_id = verification.begin_delegated_checks(configuration, ADMIN)
+        if run_id is None:
+            return redirect(url_for("setup.verify"))
+        if refused is not None:
+            verification.finish_delegated_checks(configuration, run_id, refused, ADMIN)
+            return redirect(url_for("setup.verify"))
+        try:
+            return redirect(start_sign_in(configuration, Purpose.VERIFY, run_id=run_id))
+        except MicrosoftError as error:
+            verification.finish_delegated_checks(configuration, run_id, error, ADMIN)
+            return redirect(url_for("setup.verify"))
+    if refused is not None:
+        flash(
+            _(
+                "Consent for the organisation was not granted (%(code)s): %(cause)s %(action)s",
+                code=refused.display_code or refused.code,
+                cause=refused.advice.cause,
+                action=refused.advice.action,
+            ),
+            "error",
+        )
+    elif configuration.test_mailbox:
+        verification.run_application_checks(configuration, ADMIN)
+    else:
+        flash(
+            _(
+                "Consent was granted for the whole organisation. Enter a test mailbox below "
+                "to check the connection."
+            ),
+            "success",
+        )
+    return redirect(url_for("setup.verify"))
 
 
 def _administrator_sign_in(sign_in: dict, args: dict):

@@ -318,12 +318,14 @@ def register():
         cloud=cloud(configuration.cloud),
         redirect_uri=redirect_uri(),
         scripts=scripts.for_configuration(configuration, cloud(configuration.cloud)),
+        admin_consent=admin_consent_offered(configuration),
     )
 
 
-@bp.get("/scripts/<any(rbac, 'access-policy'):name>.ps1")
+@bp.get("/scripts/<any(rbac, 'access-policy', 'consent-policy'):name>.ps1")
 def download_script(name: str):
-    """The PowerShell for a security-group limit, with the values filled in."""
+    """The PowerShell for a security-group limit or a custom app consent policy, with the
+    values filled in."""
     configuration = g.configuration
     body = scripts.SCRIPTS[name](configuration, cloud(configuration.cloud))
     return _download(body, "text/plain", f"mytimetable-{name}.ps1")
@@ -379,6 +381,7 @@ def verify():
         chain=_chain(configuration),
         cloud=cloud(configuration.cloud),
         scripts=scripts.for_configuration(configuration, cloud(configuration.cloud)),
+        admin_consent=admin_consent_offered(configuration),
     ), status
 
 
@@ -427,13 +430,27 @@ def verify_sign_in():
 
 @bp.post("/verify/admin-consent")
 def admin_consent():
-    """Delegated: grant consent for the whole organisation at Microsoft's endpoint."""
+    """Grant consent for the whole organisation at Microsoft's admin consent endpoint; on
+    the way back the checks run again (``consent.answer``)."""
     if response := _guard("verify"):
         return response
     configuration = g.configuration
-    if configuration.method != Method.DELEGATED or not ConfirmForm().validate_on_submit():
+    if not admin_consent_offered(configuration) or not ConfirmForm().validate_on_submit():
         abort(400)
     return redirect(consent.start_admin_consent(configuration, consent.Purpose.SETUP))
+
+
+def admin_consent_offered(configuration) -> bool:
+    """Whether the wizard offers admin consent through Microsoft's endpoint: for delegated
+    permissions, and for application permissions unless RBAC for Applications limits them
+    to a group (a tenant-wide grant would make that scope mean nothing)."""
+    if not (configuration.tenant_id and configuration.client_id):
+        return False
+    if configuration.method == Method.DELEGATED:
+        return True
+    return configuration.method == Method.APPLICATION and not (
+        configuration.limited_to_group and configuration.group_scope_method == "rbac"
+    )
 
 
 @bp.route("/review", methods=["GET"])

@@ -1,8 +1,9 @@
-"""Exchange Online PowerShell that limits an app to a mail-enabled security group.
+"""PowerShell the wizard hands to administrators, with the institution's values filled in.
 
-Two ways, both with the institution's values filled in: RBAC for Applications (current)
-and the legacy application access policy. Every value is one single-quoted PowerShell string
-(``quote``), whatever it holds.
+Exchange Online PowerShell that limits an app to a mail-enabled security group, two ways
+(RBAC for Applications, current, and the legacy application access policy), and Microsoft
+Graph PowerShell for a custom app consent policy that lets users consent to MyTimetable
+alone. Every value is one single-quoted PowerShell string (``quote``), whatever it holds.
 """
 
 from ..models import Configuration
@@ -91,9 +92,73 @@ Test-ApplicationAccessPolicy -Identity {v["outside"]} -AppId {v["app"]}
 """
 
 
-SCRIPTS = {"rbac": rbac, "access-policy": access_policy}
+# Connect-MgGraph -Environment, by cloud (Get-MgEnvironment lists them).
+GRAPH_ENVIRONMENTS = {
+    "worldwide": "Global",
+    "usgov": "USGov",
+    "usgov_dod": "USGovDoD",
+    "china": "China",
+}
+# Microsoft Graph's application ID, the same in every cloud.
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+# The delegated permissions users consent to under the custom policy.
+DELEGATED_PERMISSIONS = ("Calendars.ReadWrite", "User.Read", "offline_access")
+
+
+def consent_policy(configuration: Configuration, cloud) -> str:
+    """A custom app consent policy that lets users consent to MyTimetable alone.
+
+    Follows Microsoft Learn's "Manage app consent policies" and "Configure how users consent
+    to applications": New-MgPolicyPermissionGrantPolicy, then
+    New-MgPolicyPermissionGrantPolicyInclude for delegated Graph permissions of this client
+    application (a condition set names permissions by their IDs, read from Graph's service
+    principal), then the policy added to PermissionGrantPoliciesAssigned of the default user
+    role, beside what is there.
+    """
+    v = _values(configuration, cloud)
+    permissions = list(DELEGATED_PERMISSIONS)
+    if configuration.outlook_categories:
+        permissions.append("MailboxSettings.ReadWrite")
+    names = ", ".join(quote(p) for p in permissions)
+    return f"""# Let users consent to MyTimetable, and to no other app, for their own calendar.
+# Run as a Privileged Role Administrator or Global Administrator.
+Install-Module -Name Microsoft.Graph.Applications, Microsoft.Graph.Identity.SignIns `
+    -Scope CurrentUser
+Connect-MgGraph -Environment {quote(GRAPH_ENVIRONMENTS.get(cloud.key, "Global"))} `
+    -Scopes 'Policy.ReadWrite.PermissionGrant', 'Policy.ReadWrite.Authorization', `
+    'Application.Read.All'
+
+$AppId = {v["app"]}
+$PolicyId = 'mytimetable-' + $AppId   # custom policy IDs must not start with microsoft-
+
+# 1. The policy.
+New-MgPolicyPermissionGrantPolicy -Id $PolicyId -DisplayName {v["name"]} `
+    -Description 'Users may consent to MyTimetable for their own calendar.'
+
+# 2. What it allows: these delegated Microsoft Graph permissions, for MyTimetable only.
+$Graph = Get-MgServicePrincipal -Filter "appId eq '{GRAPH_APP_ID}'"
+$PermissionIds = @($Graph.Oauth2PermissionScopes |
+    Where-Object {{ $_.Value -in @({names}) }} |
+    ForEach-Object {{ $_.Id }})
+New-MgPolicyPermissionGrantPolicyInclude -PermissionGrantPolicyId $PolicyId `
+    -PermissionType 'delegated' -ResourceApplication $Graph.AppId `
+    -Permissions $PermissionIds -ClientApplicationIds @($AppId)
+
+# 3. Assign it to users, beside the policies already assigned (such as the Microsoft-managed one).
+$Defaults = (Get-MgPolicyAuthorizationPolicy).DefaultUserRolePermissions
+$Assigned = @($Defaults.PermissionGrantPoliciesAssigned)
+$Assigned += 'ManagePermissionGrantsForSelf.' + $PolicyId
+Update-MgPolicyAuthorizationPolicy -DefaultUserRolePermissions @{{
+    PermissionGrantPoliciesAssigned = @($Assigned | Select-Object -Unique) }}
+
+# Check: the policy and its condition set.
+Get-MgPolicyPermissionGrantPolicyInclude -PermissionGrantPolicyId $PolicyId | Format-List
+"""
+
+
+SCRIPTS = {"rbac": rbac, "access-policy": access_policy, "consent-policy": consent_policy}
 
 
 def for_configuration(configuration: Configuration, cloud) -> dict[str, str]:
-    """Both scripts for ``configuration``, by name (``scripts['rbac']``)."""
+    """Every script for ``configuration``, by name (``scripts['rbac']``)."""
     return {name: make(configuration, cloud) for name, make in SCRIPTS.items()}

@@ -112,7 +112,7 @@ def test_delegated_permissions_show_no_group_steps(world, page):
     to_register(page, world.links["managed"], "Delegated permissions")
     titles = step_titles(page)
     assert "Limit access to the security group" not in titles
-    assert "Grant admin consent" in titles
+    assert "Grant admin consent" not in titles and "Choose how users consent" in titles
 
 
 def test_results_from_before_a_change_are_marked_and_block_the_submission(world, page, screenshot):

@@ -41,7 +41,7 @@ def test_instructions_follow_a_change_of_method(wizard, invitation):
     assert "Leave empty: application permissions need none." in application
     assert "http://localhost/connect/callback" not in application
     assert "http://localhost/connect/callback" in delegated
-    assert "Grant admin consent for Example University</strong> now" in delegated
+    assert "Grant admin consent for Example University</strong>, or use" in delegated
 
 
 def test_instructions_follow_the_group_limit_in_the_scripts(wizard, invitation):

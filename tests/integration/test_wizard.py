@@ -221,7 +221,7 @@ def test_register_step_shows_the_delegated_redirect_uri_and_permissions(wizard, 
         "MailboxSettings.ReadWrite",
     ):
         assert permission in page.text
-    assert "Users can no longer consent to calendar access themselves" in page.text
+    assert "microsoft-user-default-recommended" in page.text
     assert "Accounts in this organizational directory only" in page.text
 
 

@@ -1,6 +1,7 @@
-"""The Exchange Online scripts carry each value the administrator or support typed as one
-PowerShell single-quoted string with the value's exact text, and nothing else of the script
-changes with the values (``tests.hostile.literals`` reads a script as PowerShell does)."""
+"""The Exchange Online and Microsoft Graph PowerShell scripts carry each value the
+administrator or support typed as one PowerShell single-quoted string with the value's exact
+text, and nothing else of the script changes with the values (``tests.hostile.literals``
+reads a script as PowerShell does)."""
 
 from types import SimpleNamespace
 
@@ -33,7 +34,7 @@ def make_script(name: str, values: dict) -> str:
         outlook_categories=False,
         institution=SimpleNamespace(name=values["institution_name"]),
     )
-    cloud = SimpleNamespace(exchange_environment=values["exchange_environment"])
+    cloud = SimpleNamespace(key="worldwide", exchange_environment=values["exchange_environment"])
     return scripts.SCRIPTS[name](configuration, cloud)
 
 
@@ -101,3 +102,35 @@ def test_rbac_assigns_the_categories_role_only_when_colours_are_chosen():
     cloud = SimpleNamespace(exchange_environment=values["exchange_environment"])
     coloured = scripts.rbac(configuration, cloud)
     assert "-Role 'Application MailboxSettings.ReadWrite'" in coloured
+
+
+@pytest.mark.parametrize(("key", "environment"), sorted(scripts.GRAPH_ENVIRONMENTS.items()))
+def test_the_consent_policy_connects_to_the_clouds_graph(key, environment):
+    cloud = SimpleNamespace(key=key, exchange_environment=CLOUDS[key].exchange_environment)
+    configuration = SimpleNamespace(
+        client_id="5b2f8c39-7a1e-4a53-9d0e-3c7f1a2b4c6d",
+        outlook_categories=False,
+        security_group_email=None,
+        service_principal_id=None,
+        test_mailbox=None,
+        outside_mailbox=None,
+        institution=SimpleNamespace(name="Contoso"),
+    )
+    script = scripts.consent_policy(configuration, cloud)
+    assert f"Connect-MgGraph -Environment '{environment}'" in script
+    assert set(scripts.GRAPH_ENVIRONMENTS) == set(CLOUDS)
+
+
+def test_the_consent_policy_adds_the_colours_permission_only_when_chosen():
+    values = markers()
+    plain = make_script("consent-policy", values)
+    assert "'MailboxSettings.ReadWrite'" not in plain
+    configuration = SimpleNamespace(
+        **{
+            k: v for k, v in values.items() if k not in ("exchange_environment", "institution_name")
+        },
+        outlook_categories=True,
+        institution=SimpleNamespace(name=values["institution_name"]),
+    )
+    cloud = SimpleNamespace(key="worldwide", exchange_environment="O365Default")
+    assert "'MailboxSettings.ReadWrite'" in scripts.consent_policy(configuration, cloud)
