@@ -78,3 +78,12 @@ def test_the_compiled_catalog_matches_the_catalog():
         compiled = {_plain(m.id): _plain(m.string) for m in read_mo(file) if m.id}
     written = {_plain(m.id): _plain(m.string) for m in _messages()}
     assert compiled == written, "run pybabel compile -d portal/translations"
+
+
+def test_no_message_is_in_the_catalog_twice():
+    # Branches that each add the same text at the end of the file leave two entries; the
+    # reader keeps one silently, so which translation wins would depend on the order.
+    text = CATALOG.read_text(encoding="utf-8")
+    ids = re.findall(r'^(?:msgctxt (".*")\n)?msgid ((?:".*"\n)+)', text, flags=re.M)
+    twice = sorted({entry for entry in ids if ids.count(entry) > 1})
+    assert not twice, twice
