@@ -118,11 +118,20 @@ _SUMMARIES = {
 }
 
 
+# States in which the portal no longer updates the calendar: ended, or a mailbox Microsoft
+# no longer lets it reach (not retried).
+ENDED = (
+    ConnectionStatus.DISCONNECTED,
+    ConnectionStatus.MAILBOX_NOT_FOUND,
+    ConnectionStatus.OUTSIDE_GROUP,
+)
+
+
 def summary(connection: Connection) -> Summary:
     """The connection's state in one word for its user; an outcome not known here counts
     as failed."""
     if connection.status == ConnectionStatus.NEEDS_RECONNECT:
         return Summary.RECONNECT
-    if connection.status == ConnectionStatus.DISCONNECTED:
+    if connection.status in ENDED:
         return Summary.DISCONNECTED
     return _SUMMARIES.get(connection.last_sync_outcome, Summary.FAILED)

@@ -5,7 +5,7 @@ import time
 
 from portal import invitations, review
 from portal.extensions import db
-from portal.models import Configuration, Notification, utcnow
+from portal.models import Configuration, Notification, Status, utcnow
 
 
 def free_port() -> int:
@@ -62,6 +62,7 @@ def test_every_queued_message_is_sent_once_committed_rotation_included(make_app,
     with app.app_context():
         institution = invitations.create_institution("Example", "managed", "it@example.edu", "t")
         institution.configuration.certificate = certificates.create_vendor_certificate(365, "t")
+        institution.configuration.status = Status.SUBMITTED  # a rotation asks only these
         db.session.commit()
         rotation.start("support")
     notification = wait_for(app, lambda n: n.sent_at is not None)
