@@ -21,7 +21,7 @@ from portal.models import (
     SyncJob,
     Verification,
 )
-from tests.conftest import CSRF, sign_in_staff
+from tests.conftest import CSRF, SCALE_OUT, sign_in_staff
 from tests.hostile import INJECTIONS
 
 SLUG = "contoso-university"
@@ -326,6 +326,8 @@ def test_the_reconnect_email_goes_to_the_user_once_in_their_language(portal):
 
 @pytest.mark.parametrize("hostile", INJECTIONS)
 def test_the_reconnect_email_keeps_hostile_names_out_of_its_headers(make_app, smtp_server, hostile):
+    if "\x00" in hostile and SCALE_OUT:
+        pytest.skip("PostgreSQL text holds no NUL byte (the console refuses control characters)")
     controller, inbox = smtp_server
     app = make_app(SMTP_URL=f"smtp://127.0.0.1:{controller.port}")
     with app.app_context():
