@@ -38,3 +38,9 @@ def paginate(query: Select, page: int, per_page: int = PAGE_SIZE) -> Page:
 def page_argument(args, name: str = "page") -> int:
     """The page number in the request's ``name`` argument, 1 when absent or not a number."""
     return args.get(name, 1, type=int) or 1
+
+
+def search_argument(args, name: str = "q") -> str:
+    """The search text in the request's ``name`` argument: at most 200 characters, without
+    NUL, which no name or address holds and PostgreSQL refuses in a query's text."""
+    return args.get(name, "").replace("\x00", "")[:200]

@@ -27,6 +27,7 @@ from .models import (
     record,
     utcnow,
 )
+from .paging import Page, paginate
 from .refusals import Refusal, out_of_reach, refusal
 from .sync import jobs
 from .validators import ADDRESS
@@ -259,16 +260,6 @@ def group_upns(configuration: Configuration) -> list[str]:
 MAILBOXES_PER_PAGE = 50
 
 
-@dataclass
-class MailboxPage:
-    """One page of a configuration's mailboxes and what is needed to page through it."""
-
-    items: list[Connection]
-    total: int
-    page: int
-    pages: int
-
-
 def _matching(configuration: Configuration, search: str = ""):
     """The configuration's connections whose address contains ``search``, by address."""
     query = select(Connection).where(Connection.configuration_id == configuration.id)
@@ -287,14 +278,9 @@ def mailboxes(configuration: Configuration, search: str = "") -> list[Connection
 
 def mailbox_page(
     configuration: Configuration, search: str = "", page: int = 1, per_page=MAILBOXES_PER_PAGE
-) -> MailboxPage:
+) -> Page:
     """A page of the configuration's connections whose address contains ``search``."""
-    query = _matching(configuration, search)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    pages = max(1, -(-total // per_page))
-    page = min(max(page, 1), pages)
-    items = db.session.scalars(query.offset((page - 1) * per_page).limit(per_page))
-    return MailboxPage(list(items), total, page, pages)
+    return paginate(_matching(configuration, search), page, per_page)
 
 
 EXPORT_FIELDS = [

@@ -28,6 +28,7 @@ from ..i18n import return_after_switching
 from ..microsoft.clouds import cloud
 from ..microsoft.errors import MicrosoftError, advice_for
 from ..models import Certificate, CheckOutcome, Method, Status, record, utcnow
+from ..paging import page_argument, search_argument
 from ..urls import external, redirect_uri
 from . import bp, return_routes, scripts
 from .forms import (
@@ -541,16 +542,9 @@ def mailboxes():
     return _mailboxes_page(configuration, form, outcome, unreadable), status
 
 
-def _search() -> str:
-    """The address search of the mailboxes page (NUL, which no database stores, dropped)."""
-    return request.args.get("q", "").replace("\x00", "")[:200]
-
-
 def _mailboxes_page(configuration, form, outcome=None, unreadable=()):
-    search = _search()
-    listing = provisioning.mailbox_page(
-        configuration, search, request.args.get("page", 1, type=int)
-    )
+    search = search_argument(request.args)
+    listing = provisioning.mailbox_page(configuration, search, page_argument(request.args))
     return render_template(
         "setup/mailboxes.html",
         form=form,
@@ -589,7 +583,9 @@ def export_mailboxes():
     if not _provisioning_open():
         abort(404)
     return _download(
-        provisioning.export_csv(g.configuration, _search()), "text/csv", "mailboxes.csv"
+        provisioning.export_csv(g.configuration, search_argument(request.args)),
+        "text/csv",
+        "mailboxes.csv",
     )
 
 

@@ -49,7 +49,7 @@ from ..models import (
     record,
     utcnow,
 )
-from ..paging import page_argument, paginate
+from ..paging import page_argument, paginate, search_argument
 from ..sync import engine
 from . import bp
 from .forms import (
@@ -260,10 +260,9 @@ def queue():
         "hosting": args.get("hosting", "")
         if args.get("hosting", "") in ("managed", "on_premises")
         else "",
-        "search": args.get("q", "")[:200],
+        "search": search_argument(args),
     }
-    page = args.get("page", 1, type=int) or 1
-    result = review.queue(page=page, **filters)
+    result = review.queue(page=page_argument(args), **filters)
     return render_template("support/queue.html", result=result, filters=filters)
 
 
@@ -438,7 +437,7 @@ def institutions():
         db.session.commit()
         session["new_link"] = {"institution_id": institution.id, "url": link}
         return redirect(url_for("support.institutions"))
-    search = request.args.get("q", "")[:200]
+    search = search_argument(request.args)
     return render_template(
         "support/institutions.html",
         form=form,
