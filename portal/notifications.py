@@ -66,6 +66,10 @@ def queue(
     return notification
 
 
+# The name of the threads that send messages (for a thread dump, and for tests to wait on).
+DELIVERY_THREAD = "notification-delivery"
+
+
 @event.listens_for(Session, "after_commit")
 def _send_committed(session):
     """Send what the committed transaction queued; before the commit it might not exist.
@@ -75,7 +79,10 @@ def _send_committed(session):
         app = current_app._get_current_object()
         for notification_id, body in queued:
             threading.Thread(
-                target=_deliver, args=(app, notification_id, body), daemon=True
+                target=_deliver,
+                args=(app, notification_id, body),
+                name=DELIVERY_THREAD,
+                daemon=True,
             ).start()
 
 

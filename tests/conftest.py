@@ -5,12 +5,13 @@ import itertools
 import os
 import re
 import shutil
+import threading
 
 import pytest
 from cryptography.fernet import Fernet
 from flask_migrate import upgrade
 
-from portal import create_app
+from portal import create_app, notifications
 from portal.config import database_uri, feed_networks
 from portal.extensions import db
 
@@ -147,6 +148,10 @@ def make_app(tmp_path, migrated_database):
 
         redis.Redis.from_url(TEST_REDIS_URL).flushdb()
     yield make
+    # Messages still being sent write their outcome to this test's database: let them.
+    for thread in threading.enumerate():
+        if thread.name == notifications.DELIVERY_THREAD:
+            thread.join(timeout=15)
     for app in apps:
         with app.app_context():
             db.engine.dispose()
