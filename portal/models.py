@@ -390,8 +390,10 @@ class SyncJob(db.Model):
     queued_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Graph asked to wait until then (a run it throttled): no runner takes the job earlier.
     not_before: Mapped[datetime | None]
-    started_at: Mapped[datetime | None]
-    finished_at: Mapped[datetime | None]
+    # Runners look for the jobs not yet taken and /metrics for those not yet finished,
+    # among a period's worth of rows per connection.
+    started_at: Mapped[datetime | None] = mapped_column(index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(index=True)
     outcome: Mapped[str | None] = mapped_column(String(30))
 
 

@@ -35,7 +35,7 @@ from flask import Flask, current_app
 from redis.exceptions import LockError, RedisError
 from rq import Queue
 from rq.exceptions import DequeueTimeout
-from sqlalchemy import bindparam, event, insert, literal, or_, select, update
+from sqlalchemy import bindparam, delete, event, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
@@ -524,6 +524,9 @@ def _run_popped(rq_queue: Queue, rq_id: str) -> None:
 
 # Jobs pushed to Redis in one round trip when every connection is queued at once.
 PUSH_CHUNK = 1000
+# How long a finished job's row is kept (for an operator's questions about the last day);
+# every period would otherwise add a row per connection for good.
+FINISHED_KEPT = timedelta(days=1)
 PERIODIC = "periodic"  # the SyncSchedule row of the periodic sync of every connection
 
 
@@ -533,7 +536,8 @@ def schedule(every_minutes: int) -> int | None:
 
     Any number of runners call this, on any machines: the one whose conditional update
     moves the schedule's ``due_at`` on (the database makes one of them win) queues them, so
-    every connection is queued once per period, not once per runner.
+    every connection is queued once per period, not once per runner. The same runner
+    deletes the jobs that finished more than ``FINISHED_KEPT`` ago.
     """
     now = utcnow()
     table = SyncSchedule.__table__
@@ -550,6 +554,8 @@ def schedule(every_minutes: int) -> int | None:
             pass
         db.session.commit()
         return schedule(every_minutes)
+    if taken:
+        db.session.execute(delete(SyncJob).where(SyncJob.finished_at < now - FINISHED_KEPT))
     db.session.commit()
     return enqueue_all() if taken else None
 

@@ -116,6 +116,25 @@ def test_two_schedulers_queue_each_connection_once_per_period(make_university):
     assert queued_per_connection(app) == [1] * 6
 
 
+def test_the_runner_that_queues_a_period_deletes_jobs_finished_over_a_day_ago(make_university):
+    app = make_university(3, events=1)
+    finish_every_job(app)  # the first syncs, finished now: kept
+    with app.app_context():
+        old = utcnow() - jobs.FINISHED_KEPT - timedelta(minutes=1)
+        connection_id = db.session.scalars(select(Connection.id)).first()
+        finished = {"started_at": old, "finished_at": old, "outcome": SyncOutcome.OK}
+        db.session.add_all(
+            SyncJob(connection_id=connection_id, reason="scheduled", queued_at=old, **finished)
+            for _ in range(5)
+        )
+        db.session.commit()
+        assert db.session.scalar(select(func.count()).select_from(SyncJob)) == 8
+    assert sorted(two_schedulers(app), key=str) == [3, None]
+    with app.app_context():
+        finished_at = db.session.scalars(select(SyncJob.finished_at)).all()
+        assert sorted(when is None for when in finished_at) == [False] * 3 + [True] * 3
+
+
 def test_queuing_every_connection_takes_a_few_statements_however_many_there_are(
     make_university,
 ):
