@@ -179,27 +179,45 @@ def enter_ids(page, tenant=TENANT, client=CLIENT, group=""):
     expect(page.get_by_role("heading", name="Verify the connection")).to_be_visible()
 
 
-def enrol_authenticator(page) -> str:
+def enrol_authenticator(page, look=None) -> str:
     """On the enrolment page of a first sign-in: type the code for the key the page shows
     (as an authenticator app would compute it) and leave the recovery codes page for the
-    console. Returns the key."""
+    console. Returns the key. ``look``: see ``sign_in_to_console``."""
     import pyotp
 
     expect(page.get_by_role("heading", name="Add an authenticator app")).to_be_visible()
+    if look:
+        look(page, "support-enrol")
+        page.get_by_label("Code from the app").fill("000000")
+        page.get_by_role("button", name="Confirm and sign in").click()
+        look(page, "support-enrol-refused")
     secret = page.locator("#totp-secret").inner_text()
     page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
     page.get_by_role("button", name="Confirm and sign in").click()
     expect(page.get_by_role("heading", name="Save your recovery codes")).to_be_visible()
+    if look:
+        look(page, "support-recovery-codes")
     page.get_by_role("link", name="I have saved them: go to the console").click()
     expect(page.get_by_role("heading", name="Configurations")).to_be_visible()
     return secret
 
 
-def sign_in_to_console(page, url: str, email: str, password: str) -> str:
+def sign_in_to_console(page, url: str, email: str, password: str, look=None) -> str:
     """Sign a new staff member in to the support console at ``url``, enrolling their
-    authenticator; returns its key."""
+    authenticator; returns its key.
+
+    With ``look`` (``look(page, name)``, an accessibility or a narrow-screen check), the
+    walk also meets a wrong password and a wrong code, and each page on the way is looked
+    at: the sign-in form, the refused password, enrolment, the refused code and the
+    recovery codes."""
     page.goto(f"{url}/support/")
+    if look:
+        look(page, "support-sign-in")
+        page.get_by_label("E-mail address").fill(email)
+        page.get_by_label("Password").fill("wrong password")
+        page.get_by_role("button", name="Sign in").click()
+        look(page, "support-sign-in-refused")
     page.get_by_label("E-mail address").fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    return enrol_authenticator(page)
+    return enrol_authenticator(page, look)

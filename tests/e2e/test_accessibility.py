@@ -4,7 +4,6 @@ The other browser tests check the pages they walk through; these tests reach the
 directly, with the configuration put in the state that shows each page.
 """
 
-import pyotp
 import pytest
 from playwright.sync_api import expect
 
@@ -19,7 +18,7 @@ from portal.models import (
     utcnow,
 )
 from tests.e2e.axe import assert_accessible
-from tests.e2e.conftest import CLIENT, TENANT, TENANT_GUID, open_link
+from tests.e2e.conftest import CLIENT, TENANT, TENANT_GUID, open_link, sign_in_to_console
 
 pytestmark = pytest.mark.e2e
 
@@ -109,25 +108,9 @@ def test_support_console_pages(world, page):
     configure(world, "managed", method="application", status="submitted", tenant_id=TENANT,
               tenant_guid=TENANT_GUID, client_id=CLIENT, step_reached=6,
               submitted_at=utcnow())  # fmt: skip
-    check(page, f"{world.portal.url}/support/", "support-sign-in")
-    page.get_by_label("E-mail address").fill("support@mytimetable.example")
-    page.get_by_label("Password").fill("wrong password")
-    page.get_by_role("button", name="Sign in").click()
-    assert_accessible(page, "support-sign-in-refused")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Add an authenticator app")).to_be_visible()
-    assert_accessible(page, "support-enrol")
-    page.get_by_label("Code from the app").fill("000000")
-    page.get_by_role("button", name="Confirm and sign in").click()
-    assert_accessible(page, "support-enrol-refused")
-    secret = page.locator("#totp-secret").inner_text()
-    page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
-    page.get_by_role("button", name="Confirm and sign in").click()
-    expect(page.get_by_role("heading", name="Save your recovery codes")).to_be_visible()
-    assert_accessible(page, "support-recovery-codes")
-    page.get_by_role("link", name="I have saved them: go to the console").click()
-    expect(page.get_by_role("heading", name="Configurations")).to_be_visible()
+    sign_in_to_console(
+        page, world.portal.url, "support@mytimetable.example", PASSWORD, assert_accessible
+    )
     assert_accessible(page, "support-queue")
     page.get_by_role("link", name="Example University").click()
     assert_accessible(page, "support-configuration-submitted")

@@ -7,7 +7,6 @@ answers a GET is checked in both languages (the switcher's cookie, then a reload
 that answers a form (a refused sign-in, the enrolment steps) in English only.
 """
 
-import pyotp
 import pytest
 from playwright.sync_api import expect
 
@@ -16,7 +15,7 @@ from portal.extensions import db
 from portal.i18n import COOKIE
 from portal.models import utcnow
 from tests.e2e.axe import assert_accessible
-from tests.e2e.conftest import CLIENT, TENANT, TENANT_GUID, open_link
+from tests.e2e.conftest import CLIENT, TENANT, TENANT_GUID, open_link, sign_in_to_console
 from tests.e2e.test_accessibility import PASSWORD, STEPS, configure
 
 pytestmark = pytest.mark.e2e
@@ -124,22 +123,8 @@ def test_console_pages_fit(world, page, screenshot):
     configure(world, "managed", method="application", status="submitted", tenant_id=TENANT,
               tenant_guid=TENANT_GUID, client_id=CLIENT, step_reached=6,
               submitted_at=utcnow())  # fmt: skip
-    check(page, f"{world.portal.url}/support/", "support-sign-in")
-    page.get_by_label("E-mail address").fill("support@mytimetable.example")
-    page.get_by_label("Password").fill("wrong password")
-    page.get_by_role("button", name="Sign in").click()
-    fits(page, "support-sign-in-refused")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Add an authenticator app")).to_be_visible()
-    fits(page, "support-enrol")
-    secret = page.locator("#totp-secret").inner_text()
-    page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
-    page.get_by_role("button", name="Confirm and sign in").click()
-    expect(page.get_by_role("heading", name="Save your recovery codes")).to_be_visible()
-    fits(page, "support-recovery-codes")
-    page.get_by_role("link", name="I have saved them: go to the console").click()
-    expect(page.get_by_role("heading", name="Configurations")).to_be_visible()
+    check(page, f"{world.portal.url}/support/", "support-sign-in")  # in Dutch too
+    sign_in_to_console(page, world.portal.url, "support@mytimetable.example", PASSWORD, fits)
     check(page, None, "support-queue")
     page.set_viewport_size({"width": 390, "height": 800})
     # the console's navigation wraps inside the header, every link on screen
