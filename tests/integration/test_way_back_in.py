@@ -451,3 +451,12 @@ def test_the_fresh_link_e_mail_carries_a_hostile_institution_name_as_text(
     assert message["Subject"].strip() == f"MyTimetable: a new link to set up Office 365 for {name}"
     assert message["Bcc"] is None and inbox.messages[0].rcpt_tos == [CONTACT]
     assert name in message.get_content()
+
+
+def test_every_page_footer_gives_supports_contact_once_it_is_set(make_app):
+    plain = make_app().test_client().get("/support/sign-in").text
+    assert "Questions? Contact MyTimetable support." in plain
+    page = make_app(SUPPORT_CONTACT=SUPPORT).test_client().get("/support/sign-in").text
+    footer = page.split('class="site-footer"')[1]
+    assert 'href="mailto:support@mytimetable.example">support@mytimetable.example</a>' in footer
+    assert 'href="https://mytimetable.example/help">https://mytimetable.example/help</a>' in footer
