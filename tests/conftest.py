@@ -1,13 +1,19 @@
 """Fixtures shared by every test: an application on a migrated SQLite file, its client and
-CLI runner, and a ``Wizard`` helper that walks the setup wizard like a browser would."""
+CLI runner, a ``Wizard`` helper that walks the setup wizard like a browser would, and an
+SMTP server's inbox."""
 
+import gc
 import itertools
 import os
 import re
 import shutil
+import socket
 import threading
+import warnings
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Sink
 from cryptography.fernet import Fernet
 from flask_migrate import upgrade
 
@@ -284,6 +290,38 @@ def sign_in_staff(client, email: str, password: str):
 def wizard(client):
     """A wizard helper on the test client."""
     return Wizard(client)
+
+
+class Inbox(Sink):
+    """What an SMTP server on 127.0.0.1 receives: ``messages``, aiosmtpd's envelopes."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def inbox():
+    """An SMTP server on a free port of 127.0.0.1 for one test: its ``Inbox``, whose
+    ``url`` is the portal's ``SMTP_URL``."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    inbox = Inbox(f"smtp://127.0.0.1:{port}")
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox
+    controller.stop()
+    # aiosmtpd leaves the server side of the connection it makes to check that its server
+    # started to the garbage collector: collected here, its unclosed socket is no warning
+    # in whichever later test the collector would otherwise have run.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
 
 
 @pytest.fixture(scope="session")

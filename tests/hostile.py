@@ -1,6 +1,9 @@
 """Hostile values for the files and scripts the portal generates: each must come back out of
 a PowerShell script, a ``.properties`` file or a CSV export as data, never as code."""
 
+import csv
+import io
+
 from hypothesis import strategies as st
 
 # PowerShell ends a single-quoted string on any of these (about_Quoting_Rules).
@@ -79,6 +82,16 @@ def literals(script: str) -> tuple[list[str], str]:
         values.append("".join(value))
         code.append("\x00")
     return values, "".join(code)
+
+
+def quoted_csv_rows(text: str) -> list[list[str]]:
+    """The rows of a CSV export, once checked that every cell is quoted: written again
+    with every cell quoted, they give back ``text`` to the letter."""
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    again = io.StringIO()
+    csv.writer(again, quoting=csv.QUOTE_ALL).writerows(rows)
+    assert again.getvalue() == text, "every cell is quoted"
+    return rows
 
 
 # Characters with a meaning in PowerShell, .properties files or spreadsheets.

@@ -2,21 +2,29 @@
 wide, nor at 683 px (a 1366 px screen zoomed to 200 %), in English and in Dutch; and axe
 finds nothing serious or critical at 390 px.
 
-The pages are those test_accessibility.py reaches, put in the same states. A page that
-answers a GET is checked in both languages (the switcher's cookie, then a reload); a page
-that answers a form (a refused sign-in, the enrolment steps) in English only.
+The pages are those test_accessibility.py reaches, put in the same states by the same walks
+(every_page.py). A page that answers a GET is checked in both languages (the switcher's
+cookie, then a reload); a page that answers a form (a refused sign-in, the enrolment steps,
+the expired form) in English only.
 """
 
 import pytest
 from playwright.sync_api import expect
 
-from portal import staff
-from portal.extensions import db
 from portal.i18n import COOKIE
-from portal.models import utcnow
 from tests.e2e.axe import assert_accessible
-from tests.e2e.conftest import CLIENT, TENANT, TENANT_GUID, open_link, sign_in_to_console
-from tests.e2e.test_accessibility import PASSWORD, STEPS, configure
+from tests.e2e.conftest import CLIENT, TENANT, open_link, sign_in_to_console
+from tests.e2e.every_page import (
+    PASSWORD,
+    STAFF,
+    configure,
+    make_api_key,
+    submitted_for_review,
+    walk_console_confirmations,
+    walk_end_user_pages,
+    walk_home_and_error_pages,
+    walk_wizard,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -72,16 +80,7 @@ def check(page, url: str | None, name: str, status: int = 200) -> None:
 @pytest.mark.parametrize("hosting", ["managed", "on_premises"])
 @pytest.mark.parametrize("method", ["application", "delegated"])
 def test_wizard_steps_fit(world, page, hosting, method):
-    configure(world, hosting, method=method, tenant_id=TENANT, tenant_guid=TENANT_GUID,
-              client_id=CLIENT, step_reached=6, verified_at=utcnow(),
-              security_group_email="mytimetable@contoso.edu")  # fmt: skip
-    open_link(page, world.links[hosting])
-    check(page, f"{world.portal.url}/setup/start", f"start-{hosting}")
-    for step in STEPS:
-        check(page, f"{world.portal.url}/setup/{step}", f"{step}-{hosting}-{method}")
-    finished = "exported" if hosting == "on_premises" else "submitted"
-    configure(world, hosting, status=finished, submitted_at=utcnow(), exported_at=utcnow())
-    check(page, f"{world.portal.url}/setup/review", f"review-{finished}-{method}")
+    walk_wizard(world, page, hosting, method, check)
 
 
 def test_stepper_says_which_step_on_a_phone(world, page, screenshot):
@@ -105,26 +104,13 @@ def test_stepper_says_which_step_on_a_phone(world, page, screenshot):
 
 
 def test_end_user_pages_fit(world, page):
-    connect = f"{world.portal.url}/connect/example-university"
-    check(page, connect, "connect-unavailable", status=404)
-    configure(world, "managed", method="application", status="approved", tenant_id=TENANT,
-              tenant_guid=TENANT_GUID, client_id=CLIENT, step_reached=6)  # fmt: skip
-    check(page, connect, "connect-automatic")
-    configure(world, "managed", method="delegated")
-    check(page, f"{connect}?login_hint=adele.vance@contoso.edu", "connect-start")
-    check(page, f"{connect}/organisation-consent", "connect-organisation-consent")
-    check(page, f"{world.portal.url}/connect/callback?state=x&code=y", "connect-stale", 400)
+    walk_end_user_pages(world, page, check)
 
 
 def test_console_pages_fit(world, page, screenshot):
-    with world.app.app_context():
-        staff.create_staff("support@mytimetable.example", PASSWORD)
-        db.session.commit()
-    configure(world, "managed", method="application", status="submitted", tenant_id=TENANT,
-              tenant_guid=TENANT_GUID, client_id=CLIENT, step_reached=6,
-              submitted_at=utcnow())  # fmt: skip
+    submitted_for_review(world)
     check(page, f"{world.portal.url}/support/", "support-sign-in")  # in Dutch too
-    sign_in_to_console(page, world.portal.url, "support@mytimetable.example", PASSWORD, fits)
+    sign_in_to_console(page, world.portal.url, STAFF, PASSWORD, fits)
     check(page, None, "support-queue")
     page.set_viewport_size({"width": 390, "height": 800})
     # the console's navigation wraps inside the header, every link on screen
@@ -145,18 +131,8 @@ def test_console_pages_fit(world, page, screenshot):
         page.set_viewport_size({"width": 390, "height": 800})
         screenshot(f"narrow-support-{name}-390")
         page.set_viewport_size({"width": 1280, "height": 900})
-    check(page, f"{configuration}/approve/confirm", "support-approve-refused", status=409)
-    check(page, f"{world.portal.url}/support/certificates/rotation/start/confirm",
-          "support-confirm-rotation")  # fmt: skip
-    page.goto(f"{world.portal.url}/support/institutions")
-    page.get_by_role("button", name="New link for Example University").click()
-    expect(page.get_by_role("button", name="Yes, make a new link")).to_be_visible()
-    check(page, None, "support-confirm-new-link")
-    page.goto(f"{world.portal.url}/support/institutions")
-    page.get_by_role("link", name="API keys for Example University").click()
-    page.get_by_label("Name of the key").fill("MyTimetable production")
-    page.get_by_role("button", name="Make the key").click()
-    expect(page.get_by_text("New API key")).to_be_visible()
+    walk_console_confirmations(world, page, configuration, check)
+    make_api_key(world, page)
     fits(page, "support-api-key-made")
     check(page, page.url, "support-api-keys")
     page.set_viewport_size({"width": 390, "height": 800})
@@ -164,15 +140,7 @@ def test_console_pages_fit(world, page, screenshot):
 
 
 def test_home_and_error_pages_fit(world, page):
-    check(page, world.portal.url, "home")
-    check(page, f"{world.portal.url}/no-such-page", "not-found", status=404)
-    page.goto(f"{world.portal.url}/support/")
-    page.locator("input[name=csrf_token]").evaluate("input => { input.value = 'stale'; }")
-    page.get_by_label("E-mail address").fill("support@mytimetable.example")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="This page has expired")).to_be_visible()
-    fits(page, "csrf-expired")
+    walk_home_and_error_pages(world, page, check, fits)
 
 
 def test_copy_button_announces_copied(world, page):

@@ -3,12 +3,10 @@ e-mail to the registered address, or a Microsoft sign-in as an administrator of 
 Microsoft is the stand-in on 127.0.0.1; e-mail goes to an SMTP server on 127.0.0.1."""
 
 import re
-import socket
 import time
 from datetime import timedelta
 
 import pytest
-from aiosmtpd.controller import Controller
 from playwright.sync_api import expect
 
 from portal import config, security
@@ -16,7 +14,6 @@ from portal.extensions import db
 from portal.models import Certificate, Configuration, Institution, Invitation, utcnow
 from tests.e2e.axe import assert_accessible
 from tests.e2e.conftest import CLIENT, TENANT, TENANT_GUID
-from tests.integration.conftest import Inbox
 from tests.standins.directory import AppRegistration, Tenant
 
 pytestmark = pytest.mark.e2e
@@ -26,19 +23,6 @@ VENDOR_TENANT = "4a1b2c3d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
 GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"
 ADMIN, ADELE = "admin@contoso.edu", "adele.vance@contoso.edu"
 WIDTHS = (1366, 390)
-
-
-@pytest.fixture
-def inbox():
-    inbox = Inbox()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    inbox.url = f"smtp://127.0.0.1:{port}"
-    yield inbox
-    controller.stop()
 
 
 @pytest.fixture

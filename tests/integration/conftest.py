@@ -1,17 +1,17 @@
-"""Integration fixtures: key generation is memoised, since RSA 3072 keys take a while to
-make and what is tested here is what the portal does with them (the unit tests check
-the keys themselves)."""
+"""Integration fixtures: the timetable feed, a signed-in support console, a configuration
+of the stand-ins' demo tenant, and helpers more than one test module needs.
+
+Key generation is memoised, since RSA 3072 keys take a while to make and what is tested
+here is what the portal does with them (the unit tests check the keys themselves)."""
 
 import functools
-import gc
-import socket
-import warnings
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Sink
 
 from portal import security
+from tests.conftest import CSRF, sign_in_staff
+
+PASSWORD = "correct horse battery staple"  # of the staff members the tests make
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -32,34 +32,45 @@ def feed_server():
     server.server.shutdown()
 
 
-class Inbox(Sink):
-    """An SMTP server on 127.0.0.1 that keeps what it receives."""
+@pytest.fixture
+def staff_member(app, runner):
+    """A staff member made with the CLI, the address typed in mixed case; returns the
+    address as the portal keeps it."""
+    result = runner.invoke(
+        args=["staff", "create", "Support@MyTimetable.example"], input=f"{PASSWORD}\n{PASSWORD}\n"
+    )
+    assert result.exit_code == 0, result.output
+    return "support@mytimetable.example"
 
-    def __init__(self):
-        self.messages = []
 
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(envelope)
-        return "250 OK"
+class Console:
+    """A staff member's browser on the console."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def token(self, path="/support/sign-in"):
+        return CSRF.search(self.client.get(path).text).group(1)
+
+    def sign_in(self, email, password=PASSWORD):
+        """Password and authenticator code (enrolled on the first sign-in)."""
+        return sign_in_staff(self.client, email, password)
+
+    def post(self, path, data=None):
+        token = self.token("/support/")
+        return self.client.post(path, data={"csrf_token": token, **(data or {})})
+
+    def confirm(self, path, data=None):
+        """Post ``path`` as its confirmation page's button does."""
+        return self.post(path, {"confirmed": "yes", **(data or {})})
 
 
 @pytest.fixture
-def smtp_server():
-    """An SMTP server on a free port of 127.0.0.1: (its controller, its inbox)."""
-    inbox = Inbox()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield controller, inbox
-    controller.stop()
-    # aiosmtpd leaves the server side of the connection it makes to check that its server
-    # started to the garbage collector: collected here, its unclosed socket is no warning
-    # in whichever later test the collector would otherwise have run.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()
+def console(app, staff_member):
+    """The staff member's browser, signed in to the console."""
+    console = Console(app.test_client())
+    assert console.sign_in(staff_member).status_code == 302
+    return console
 
 
 @pytest.fixture
@@ -118,3 +129,44 @@ def group_app(make_app, standins, configure, feed_server):
         db.session.query(SyncJob).delete()
         db.session.commit()
     return app
+
+
+def add_own_events(directory, upn: str, portal_calendar: str) -> str:
+    """Put two events of the mailbox owner's own beside the portal's: "Dentist" in the
+    portal's calendar and "Lunch with Megan" in their default calendar, two days ahead.
+    Returns the default calendar's ID."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.standins.events import new_event
+
+    owner = directory.user_by_upn(upn)
+    default = next(c["id"] for c in directory.calendars(owner) if c["isDefaultCalendar"])
+    start = datetime.now(UTC) + timedelta(days=2)
+    for calendar, subject in ((portal_calendar, "Dentist"), (default, "Lunch with Megan")):
+        body = {
+            "subject": subject,
+            "start": {"dateTime": f"{start:%Y-%m-%dT%H:%M:%S}", "timeZone": "UTC"},
+            "end": {
+                "dateTime": f"{start + timedelta(hours=1):%Y-%m-%dT%H:%M:%S}",
+                "timeZone": "UTC",
+            },
+        }
+        directory.add_event(owner, calendar, new_event(body, owner.display_name, upn))
+    return default
+
+
+def administrator(app):
+    """The administrator of ``app``'s one configuration, in through a fresh invitation
+    link: a ``Wizard`` on a client of its own."""
+    from portal import invitations
+    from portal.extensions import db
+    from portal.models import Configuration
+    from tests.conftest import Wizard
+
+    with app.app_context():
+        institution = db.session.query(Configuration).one().institution
+        link = invitations.issue_invitation(institution, "t")
+        db.session.commit()
+    admin = Wizard(app.test_client())
+    admin.open(link)
+    return admin

@@ -2,7 +2,6 @@
 Microsoft's refusals, the key's scope, the rate limit and the document it answers by."""
 
 import hashlib
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -19,8 +18,8 @@ from portal.models import (
     SyncJob,
 )
 from portal.sync import jobs
+from tests.integration.conftest import add_own_events
 from tests.integration.test_sync import ics, lessons
-from tests.standins.events import new_event
 
 ADELE, MEGAN, ALEX = "adele.vance@contoso.edu", "megan.bowen@contoso.edu", "alex.wilber@contoso.edu"
 LEE, NOBODY = "lee.gu@contoso.edu", "nobody@contoso.edu"
@@ -241,20 +240,7 @@ def _sync_adele(app, client, feed_server, standins):
         connection = db.session.query(Connection).one()
         assert connection.event_count == 3
         calendar_id = connection.calendar_id
-    directory = standins.directory
-    adele = directory.user_by_upn(ADELE)
-    default = next(c["id"] for c in directory.calendars(adele) if c["isDefaultCalendar"])
-    start = datetime.now(UTC) + timedelta(days=2)
-    for calendar, subject in ((calendar_id, "Dentist"), (default, "Lunch with Megan")):
-        body = {
-            "subject": subject,
-            "start": {"dateTime": f"{start:%Y-%m-%dT%H:%M:%S}", "timeZone": "UTC"},
-            "end": {
-                "dateTime": f"{start + timedelta(hours=1):%Y-%m-%dT%H:%M:%S}",
-                "timeZone": "UTC",
-            },
-        }
-        directory.add_event(adele, calendar, new_event(body, adele.display_name, ADELE))
+    default = add_own_events(standins.directory, ADELE, calendar_id)
     return calendar_id, default
 
 

@@ -9,7 +9,7 @@ import pytest
 from portal import invitations
 from portal.extensions import db
 from portal.models import ApiKey, AuditEvent, Institution
-from tests.integration.test_support import PASSWORD, Console
+from tests.integration.conftest import Console
 
 KEY = re.compile(r"mtp_[A-Za-z0-9_-]{40,}")
 
@@ -22,17 +22,6 @@ def institution_id(app):
         configuration.method, configuration.status = "application", "approved"
         db.session.commit()
         return institution.id
-
-
-@pytest.fixture
-def console(app, runner):
-    """A signed-in staff member's browser on the console."""
-    email = "support@mytimetable.example"
-    result = runner.invoke(args=["staff", "create", email], input=f"{PASSWORD}\n{PASSWORD}\n")
-    assert result.exit_code == 0, result.output
-    console = Console(app.test_client())
-    assert console.sign_in(email).status_code == 302
-    return console
 
 
 @pytest.fixture

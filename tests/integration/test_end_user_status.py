@@ -327,11 +327,10 @@ def test_the_reconnect_email_goes_to_the_user_once_in_their_language(portal):
 
 
 @pytest.mark.parametrize("hostile", INJECTIONS)
-def test_the_reconnect_email_keeps_hostile_names_out_of_its_headers(make_app, smtp_server, hostile):
+def test_the_reconnect_email_keeps_hostile_names_out_of_its_headers(make_app, inbox, hostile):
     if "\x00" in hostile and SCALE_OUT:
         pytest.skip("PostgreSQL text holds no NUL byte (the console refuses control characters)")
-    controller, inbox = smtp_server
-    app = make_app(SMTP_URL=f"smtp://127.0.0.1:{controller.port}")
+    app = make_app(SMTP_URL=inbox.url)
     with app.app_context():
         institution = invitations.create_institution(
             f"Contoso {hostile}\r\nBcc: victim@evil.example", "managed", "it@contoso.edu", "t"

@@ -134,16 +134,13 @@ def test_staff_sign_ins_are_logged_failures_as_warnings(app, captured):
     assert re.search(rf"INFO.*Staff member {re.escape(STAFF_EMAIL)} signed in", log)
 
 
-def test_a_whole_flow_logs_no_secret(
-    make_app, standins, configure, feed_server, smtp_server, captured
-):
+def test_a_whole_flow_logs_no_secret(make_app, standins, configure, feed_server, inbox, captured):
     """The wizard to a verification against the stand-ins, a staff sign-in, an end user's
     connection and a synchronisation, logged at DEBUG: no token, key, password, TOTP secret
     or code, invitation token or e-mail body is in the log."""
-    controller, inbox = smtp_server
     app = make_app(
         **standins.settings(),
-        SMTP_URL=f"smtp://127.0.0.1:{controller.port}",
+        SMTP_URL=inbox.url,
         LOG_LEVEL="DEBUG",
         LOG_FORMAT="text",
     )

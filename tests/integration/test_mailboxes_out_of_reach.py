@@ -8,6 +8,7 @@ from portal import provisioning
 from portal.extensions import db
 from portal.models import AuditEvent, Configuration, ConnectionStatus
 from portal.sync import SyncOutcome, engine, jobs
+from tests.integration.conftest import administrator
 from tests.integration.test_api import make_key
 from tests.integration.test_sync import ics, lessons
 
@@ -143,18 +144,10 @@ def test_the_state_shows_in_the_api_and_a_put_revives_it(group_app, standins, fe
 
 
 def test_the_state_shows_on_the_mailboxes_page_in_words(group_app, standins, feed_server):
-    from portal import invitations
-    from tests.conftest import Wizard
-
     leave_group(standins, ADELE)
     feed_server.calendars[ADELE] = ics(*lessons(5))
     run(group_app, ADELE)
-    with group_app.app_context():
-        institution = db.session.query(Configuration).one().institution
-        link = invitations.issue_invitation(institution, "t")
-        db.session.commit()
-    admin = Wizard(group_app.test_client())
-    admin.open(link)
+    admin = administrator(group_app)
     page = admin.client.get("/setup/mailboxes")
     assert "outside the group" in page.text
     dutch = admin.client.get("/setup/mailboxes", headers={"Accept-Language": "nl"})

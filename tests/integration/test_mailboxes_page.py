@@ -1,19 +1,15 @@
 """The administrator's mailboxes page: search by address, paging, the state of each in
 words, removal of one or many after a confirmation, and a CSV export."""
 
-import csv
-import io
 import re
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from portal import invitations
 from portal.extensions import db
 from portal.models import AuditEvent, Configuration, Connection, ConnectionStatus, SyncItem
-from tests.conftest import Wizard
-from tests.hostile import INJECTIONS
-from tests.standins.events import new_event
+from tests.hostile import INJECTIONS, quoted_csv_rows
+from tests.integration.conftest import add_own_events, administrator
 
 ADELE, MEGAN = "adele.vance@contoso.edu", "megan.bowen@contoso.edu"
 FORMULA = re.compile(r"""(^|[;,])[ "]*[=+\-@\t\r]""")
@@ -21,14 +17,9 @@ FORMULA = re.compile(r"""(^|[;,])[ "]*[=+\-@\t\r]""")
 
 @pytest.fixture
 def admin(group_app):
-    with group_app.app_context():
-        institution = db.session.query(Configuration).one().institution
-        link = invitations.issue_invitation(institution, "t")
-        db.session.commit()
-    wizard = Wizard(group_app.test_client())
-    wizard.open(link)
-    wizard.csrf("/setup/mailboxes")
-    return wizard
+    admin = administrator(group_app)
+    admin.csrf("/setup/mailboxes")
+    return admin
 
 
 def add_rows(app, upns, status=ConnectionStatus.CONNECTED):
@@ -54,19 +45,7 @@ def own_events(standins):
     portal_calendar = next(
         c["id"] for c in directory.calendars(adele) if c["name"] == "MyTimetable"
     )
-    default = next(c["id"] for c in directory.calendars(adele) if c["isDefaultCalendar"])
-    start = datetime.now(UTC) + timedelta(days=2)
-    for calendar, subject in ((portal_calendar, "Dentist"), (default, "Lunch with Megan")):
-        body = {
-            "subject": subject,
-            "start": {"dateTime": f"{start:%Y-%m-%dT%H:%M:%S}", "timeZone": "UTC"},
-            "end": {
-                "dateTime": f"{start + timedelta(hours=1):%Y-%m-%dT%H:%M:%S}",
-                "timeZone": "UTC",
-            },
-        }
-        directory.add_event(adele, calendar, new_event(body, adele.display_name, ADELE))
-    return portal_calendar, default
+    return portal_calendar, add_own_events(directory, ADELE, portal_calendar)
 
 
 def test_search_finds_mailboxes_by_part_of_their_address(group_app, admin):
@@ -229,11 +208,7 @@ def test_the_csv_export_quotes_and_defuses_hostile_addresses(group_app, admin):
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert 'filename="mailboxes.csv"' in response.headers["Content-Disposition"]
     text = response.get_data(as_text=True)
-    rows = list(csv.reader(io.StringIO(text, newline="")))
-    again = io.StringIO()
-    csv.writer(again, quoting=csv.QUOTE_ALL).writerows(rows)
-    assert again.getvalue() == text, "every cell is quoted"
-    header, *rows = rows
+    header, *rows = quoted_csv_rows(text)
     assert header[:2] == ["address", "state"]
     assert len(rows) == len(values) + 2
     originals = {v.replace("'", "") for v in values} | {ADELE, MEGAN}

@@ -35,9 +35,8 @@ def wait_for(app, check, seconds=5):
     raise AssertionError("the message was not handled in time")
 
 
-def test_message_goes_out_through_smtp(make_app, smtp_server):
-    controller, inbox = smtp_server
-    app = make_app(SMTP_URL=f"smtp://127.0.0.1:{controller.port}")
+def test_message_goes_out_through_smtp(make_app, inbox):
+    app = make_app(SMTP_URL=inbox.url)
     submit(app)
     notification = wait_for(app, lambda n: n.sent_at is not None)
     assert notification.error is None
@@ -54,11 +53,10 @@ def test_unreachable_smtp_server_does_not_break_the_action(make_app):
         assert db.session.get(Configuration, config_id).status == "submitted"
 
 
-def test_every_queued_message_is_sent_once_committed_rotation_included(make_app, smtp_server):
+def test_every_queued_message_is_sent_once_committed_rotation_included(make_app, inbox):
     from portal import certificates, rotation
 
-    controller, inbox = smtp_server
-    app = make_app(SMTP_URL=f"smtp://127.0.0.1:{controller.port}")
+    app = make_app(SMTP_URL=inbox.url)
     with app.app_context():
         institution = invitations.create_institution("Example", "managed", "it@example.edu", "t")
         institution.configuration.certificate = certificates.create_vendor_certificate(365, "t")
@@ -70,11 +68,10 @@ def test_every_queued_message_is_sent_once_committed_rotation_included(make_app,
     assert inbox.messages[0].rcpt_tos == ["it@example.edu"]
 
 
-def test_a_rolled_back_message_is_not_sent(make_app, smtp_server):
+def test_a_rolled_back_message_is_not_sent(make_app, inbox):
     from portal import notifications
 
-    controller, inbox = smtp_server
-    app = make_app(SMTP_URL=f"smtp://127.0.0.1:{controller.port}")
+    app = make_app(SMTP_URL=inbox.url)
     with app.app_context():
         institution = invitations.create_institution("Example", "managed", "it@example.edu", "t")
         db.session.commit()

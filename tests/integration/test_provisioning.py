@@ -99,7 +99,7 @@ def test_empty_form_says_what_to_do(approved, admin):
 
 def test_support_adds_mailboxes_from_the_console(approved):
     from portal import staff
-    from tests.integration.test_support import PASSWORD, Console
+    from tests.integration.conftest import PASSWORD, Console
 
     with approved.app_context():
         staff.create_staff("support@mytimetable.example", PASSWORD)

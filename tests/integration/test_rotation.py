@@ -10,8 +10,8 @@ from portal import invitations, rotation, staff
 from portal.extensions import db
 from portal.models import Certificate, Configuration
 from tests.conftest import Wizard
+from tests.integration.conftest import PASSWORD, Console
 from tests.integration.test_notifications import wait_for
-from tests.integration.test_support import PASSWORD, Console
 
 
 @pytest.fixture
@@ -33,12 +33,9 @@ def configuration(app) -> Configuration:
     return config
 
 
-def test_rotation_switches_only_once_the_new_certificate_is_accepted(
-    rollout, standins, smtp_server
-):
+def test_rotation_switches_only_once_the_new_certificate_is_accepted(rollout, standins, inbox):
     app = rollout
-    controller, inbox = smtp_server
-    app.config["SMTP_URL"] = f"smtp://127.0.0.1:{controller.port}"
+    app.config["SMTP_URL"] = inbox.url
     console = Console(app.test_client())
     console.sign_in("support@mytimetable.example")
     assert console.confirm("/support/certificates/rotation/start").status_code == 302

@@ -10,48 +10,10 @@ import pytest
 
 from portal.extensions import db
 from portal.models import AuditEvent, Configuration, Institution, Invitation, Notification, utcnow
-from tests.conftest import CSRF, Wizard, sign_in_staff
+from tests.conftest import Wizard
+from tests.integration.conftest import PASSWORD, Console
 
-PASSWORD = "correct horse battery staple"
 FEED = "https://mytimetable.example.edu/ical?user={upn}"
-
-
-@pytest.fixture
-def staff_member(app, runner):
-    result = runner.invoke(
-        args=["staff", "create", "Support@MyTimetable.example"], input=f"{PASSWORD}\n{PASSWORD}\n"
-    )
-    assert result.exit_code == 0, result.output
-    return "support@mytimetable.example"
-
-
-class Console:
-    """A staff member's browser on the console."""
-
-    def __init__(self, client):
-        self.client = client
-
-    def token(self, path="/support/sign-in"):
-        return CSRF.search(self.client.get(path).text).group(1)
-
-    def sign_in(self, email, password=PASSWORD):
-        """Password and authenticator code (enrolled on the first sign-in)."""
-        return sign_in_staff(self.client, email, password)
-
-    def post(self, path, data=None):
-        token = self.token("/support/")
-        return self.client.post(path, data={"csrf_token": token, **(data or {})})
-
-    def confirm(self, path, data=None):
-        """Post ``path`` as its confirmation page's button does."""
-        return self.post(path, {"confirmed": "yes", **(data or {})})
-
-
-@pytest.fixture
-def console(app, staff_member):
-    console = Console(app.test_client())
-    assert console.sign_in(staff_member).status_code == 302
-    return console
 
 
 def submitted_configuration(app, wizard, link, tenant="contoso.onmicrosoft.com") -> int:

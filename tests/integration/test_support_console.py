@@ -23,18 +23,7 @@ from portal.models import (
     record,
     utcnow,
 )
-from tests.integration.test_support import PASSWORD, Console, submitted_configuration
-
-
-@pytest.fixture
-def console(app, runner):
-    """A signed-in staff member's browser."""
-    email = "support@mytimetable.example"
-    result = runner.invoke(args=["staff", "create", email], input=f"{PASSWORD}\n{PASSWORD}\n")
-    assert result.exit_code == 0, result.output
-    console = Console(app.test_client())
-    assert console.sign_in(email).status_code == 302
-    return console
+from tests.integration.test_support import submitted_configuration
 
 
 @pytest.fixture

@@ -624,7 +624,7 @@ def connection_of(app) -> Connection:
 
 def console_page(app) -> str:
     """The support console's page of the mailbox's configuration, as a staff member sees it."""
-    from tests.integration.test_support import PASSWORD, Console
+    from tests.integration.conftest import PASSWORD, Console
 
     email = "support@mytimetable.example"
     runner = app.test_cli_runner()

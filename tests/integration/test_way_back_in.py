@@ -55,14 +55,13 @@ def sign_in_app(standins, tmp_path):
 
 
 @pytest.fixture
-def portal(make_app, standins, configure, sign_in_app, smtp_server):
+def portal(make_app, standins, configure, sign_in_app, inbox):
     """An approved configuration of the demo tenant whose only link has expired; SMTP, the
     sign-in app and support's contact are set up. ``portal.config["link"]`` is its path."""
-    controller, _inbox = smtp_server
     app = make_app(
         **standins.settings(),
         **sign_in_app[1],
-        SMTP_URL=f"smtp://127.0.0.1:{controller.port}",
+        SMTP_URL=inbox.url,
         SUPPORT_CONTACT=SUPPORT,
     )
     configure(app, name="Contoso University", tenant_guid=standins.TENANT_GUID)
@@ -106,8 +105,7 @@ def test_expired_page_offers_a_fresh_link_to_the_masked_registered_address(porta
     assert CONTACT not in page.text
 
 
-def test_fresh_link_goes_to_the_registered_address_only(portal, smtp_server):
-    _controller, inbox = smtp_server
+def test_fresh_link_goes_to_the_registered_address_only(portal, inbox):
     client = portal.test_client()
     path = portal.config["link"]
     _, token = page_and_token(client, path)
@@ -430,13 +428,10 @@ def test_a_link_that_expires_mid_session_points_to_the_links_page(portal, standi
         "Example Bcc: x@evil.example",
     ],
 )
-def test_the_fresh_link_e_mail_carries_a_hostile_institution_name_as_text(
-    portal, smtp_server, name
-):
+def test_the_fresh_link_e_mail_carries_a_hostile_institution_name_as_text(portal, inbox, name):
     import email
     from email import policy
 
-    _controller, inbox = smtp_server
     with portal.app_context():
         db.session.query(Institution).one().name = name
         db.session.commit()

@@ -24,14 +24,14 @@ FIELDS = (
 )
 
 
-def make_script(name: str, values: dict) -> str:
+def make_script(name: str, values: dict, outlook_categories: bool = False) -> str:
     configuration = SimpleNamespace(
         client_id=values["client_id"],
         security_group_email=values["security_group_email"],
         service_principal_id=values["service_principal_id"],
         test_mailbox=values["test_mailbox"],
         outside_mailbox=values["outside_mailbox"],
-        outlook_categories=False,
+        outlook_categories=outlook_categories,
         institution=SimpleNamespace(name=values["institution_name"]),
     )
     cloud = SimpleNamespace(key="worldwide", exchange_environment=values["exchange_environment"])
@@ -88,20 +88,20 @@ def test_the_exchange_environment_of_every_cloud_is_quoted():
         assert f"-ExchangeEnvironmentName '{cloud.exchange_environment}'" in script
 
 
-def test_rbac_assigns_the_categories_role_only_when_colours_are_chosen():
-    values = markers()
-    plain = make_script("rbac", values)
-    assert "Application MailboxSettings.ReadWrite" not in plain
-    configuration = SimpleNamespace(
-        **{
-            k: v for k, v in values.items() if k not in ("exchange_environment", "institution_name")
-        },
-        outlook_categories=True,
-        institution=SimpleNamespace(name=values["institution_name"]),
-    )
-    cloud = SimpleNamespace(exchange_environment=values["exchange_environment"])
-    coloured = scripts.rbac(configuration, cloud)
-    assert "-Role 'Application MailboxSettings.ReadWrite'" in coloured
+@pytest.mark.parametrize(
+    ("name", "absent", "present"),
+    [
+        (
+            "rbac",
+            "Application MailboxSettings.ReadWrite",
+            "-Role 'Application MailboxSettings.ReadWrite'",
+        ),
+        ("consent-policy", "'MailboxSettings.ReadWrite'", "'MailboxSettings.ReadWrite'"),
+    ],
+)
+def test_the_colours_permission_is_in_a_script_only_when_colours_are_chosen(name, absent, present):
+    assert absent not in make_script(name, markers())
+    assert present in make_script(name, markers(), outlook_categories=True)
 
 
 @pytest.mark.parametrize(("key", "environment"), sorted(scripts.GRAPH_ENVIRONMENTS.items()))
@@ -119,18 +119,3 @@ def test_the_consent_policy_connects_to_the_clouds_graph(key, environment):
     script = scripts.consent_policy(configuration, cloud)
     assert f"Connect-MgGraph -Environment '{environment}'" in script
     assert set(scripts.GRAPH_ENVIRONMENTS) == set(CLOUDS)
-
-
-def test_the_consent_policy_adds_the_colours_permission_only_when_chosen():
-    values = markers()
-    plain = make_script("consent-policy", values)
-    assert "'MailboxSettings.ReadWrite'" not in plain
-    configuration = SimpleNamespace(
-        **{
-            k: v for k, v in values.items() if k not in ("exchange_environment", "institution_name")
-        },
-        outlook_categories=True,
-        institution=SimpleNamespace(name=values["institution_name"]),
-    )
-    cloud = SimpleNamespace(key="worldwide", exchange_environment="O365Default")
-    assert "'MailboxSettings.ReadWrite'" in scripts.consent_policy(configuration, cloud)

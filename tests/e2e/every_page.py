@@ -1,0 +1,116 @@
+"""The portal's pages, each put in the state that shows it and walked once for the two
+modules that look at every page: test_accessibility.py (axe) and test_narrow_screens.py
+(phone widths and 200 % zoom, in English and Dutch).
+
+A walk is told how to look at a page:
+
+- ``check(page, url, name, status=200)`` opens ``url`` (``None``: keeps the page on
+  screen), expects ``status``, and looks at the page;
+- ``look(page, name)`` looks at the page on screen without loading it again: a page that
+  answers a form, which a reload would post again.
+"""
+
+from playwright.sync_api import expect
+
+from portal import certificates, staff
+from portal.extensions import db
+from portal.models import Certificate, Configuration, Institution, utcnow
+from tests.e2e.conftest import CLIENT, TENANT, TENANT_GUID, open_link
+
+INSTITUTION = {"managed": "Example University", "on_premises": "Example College"}
+STEPS = ("method", "certificate", "register", "tenant", "verify", "review")
+STAFF = "support@mytimetable.example"
+PASSWORD = "correct horse battery staple"
+
+
+def configure(world, hosting: str, **fields) -> None:
+    """Put the institution's configuration in the state a page shows."""
+    with world.app.app_context():
+        config = (
+            db.session.query(Configuration)
+            .join(Institution)
+            .filter_by(name=INSTITUTION[hosting])
+            .one()
+        )
+        if config.certificate is None:
+            if hosting == "managed":
+                config.certificate = Certificate.current_vendor()
+            else:
+                certificates.generate_for(config.institution, 365, "test")
+        for name, value in fields.items():
+            setattr(config, name, value)
+        db.session.commit()
+
+
+def walk_wizard(world, page, hosting: str, method: str, check) -> None:
+    """The start page and every step of a configuration filled in up to its review, then
+    the review once it is submitted (on premises: exported)."""
+    configure(world, hosting, method=method, tenant_id=TENANT, tenant_guid=TENANT_GUID,
+              client_id=CLIENT, step_reached=6, verified_at=utcnow(),
+              security_group_email="mytimetable@contoso.edu")  # fmt: skip
+    open_link(page, world.links[hosting])
+    check(page, f"{world.portal.url}/setup/start", f"start-{hosting}")
+    for step in STEPS:
+        check(page, f"{world.portal.url}/setup/{step}", f"{step}-{hosting}-{method}")
+    finished = "exported" if hosting == "on_premises" else "submitted"
+    configure(world, hosting, status=finished, submitted_at=utcnow(), exported_at=utcnow())
+    check(page, f"{world.portal.url}/setup/review", f"review-{finished}-{method}")
+
+
+def walk_end_user_pages(world, page, check) -> None:
+    """An end user's pages: unavailable before approval, automatic connection, the start of
+    a delegated connection and its organisation consent, and a stale callback."""
+    connect = f"{world.portal.url}/connect/example-university"
+    check(page, connect, "connect-unavailable", status=404)
+    configure(world, "managed", method="application", status="approved", tenant_id=TENANT,
+              tenant_guid=TENANT_GUID, client_id=CLIENT, step_reached=6)  # fmt: skip
+    check(page, connect, "connect-automatic")
+    configure(world, "managed", method="delegated")
+    check(page, f"{connect}?login_hint=adele.vance@contoso.edu", "connect-start")
+    check(page, f"{connect}/organisation-consent", "connect-organisation-consent")
+    check(page, f"{world.portal.url}/connect/callback?state=x&code=y", "connect-stale", 400)
+
+
+def submitted_for_review(world) -> None:
+    """A staff member (``STAFF``, ``PASSWORD``) not yet signed in, and Example University's
+    configuration submitted for review."""
+    with world.app.app_context():
+        staff.create_staff(STAFF, PASSWORD)
+        db.session.commit()
+    configure(world, "managed", method="application", status="submitted", tenant_id=TENANT,
+              tenant_guid=TENANT_GUID, client_id=CLIENT, step_reached=6,
+              submitted_at=utcnow())  # fmt: skip
+
+
+def walk_console_confirmations(world, page, configuration: str, check) -> None:
+    """The console's confirmation pages, signed in: approval refused (no feed address yet)
+    for the configuration at ``configuration``, a rotation, a new link."""
+    check(page, f"{configuration}/approve/confirm", "support-approve-refused", status=409)
+    check(page, f"{world.portal.url}/support/certificates/rotation/start/confirm",
+          "support-confirm-rotation")  # fmt: skip
+    page.goto(f"{world.portal.url}/support/institutions")
+    page.get_by_role("button", name="New link for Example University").click()
+    expect(page.get_by_role("button", name="Yes, make a new link")).to_be_visible()
+    check(page, None, "support-confirm-new-link")
+
+
+def make_api_key(world, page) -> None:
+    """Make Example University's API key on the console, signed in; the page shows it."""
+    page.goto(f"{world.portal.url}/support/institutions")
+    page.get_by_role("link", name="API keys for Example University").click()
+    page.get_by_label("Name of the key").fill("MyTimetable production")
+    page.get_by_role("button", name="Make the key").click()
+    expect(page.get_by_text("New API key")).to_be_visible()
+
+
+def walk_home_and_error_pages(world, page, check, look) -> None:
+    """The home page, a page not found, and a sign-in posted with an expired CSRF token."""
+    check(page, world.portal.url, "home")
+    check(page, f"{world.portal.url}/no-such-page", "not-found", status=404)
+    page.goto(f"{world.portal.url}/support/")
+    page.locator("input[name=csrf_token]").evaluate("input => { input.value = 'stale'; }")
+    page.get_by_label("E-mail address").fill(STAFF)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="This page has expired")).to_be_visible()
+    look(page, "csrf-expired")
