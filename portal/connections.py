@@ -42,6 +42,7 @@ def connect(configuration: Configuration, sign_in: identity.SignIn) -> Connectio
     connection.calendar_id, connection.calendar_name = calendar.id, calendar.name
     connection.status, connection.last_error = ConnectionStatus.CONNECTED, None
     connection.last_error_code = connection.last_error_ids = None
+    connection.categories_refused_at = None  # this sign-in may grant the categories
     connection.language = str(get_locale() or "en")
     db.session.flush()
     jobs.enqueue(connection, "first sync" if connection.last_sync_at is None else "reconnected")

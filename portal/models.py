@@ -96,6 +96,9 @@ class Institution(db.Model):
     service_desk: Mapped[str | None] = mapped_column(String(320))
     # Whether a user whose sign-in stopped working gets an e-mail asking to connect again.
     reconnect_email: Mapped[bool] = mapped_column(default=False)
+    # The Outlook colour of each timetable category, as support set it (category name ->
+    # preset, ``portal.sync.colours``); None: the default mapping alone.
+    category_colours: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     configuration: Mapped["Configuration | None"] = relationship(
@@ -340,6 +343,12 @@ class Connection(db.Model):
     # the portal recognises them by their content, so support may want to tell the feed's
     # owner.
     feed_events_without_uid: Mapped[int] = mapped_column(default=0)
+    # Outlook categories (colours), when the configuration shows them: the feed's categories
+    # the mailbox's master list is known to have, made by the portal or found there (None
+    # until the list was first read), and when Microsoft last refused the portal the list
+    # (403: no MailboxSettings.ReadWrite), which holds further tries back for a while.
+    master_categories: Mapped[list | None] = mapped_column(JSON)
+    categories_refused_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

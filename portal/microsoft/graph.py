@@ -164,6 +164,24 @@ def group_members(cloud: Cloud, access_token: str, group_email: str) -> list[Mem
     return members
 
 
+def master_categories(cloud: Cloud, access_token: str, mailbox: str | None) -> list[str]:
+    """The names in the mailbox's master list of categories
+    (outlookuser-list-mastercategories.md; MailboxSettings.Read or more)."""
+    body = _get(cloud, access_token, f"{mailbox_path(mailbox)}/outlook/masterCategories")
+    return [str(c.get("displayName", "")) for c in body.get("value", [])]
+
+
+def create_master_category(mailbox: str | None, name: str, color: str) -> dict:
+    """A batch request that adds a category in one of Outlook's preset colours to the
+    mailbox's master list (outlookuser-post-mastercategories.md; MailboxSettings.ReadWrite).
+    A name the list has already is answered 409."""
+    return {
+        "method": "POST",
+        "url": f"{mailbox_path(mailbox)}/outlook/masterCategories",
+        "body": {"displayName": name, "color": color},
+    }
+
+
 BATCH_LIMIT = 20
 
 

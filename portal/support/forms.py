@@ -16,6 +16,7 @@ from .. import timezones
 from ..forms import PortalForm
 from ..i18n import lazy_gettext as _l
 from ..review import RETURN_STEPS
+from ..sync import colours as category_colours
 from ..validators import ADDRESS, has_control_characters, mailbox_address, single_line_text, strip
 
 STEP_LABELS = {
@@ -160,8 +161,12 @@ class ApiKeyForm(PortalForm):
     )
 
 
+MAX_COLOURS = 200
+
+
 class InstitutionSettingsForm(PortalForm):
-    """What the institution's connect pages show its users."""
+    """What the institution's connect pages show its users, and the Outlook colours of its
+    timetable's categories."""
 
     time_zone = StringField(
         _l("Time zone"),
@@ -174,6 +179,69 @@ class InstitutionSettingsForm(PortalForm):
         validators=[Optional(), Length(max=320)],
     )
     reconnect_email = BooleanField(_l("E-mail users when they need to connect again"))
+    colours = TextAreaField(
+        _l("Colours of the timetable's categories"),
+        validators=[
+            Optional(),
+            Length(max=20_000, message=_l("Keep the colours under 20,000 characters.")),
+        ],
+    )
+    # What ``colours`` says, once validated: category name -> preset.
+    colour_mapping: dict[str, str] | None = None
+
+    def validate_colours(self, field):
+        """One ``Category = colour`` a line (blank lines skipped): a category once, a colour
+        by its Outlook name, ``presetN`` or ``none``; at most ``MAX_COLOURS`` lines."""
+        mapping: dict[str, str] = {}
+        first_line: dict[str, int] = {}
+        for number, line in enumerate(field.data.split("\n"), start=1):
+            line = line.rstrip("\r").strip()
+            if not line:
+                continue
+            name, equals, value = line.partition("=")
+            name, value = name.strip(), value.strip()
+            if has_control_characters(line):
+                raise ValidationError(_("Line %(line)d: use only printable text.", line=number))
+            if not equals or not name:
+                raise ValidationError(
+                    _(
+                        "Line %(line)d: write the category, =, and its colour, as in "
+                        "Lecture = Blue.",
+                        line=number,
+                    )
+                )
+            if len(name) > category_colours.MAX_NAME:
+                raise ValidationError(
+                    _(
+                        "Line %(line)d: keep the category under %(max)d characters.",
+                        line=number,
+                        max=category_colours.MAX_NAME,
+                    )
+                )
+            preset = category_colours.preset(value)
+            if preset is None:
+                raise ValidationError(
+                    _(
+                        "Line %(line)d: “%(value)s” is not an Outlook colour. Use a colour "
+                        "name such as Blue or DarkRed, preset0 to preset24, or none.",
+                        line=number,
+                        value=value[:40],
+                    )
+                )
+            if name.casefold() in first_line:
+                raise ValidationError(
+                    _(
+                        "Line %(line)d: %(category)s has a colour on line %(first)d already.",
+                        line=number,
+                        category=name,
+                        first=first_line[name.casefold()],
+                    )
+                )
+            first_line[name.casefold()] = number
+            mapping[name] = preset
+        if len(mapping) > MAX_COLOURS:
+            raise ValidationError(_("Give colours to at most %(max)d categories.", max=MAX_COLOURS))
+        self.colour_mapping = mapping
 
     def validate_time_zone(self, field):
         """An IANA time zone, spelled as the time zone database does."""

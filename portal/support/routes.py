@@ -50,7 +50,7 @@ from ..models import (
     utcnow,
 )
 from ..paging import page_argument, paginate, search_argument
-from ..sync import engine
+from ..sync import colours, engine
 from . import bp
 from .forms import (
     ApiKeyForm,
@@ -453,24 +453,33 @@ def institution_settings(institution_id: int):
     """What the institution's connect pages show its users: time zone, IT service desk,
     and whether users are e-mailed when they need to connect again."""
     institution = db.session.get(Institution, institution_id) or abort(404)
-    form = InstitutionSettingsForm(obj=institution)
+    form = InstitutionSettingsForm(
+        obj=institution, colours=colours.as_text(institution.category_colours)
+    )
     if form.validate_on_submit():
         institution.time_zone = form.time_zone.data or None
         institution.service_desk = form.service_desk.data or None
         institution.reconnect_email = form.reconnect_email.data
+        institution.category_colours = form.colour_mapping or None
+        mapping = colours.as_text(institution.category_colours).replace("\n", "; ")
         record(
             institution,
             g.staff.email,
             "institution_settings",
             f"time zone {institution.time_zone or 'from the browser'}, service desk "
             f"{institution.service_desk or 'none'}, reconnect e-mail "
-            f"{'on' if institution.reconnect_email else 'off'}",
+            f"{'on' if institution.reconnect_email else 'off'}, category colours "
+            f"{mapping or 'the default'}",
         )
         db.session.commit()
         flash(_("The settings of %(name)s were saved.", name=institution.name), "success")
         return redirect(url_for("support.institutions"))
     return render_template(
-        "support/institution.html", form=form, institution=institution
+        "support/institution.html",
+        form=form,
+        institution=institution,
+        default_colours=colours.defaults_by_colour(),
+        colour_names=colours.COLOUR_NAMES,
     ), 400 if form.errors else 200
 
 

@@ -31,13 +31,23 @@ Every Graph request, and how batches are sent and retried, is built in
 - A token Graph refuses (401 ``InvalidAuthenticationToken``: it lapsed or was revoked
   mid-run) is replaced by a new one, a few times per run at most: by the refresh token for
   a delegated connection, by the client credentials flow for an application connection.
+- When the configuration shows events in colour, the mailbox's master categories for the
+  feed's categories are made once the events are written (Outlook colours an event by the
+  master category of each name it carries, whenever that appears: outlookcategory.md), each
+  in its colour (``colours``): the first time the list is read once and what it lacks is
+  added in one batch; later runs send a request only for a category that is new to the
+  connection. Without MailboxSettings.ReadWrite (403) the events carry their categories
+  uncoloured; the refusal is kept on the connection, shown on its pages and not asked
+  again for ``CATEGORIES_RETRY``, or until the configuration changes or the user signs in
+  again. Doing this after the writes means a mailbox that is gone or outside the group is
+  recognised by the writes, so a 403 here only means the missing permission.
 """
 
 import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import bindparam, delete, insert, select, update
@@ -49,7 +59,7 @@ from ..microsoft.clouds import cloud
 from ..microsoft.errors import MicrosoftError, advice_for
 from ..models import Connection, ConnectionStatus, Method, SyncItem, SyncRefusal, record, utcnow
 from ..refusals import out_of_reach
-from . import SyncOutcome, feed, throttle
+from . import SyncOutcome, colours, feed, throttle
 from . import plan as planning
 
 # Ten rounds, none waiting longer than 30 s: a longer Retry-After sends the job back to the
@@ -57,6 +67,10 @@ from . import plan as planning
 RETRY_POLICY = graph.RetryPolicy(attempts=10, longest_wait=30.0)
 MAX_REFRESHES = 3
 REFUSED_FOR_GOOD = 400  # the request itself is wrong: the same request gets the same answer
+# A mailbox that refused the portal its Outlook categories (403) is asked again after this
+# long: the administrator may have granted MailboxSettings.ReadWrite without changing the
+# configuration. A week keeps the refusals rare without leaving colours off for long.
+CATEGORIES_RETRY = timedelta(days=7)
 
 
 @dataclass
@@ -367,6 +381,129 @@ def _write(target: _Target, ops: list[_Op], books, result: RunResult, policy, sl
         result.errors.append(f"{op.kind} {op.key}: still refused after {policy.attempts} rounds")
 
 
+def categories_held_back(connection: Connection) -> bool:
+    """Whether Microsoft refused the mailbox its Outlook categories recently enough that the
+    sync does not ask again yet: within ``CATEGORIES_RETRY``, and the configuration has not
+    changed since (it changes when the administrator runs the checks again)."""
+    refused = connection.categories_refused_at
+    if refused is None:
+        return False
+    return utcnow() < refused + CATEGORIES_RETRY and connection.configuration.updated_at <= refused
+
+
+def _categories_owed(connection: Connection) -> bool:
+    """The mailbox's master categories were never made, and may be now: the feed is read
+    in full (not "not modified") for its categories."""
+    return (
+        connection.configuration.outlook_categories
+        and connection.master_categories is None
+        and not categories_held_back(connection)
+    )
+
+
+def _make_categories(connection: Connection, target: _Target, occurrences, result, policy, sleep):
+    """Make the mailbox's master categories for the feed's categories it is not known to
+    have, each in its colour; True when done, False when Graph kept failing (the next run
+    tries again)."""
+    configuration = target.configuration
+    if not configuration.outlook_categories or categories_held_back(connection):
+        return True
+    known = connection.master_categories
+    have = {name.casefold() for name in known or []}
+    new = [
+        name
+        for name in colours.distinct(c for o in occurrences for c in o.categories)
+        if name.casefold() not in have
+    ]
+    made: list[str] = []
+    mapping = configuration.institution.category_colours
+
+    def settle(name: str, answer: graph.BatchAnswer) -> bool:
+        if answer.status in (200, 201, 409):  # 409: the list has it already
+            made.append(name)
+            return True
+        if answer.status in graph.RETRYABLE or answer.status in (401, graph.FAILED_DEPENDENCY):
+            return False
+        error = answer.body.get("error") or {}
+        code = str(error.get("code") or f"HTTP{answer.status}")
+        if answer.status == 403:  # the rest of the batch would only be refused the same
+            raise MicrosoftError(code, str(error.get("message") or ""), 403)
+        current_app.logger.warning(
+            "Microsoft refused to make the Outlook category %r for connection %s (%s): its "
+            "events show it without colour.",
+            name,
+            target.connection_id,
+            code,
+        )
+        made.append(name)  # not asked for again
+        return True
+
+    try:
+        if new and connection.categories_refused_at is not None:
+            # Asked again after a refusal: a token from before a grant would carry the same
+            # refusal, so a new one (a token a day per refused mailbox at most).
+            target.refused(target.token())
+        if new and known is None:
+            listed = graph.retried(
+                lambda token: graph.master_categories(target.cloud, token, target.mailbox),
+                target,
+                result,
+                policy,
+                sleep,
+                on_throttle=target.throttled,
+            )
+            result.requests += 1
+            there = {name.casefold() for name in listed}
+            known = [name for name in new if name.casefold() in there]
+            new = [name for name in new if name.casefold() not in there]
+        elif known is None:
+            known = []  # the feed has no category yet that the list could have
+        unsettled = graph.send_batches(
+            target.cloud,
+            target,
+            new,
+            lambda name: graph.create_master_category(
+                target.mailbox, name, colours.colour(name, mapping)
+            ),
+            settle,
+            tally=result,
+            policy=policy,
+            sleep=sleep,
+            on_throttle=target.throttled,
+        )
+        finished = not unsettled
+    except MicrosoftError as error:
+        finished = error.status == 403
+        if finished:
+            _categories_refused(connection, error)
+        else:
+            current_app.logger.info(
+                "Outlook categories of connection %s left for the next run: %s",
+                target.connection_id,
+                error.message,
+            )
+    else:
+        connection.categories_refused_at = None
+    if known is not None:
+        connection.master_categories = known + made
+    return finished
+
+
+def _categories_refused(connection: Connection, error: MicrosoftError) -> None:
+    """Keep Microsoft's refusal of the Outlook categories on the connection; log it when it
+    starts, not each time it is asked again."""
+    if connection.categories_refused_at is None:
+        current_app.logger.warning(
+            "Microsoft refused connection %s its Outlook categories (%s): its events are "
+            "synchronised without colours, and it is asked again in %d days or once the "
+            "configuration changes.",
+            connection.id,
+            error.code,
+            CATEGORIES_RETRY.days,
+        )
+    connection.categories_refused_at = utcnow()
+
+
 def carry_on() -> None:
     """Nothing stops a run that holds no lock."""
 
@@ -381,6 +518,7 @@ def run(connection: Connection, sleep=time.sleep, before_batch=carry_on, policy=
     started = time.monotonic()
     result = RunResult()
     configuration = connection.configuration
+    categorised = True
     try:
         if not configuration.feed_url_template:
             raise feed.FeedError("No timetable feed address is set for the institution yet.")
@@ -395,10 +533,11 @@ def run(connection: Connection, sleep=time.sleep, before_batch=carry_on, policy=
             connection.last_sync_at is not None
             and connection.last_sync_at.date() == utcnow().date()
         )
+        conditional = clean and same_window and not _categories_owed(connection)
         fetched = feed.fetch(
             feed.feed_url(configuration.feed_url_template, connection.upn),
-            etag=connection.feed_etag if clean and same_window else None,
-            last_modified=connection.feed_last_modified if clean and same_window else None,
+            etag=connection.feed_etag if conditional else None,
+            last_modified=connection.feed_last_modified if conditional else None,
             window_start=window_start,
             window_end=window_end,
             timeout=current_app.config["FEED_TIMEOUT"],
@@ -416,8 +555,16 @@ def run(connection: Connection, sleep=time.sleep, before_batch=carry_on, policy=
                 books.cleared(plan.cleared)
                 books.commit()
             _write(target, _operations(plan, extra), books, result, policy, sleep, before_batch)
+            categorised = _make_categories(
+                connection, target, fetched.occurrences, result, policy, sleep
+            )
             result.outcome = SyncOutcome.PARTIAL if result.failed else SyncOutcome.OK
-        connection.feed_etag, connection.feed_last_modified = fetched.etag, fetched.last_modified
+        # A feed whose categories are still to be made is read in full again next time.
+        if categorised:
+            connection.feed_etag = fetched.etag
+            connection.feed_last_modified = fetched.last_modified
+        else:
+            connection.feed_etag = connection.feed_last_modified = None
     except feed.FeedError as error:
         result.outcome, result.error = SyncOutcome.FAILED, error.reason
     except graph.Throttled as error:

@@ -33,6 +33,7 @@ from portal.models import (
     Status,
     utcnow,
 )
+from portal.sync import colours
 from portal.validators import ADDRESS, DOMAIN, GUID, has_control_characters
 from tests.conftest import CSRF, Wizard, sign_in_staff
 from tests.hostile import INJECTIONS, literals, quoted_csv_rows
@@ -238,6 +239,7 @@ FORMS = {
             "time_zone": ("Europe/Amsterdam", ""),
             "service_desk": ("https://help.contoso.edu/", "it@contoso.edu"),
             "reconnect_email": ("y",),
+            "colours": ("Lecture = Blue\nExam = preset0", ""),
         },
     ),
     "support.reissue": Form("staff", {"confirmed": ("yes",)}),
@@ -536,6 +538,10 @@ class Portal:
                 assert not has_control_characters(i.name), i.name
                 assert ADDRESS.match(i.contact_email)
                 assert i.hosting in ("managed", "on_premises")
+                for name, value in (i.category_colours or {}).items():
+                    assert colours.preset(value) == value, value
+                    assert name.strip() == name and 0 < len(name) <= colours.MAX_NAME
+                    assert not has_control_characters(name), name
 
 
 @pytest.fixture

@@ -83,6 +83,19 @@ def test_each_state_shows_in_words(group_app, admin):
         assert words in dutch
 
 
+def test_a_mailbox_refused_its_colours_says_so_beside_it(group_app, admin):
+    with group_app.app_context():
+        configuration = db.session.query(Configuration).one()
+        configuration.outlook_categories = True
+        adele = db.session.query(Connection).filter_by(upn=ADELE).one()
+        adele.categories_refused_at = datetime(2026, 7, 1, 10)
+        db.session.commit()
+
+    page = admin.client.get("/setup/mailboxes").text
+
+    assert page.count("Without colours: Microsoft refused the Outlook categories") == 1
+
+
 def test_removing_asks_first_and_a_post_without_the_confirmation_changes_nothing(
     group_app,
     admin,

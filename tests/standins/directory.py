@@ -5,7 +5,8 @@ tokens and codes issued, and how many requests each endpoint served. Tests arran
 scenario by changing this state (``app.admin_consented = True``,
 ``directory.revoke_refresh_tokens(upn)``, ``directory.throttle(upn, times=2)``,
 ``directory.hold(upn, seconds=2)``, ``directory.expire_access_tokens(after=5)``) and read it
-back afterwards (``directory.events(upn)``, ``directory.max_concurrency[upn]``). The
+back afterwards (``directory.events(upn)``, ``directory.master_categories(upn)``,
+``directory.max_concurrency[upn]``). The
 handlers run in server threads, so access goes through one lock.
 """
 
@@ -67,6 +68,9 @@ class AppRegistration:
     Calendars.ReadWrite" role assignment scoped to those mailboxes, which grants calendar
     access there without any ``roles`` in the token, and adds to a tenant-wide grant
     (Exchange's application-rbac and Graph's auth-limit-mailbox-access.md).
+    ``rbac_permissions`` are the permissions those role assignments stand for: "Application
+    Calendars.ReadWrite", and "Application MailboxSettings.ReadWrite" (Outlook categories)
+    when that role was assigned over the same scope too.
     """
 
     client_id: str
@@ -80,6 +84,7 @@ class AppRegistration:
     organization_delegated: set[str] = field(default_factory=set)
     policy_mailboxes: set[str] | None = None
     rbac_mailboxes: set[str] | None = None
+    rbac_permissions: set[str] = field(default_factory=lambda: {"Calendars.ReadWrite"})
     service_principal_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     # Who may sign in (reference-app-manifest.md, signInAudience): AzureADMyOrg, the home
     # tenant's accounts only; AzureADMultipleOrgs, the accounts of any organisation's
@@ -211,6 +216,18 @@ def random_guid() -> str:
     return str(uuid.UUID(int=_ids.getrandbits(128), version=4))
 
 
+# A new mailbox's master list of categories: Outlook's six, as the example response of
+# outlookuser-list-mastercategories.md lists them.
+DEFAULT_CATEGORIES = (
+    ("Red category", "preset0"),
+    ("Orange category", "preset1"),
+    ("Yellow category", "preset3"),
+    ("Green category", "preset4"),
+    ("Blue category", "preset7"),
+    ("Purple category", "preset8"),
+)
+
+
 def new_calendar(name: str, owner: User, is_default: bool = False) -> dict:
     """A calendar resource as Graph returns it (api-reference v1.0, calendar resource type)."""
     return {
@@ -277,6 +294,7 @@ class Directory:
         self.groups: dict[str, Group] = {}
         self._calendars: dict[str, list[dict]] = {}
         self._events: dict[str, list[dict]] = {}
+        self._categories: dict[str, list[dict]] = {}
         # Per mailbox (object ID): its stored events' records by transactionId.
         self._transactions: dict[str, dict[str, dict]] = {}
         # Tokens whose signature and audience were checked: claims by (token, audiences).
@@ -542,6 +560,40 @@ class Directory:
             stored[:] = [r for r in stored if r["calendar_id"] != calendar_id]
             self._index_transactions(user)
             return True
+
+    # Outlook categories
+
+    def master_categories(self, user_upn_or_id: str | User) -> list[dict]:
+        """The mailbox's master list of categories (outlookcategory.md: ``id``,
+        ``displayName``, ``color``) in the order they were made; a mailbox starts with
+        ``DEFAULT_CATEGORIES``. Takes the user, or for tests their UPN or object ID."""
+        user = user_upn_or_id
+        if not isinstance(user, User):
+            user = self.user_by_id_or_upn(user_upn_or_id)
+            if user is None:
+                raise LookupError(f"no user {user_upn_or_id!r} in the directory")
+        with self.lock:
+            return [dict(category) for category in self._mailbox_categories(user)]
+
+    def _mailbox_categories(self, user: User) -> list[dict]:
+        if user.object_id not in self._categories:
+            self._categories[user.object_id] = [
+                {"id": random_guid(), "displayName": name, "color": color}
+                for name, color in DEFAULT_CATEGORIES
+            ]
+        return self._categories[user.object_id]
+
+    def add_master_category(self, user: User, name: str, color: str) -> dict | None:
+        """Add a category to the user's master list; None if the list has one of that name
+        already (outlookcategory.md: the name is unique in the list; compared here ignoring
+        case, the stricter reading)."""
+        with self.lock:
+            categories = self._mailbox_categories(user)
+            if any(c["displayName"].casefold() == name.casefold() for c in categories):
+                return None
+            category = {"id": random_guid(), "displayName": name, "color": color}
+            categories.append(category)
+            return dict(category)
 
     # Events
 

@@ -1,5 +1,5 @@
 """Stand-in for the parts of Microsoft Graph v1.0 the portal uses: users, groups and their
-members, calendars, events, and JSON batching.
+members, calendars, events, Outlook's master categories, and JSON batching.
 
 Bearer tokens are checked against the directory's signing key. App-only tokens act on any
 mailbox of their tenant that their ``roles`` and the app's access policy allow; delegated
@@ -46,6 +46,13 @@ from .odata import (
 
 READ_CALENDARS = {"Calendars.Read", "Calendars.ReadWrite"}
 WRITE_CALENDARS = {"Calendars.ReadWrite"}
+# The master categories' permission tables (outlookuser-list-mastercategories.md: Read;
+# outlookuser-post-mastercategories.md: ReadWrite), ReadWrite including Read as its name says
+# (permissions-reference.md: "read, update, create, and delete ... mailbox settings").
+READ_MAILBOX_SETTINGS = {"MailboxSettings.Read", "MailboxSettings.ReadWrite"}
+WRITE_MAILBOX_SETTINGS = {"MailboxSettings.ReadWrite"}
+# outlookcategory.md: categoryColor is None or one of 25 pre-set constants, preset0..preset24.
+CATEGORY_COLORS = ("none", *(f"preset{n}" for n in range(25)))
 READ_OWN_PROFILE = {"User.Read", "User.ReadWrite", "User.ReadBasic.All", "User.Read.All"}
 READ_USERS = {"User.ReadBasic.All", "User.Read.All", "User.ReadWrite.All", "Directory.Read.All"}
 READ_GROUPS = {
@@ -387,6 +394,36 @@ def create_graph_app(directory: Directory) -> Flask:
             raise GraphError(404, "ErrorItemNotFound", ITEM_NOT_FOUND)
         return _no_content()
 
+    # Outlook categories (Exchange)
+
+    # "List Outlook categories" (outlookuser-list-mastercategories.md): the whole master list
+    # in one collection; MailboxSettings.Read or more, else 403 ErrorAccessDenied as for any
+    # mailbox permission missing (an application access policy limits these too:
+    # auth-limit-mailbox-access.md).
+    @app.get("/v1.0/<user:who>/outlook/masterCategories")
+    def list_master_categories(who: str | None):
+        caller = _caller(directory)
+        owner = _mailbox(directory, caller, who, READ_MAILBOX_SETTINGS)
+        only("$select")
+        value = [pick(c, select(), ("id",)) for c in directory.master_categories(owner)]
+        context = f"{_user_context(who, caller)}/outlook/masterCategories"
+        return jsonify({"@odata.context": context, "value": value})
+
+    # "Create Outlook category" (outlookuser-post-mastercategories.md): 201 with the
+    # category; MailboxSettings.ReadWrite. The outlookCategory resource (outlookcategory.md)
+    # for its body; a name already in the list is 409 (errors.md: Conflict, code
+    # nameAlreadyExists, "The specified item name already exists").
+    @app.post("/v1.0/<user:who>/outlook/masterCategories")
+    def create_master_category(who: str | None):
+        caller = _caller(directory)
+        owner = _mailbox(directory, caller, who, WRITE_MAILBOX_SETTINGS)
+        name, color = _outlook_category(request.get_json(silent=True))
+        category = directory.add_master_category(owner, name, color)
+        if category is None:
+            raise GraphError(409, "nameAlreadyExists", "The specified item name already exists.")
+        context = f"{_user_context(who, caller)}/outlook/masterCategories/$entity"
+        return jsonify({"@odata.context": context, **category}), 201
+
     # JSON batching
 
     # "Combine multiple HTTP requests using JSON batching" (json-batching.md): see batch.py.
@@ -455,17 +492,23 @@ def _target(directory: Directory, caller: Caller, who: str | None) -> User | Non
 
 def _mailbox(directory: Directory, caller: Caller, who: str | None, needed: set[str]) -> User:
     """The mailbox the caller may act on, as Exchange decides; the request then occupies it
-    (see ``_occupy``). A token without the calendar permission is 403 ErrorAccessDenied
-    (the API documents' permission tables); an app held out by an application access
-    policy is 403 ErrorAccessDenied "Access to OData is disabled." (auth-limit-mailbox-
-    access.md), unless RBAC for Applications grants it the mailbox (Exchange's "Role Based
-    Access Control for Applications", whose grants add to the Entra one); a user without an
+    (see ``_occupy``). A token without one of the ``needed`` permissions (calendars, or
+    mailbox settings) is 403 ErrorAccessDenied (the API documents' permission tables); an
+    app held out by an application access policy is 403 ErrorAccessDenied "Access to OData
+    is disabled." (auth-limit-mailbox-access.md), unless RBAC for Applications grants it
+    the mailbox for that permission (Exchange's "Role Based Access Control for
+    Applications", whose grants add to the Entra one); a user without an
     Exchange Online mailbox is 404 MailboxNotEnabledForRESTAPI (Exchange troubleshooting
     article KB 4462988, "REST API is not yet supported for this mailbox")."""
     owner = _target(directory, caller, who)
     registration = directory.app(caller.tenant_id, caller.client_id) if caller.app_only else None
     rbac = registration.rbac_mailboxes if registration else None
-    rbac_grant = rbac is not None and owner is not None and owner.upn.lower() in rbac
+    rbac_grant = (
+        rbac is not None
+        and owner is not None
+        and owner.upn.lower() in rbac
+        and bool(needed & registration.rbac_permissions)
+    )
     if not caller.permissions & needed and not rbac_grant:
         raise GraphError(403, "ErrorAccessDenied", ACCESS_DENIED)
     if owner is None:
@@ -522,6 +565,37 @@ def _not_refused(directory: Directory, event: dict) -> dict:
     if refusal is not None:
         raise GraphError(400, *refusal)
     return event
+
+
+def _outlook_category(body) -> tuple[str, str]:
+    """The (displayName, color) of a new category's body (outlookcategory.md): a name, and
+    one of the categoryColor constants, matched as OData matches enum members, ignoring
+    case; without ``color``, the category has none (not in the document: the enum's
+    ``None``). Other properties are refused as OData refuses them (RequestBodyRead)."""
+    if not isinstance(body, dict):
+        raise GraphError(400, "BadRequest", "Empty Payload. JSON content expected.")
+    for name in body:
+        if name not in ("displayName", "color") and not name.startswith("@odata."):
+            raise GraphError(
+                400,
+                "RequestBodyRead",
+                f"The property '{name}' does not exist on type 'microsoft.graph.outlookCategory'."
+                " Make sure to only use property names that are defined by the type or mark the"
+                " type as open type.",
+            )
+    display_name = body.get("displayName")
+    if display_name is not None and not isinstance(display_name, str):
+        message = "Cannot convert a primitive value to the expected type 'Edm.String'."
+        raise GraphError(400, "RequestBodyRead", message)
+    if not display_name or not display_name.strip():
+        raise GraphError(
+            400, "ErrorInvalidParameter", "The value of the parameter 'DisplayName' is empty."
+        )
+    color = body.get("color", "none")
+    for member in CATEGORY_COLORS:
+        if isinstance(color, str) and color.lower() == member:
+            return display_name, member
+    raise GraphError(400, "RequestBodyRead", f"Requested value '{color}' was not found.")
 
 
 def _user_object(directory: Directory, caller: Caller, who: str | None) -> User:
