@@ -57,6 +57,7 @@ def start_sign_in(
         redirect_uri(),
         login_hint=login_hint,
         prompt=prompt,
+        colours=configuration.outlook_categories,
     )
     session["sign_in"] = {
         "purpose": purpose,

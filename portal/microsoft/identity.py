@@ -40,6 +40,10 @@ EXTENSION = "portal.microsoft.identity"
 # bound to PKCE. The filter is set once here: catch_warnings() is not thread-safe.
 warnings.filterwarnings("ignore", message="response_mode='form_post'", category=UserWarning)
 DELEGATED_SCOPES = ("Calendars.ReadWrite", "User.Read")
+# Asked for too when events are shown in colour: making the mailbox's Outlook categories
+# (outlookuser-post-mastercategories.md). A refresh asks for DELEGATED_SCOPES only and gets
+# a token for every Graph permission the user granted (v2-oauth2-auth-code-flow.md).
+COLOUR_SCOPE = "MailboxSettings.ReadWrite"
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 
 
@@ -259,14 +263,16 @@ def begin_sign_in(
     redirect_uri: str,
     login_hint: str | None = None,
     prompt: str | None = None,
+    colours: bool = False,
 ) -> dict:
-    """Start the authorization code flow (PKCE, state, nonce).
+    """Start the authorization code flow (PKCE, state, nonce); ``colours`` asks for
+    ``COLOUR_SCOPE`` as well.
 
     Returns MSAL's flow dict: keep it whole in the server-side session and send the
     browser to its ``auth_uri``.
     """
     return _application(app).initiate_auth_code_flow(
-        app.cloud.graph_scopes(DELEGATED_SCOPES),
+        app.cloud.graph_scopes(DELEGATED_SCOPES + ((COLOUR_SCOPE,) if colours else ())),
         redirect_uri=redirect_uri,
         login_hint=login_hint or None,
         prompt=prompt,

@@ -7,7 +7,7 @@ import pytest
 import redis
 
 from portal.extensions import db
-from portal.models import Connection, SyncJob
+from portal.models import Configuration, Connection, SyncJob
 from tests.standins_selftest.helpers import Browser, CASession
 
 SLUG = "contoso-university"
@@ -116,6 +116,19 @@ def test_the_database_and_session_store_hold_no_token_in_clear_text(portal, stan
 def test_login_hint_is_passed_to_microsoft(portal, standins):
     auth_uri = EndUser(portal, standins).start(hint=MEGAN)
     assert dict(parse_qsl(urlsplit(auth_uri).query))["login_hint"] == MEGAN
+
+
+@pytest.mark.parametrize("colours", [False, True])
+def test_the_sign_in_asks_for_mailbox_settings_only_when_events_are_coloured(
+    portal, standins, colours
+):
+    with portal.app_context():
+        db.session.query(Configuration).one().outlook_categories = colours
+        db.session.commit()
+    scope = dict(parse_qsl(urlsplit(EndUser(portal, standins).start()).query))["scope"]
+    asked = {s.removeprefix("https://graph.microsoft.com/") for s in scope.split()}
+    assert {"Calendars.ReadWrite", "User.Read"} <= asked
+    assert ("MailboxSettings.ReadWrite" in asked) is colours
 
 
 @pytest.mark.parametrize(

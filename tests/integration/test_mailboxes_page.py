@@ -2,6 +2,7 @@
 words, removal of one or many after a confirmation, and a CSV export."""
 
 import re
+from datetime import datetime
 
 import pytest
 
