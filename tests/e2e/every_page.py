@@ -14,8 +14,23 @@ from playwright.sync_api import expect
 
 from portal import certificates, staff
 from portal.extensions import db
-from portal.models import Certificate, Configuration, Institution, utcnow
-from tests.e2e.conftest import CLIENT, TENANT, TENANT_GUID, open_link
+from portal.models import (
+    Certificate,
+    Configuration,
+    Connection,
+    ConnectionStatus,
+    Institution,
+    utcnow,
+)
+from tests.e2e.conftest import (
+    CLIENT,
+    TENANT,
+    TENANT_GUID,
+    enter_ids,
+    open_link,
+    sign_in_to_console,
+    walk_to_tenant,
+)
 
 INSTITUTION = {"managed": "Example University", "on_premises": "Example College"}
 STEPS = ("method", "certificate", "register", "tenant", "verify", "review")
@@ -114,3 +129,52 @@ def walk_home_and_error_pages(world, page, check, look) -> None:
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="This page has expired")).to_be_visible()
     look(page, "csrf-expired")
+
+
+def walk_mailboxes(world, page, check, look) -> None:
+    """The administrator's mailboxes page of an approved configuration limited to a group,
+    with a mailbox in each state, and the confirmation of removing one."""
+    configure(world, "managed", method="application", status="approved", tenant_id=TENANT,
+              tenant_guid=TENANT_GUID, client_id=CLIENT, step_reached=6, verified_at=utcnow(),
+              security_group_email="mytimetable@contoso.edu")  # fmt: skip
+    with world.app.app_context():
+        config = (
+            db.session.query(Configuration).join(Institution).filter_by(name=INSTITUTION["managed"])
+        ).one()
+        for n, state in enumerate(ConnectionStatus):
+            db.session.add(Connection(configuration=config, upn=f"t{n}@contoso.edu", status=state))
+        db.session.commit()
+    open_link(page, world.links["managed"])
+    check(page, f"{world.portal.url}/setup/mailboxes", "mailboxes")
+    page.locator("input[name=connection]").first.check()
+    page.get_by_role("button", name="Remove selected").click()
+    expect(page.get_by_role("heading", name="Remove 1 mailbox?")).to_be_visible()
+    look(page, "mailboxes-remove")
+
+
+def walk_results(world, page, check) -> None:
+    """Step 5 once the checks have run (a chain of results, the mailbox outside the group
+    refused as it should be), then, signed in to the console, the submitted
+    configuration's page with those results and the institution's settings page."""
+    world.registration.admin_consented = True
+    world.registration.policy_mailboxes = {"adele.vance@contoso.edu"}
+    walk_to_tenant(page, world.links["managed"], "Application permissions", group="access_policy")
+    enter_ids(page, group="mytimetable@contoso.edu")
+    page.get_by_label("Test mailbox").fill("adele.vance@contoso.edu")
+    page.get_by_label("Mailbox outside the group").fill("alex.wilber@contoso.edu")
+    page.get_by_role("button", name="Run the checks").click()
+    expect(page.get_by_text("outside mytimetable@contoso.edu, was refused")).to_be_visible()
+    check(page, f"{world.portal.url}/setup/verify", "verify-with-results")
+    page.get_by_role("link", name="Continue").last.click()
+    page.get_by_role("button", name="Submit").click()
+    expect(page.get_by_role("heading", name="Submitted – thank you")).to_be_visible()
+    with world.app.app_context():
+        staff.create_staff(STAFF, PASSWORD)
+        db.session.commit()
+    page.context.clear_cookies()
+    sign_in_to_console(page, world.portal.url, STAFF, PASSWORD)
+    page.get_by_role("link", name=INSTITUTION["managed"]).click()
+    check(page, page.url, "support-configuration-with-results")
+    page.goto(f"{world.portal.url}/support/institutions")
+    page.get_by_role("link", name=f"Settings for {INSTITUTION['managed']}").click()
+    check(page, page.url, "support-institution-settings")

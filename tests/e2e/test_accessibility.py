@@ -8,10 +8,8 @@ every_page.py, shared with test_narrow_screens.py).
 import pytest
 from playwright.sync_api import expect
 
-from portal.extensions import db
-from portal.models import Configuration, Connection, ConnectionStatus, Institution, utcnow
 from tests.e2e.axe import assert_accessible
-from tests.e2e.conftest import CLIENT, TENANT, TENANT_GUID, open_link, sign_in_to_console
+from tests.e2e.conftest import sign_in_to_console
 from tests.e2e.every_page import (
     PASSWORD,
     STAFF,
@@ -21,6 +19,8 @@ from tests.e2e.every_page import (
     walk_console_confirmations,
     walk_end_user_pages,
     walk_home_and_error_pages,
+    walk_mailboxes,
+    walk_results,
     walk_wizard,
 )
 
@@ -49,22 +49,11 @@ def test_end_user_pages(world, page):
 
 
 def test_mailboxes_page_and_its_removal_confirmation(world, page):
-    configure(world, "managed", method="application", status="approved", tenant_id=TENANT,
-              tenant_guid=TENANT_GUID, client_id=CLIENT, step_reached=6, verified_at=utcnow(),
-              security_group_email="mytimetable@contoso.edu")  # fmt: skip
-    with world.app.app_context():
-        config = (
-            db.session.query(Configuration).join(Institution).filter_by(name="Example University")
-        ).one()
-        for n, state in enumerate(ConnectionStatus):
-            db.session.add(Connection(configuration=config, upn=f"t{n}@contoso.edu", status=state))
-        db.session.commit()
-    open_link(page, world.links["managed"])
-    check(page, f"{world.portal.url}/setup/mailboxes", "mailboxes")
-    page.locator("input[name=connection]").first.check()
-    page.get_by_role("button", name="Remove selected").click()
-    expect(page.get_by_role("heading", name="Remove 1 mailbox?")).to_be_visible()
-    assert_accessible(page, "mailboxes-remove")
+    walk_mailboxes(world, page, check, assert_accessible)
+
+
+def test_pages_with_results(world, page):
+    walk_results(world, page, check)
 
 
 def test_support_console_pages(world, page):

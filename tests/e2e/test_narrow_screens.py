@@ -1,6 +1,6 @@
 """Every page works on a phone and at 200 % zoom: no horizontal scrolling at 320 and 390 px
 wide, nor at 683 px (a 1366 px screen zoomed to 200 %), in English and in Dutch; and axe
-finds nothing serious or critical at 390 px.
+finds nothing serious or critical at 390 px nor at 1280 px, in either language.
 
 The pages are those test_accessibility.py reaches, put in the same states by the same walks
 (every_page.py). A page that answers a GET is checked in both languages (the switcher's
@@ -23,6 +23,8 @@ from tests.e2e.every_page import (
     walk_console_confirmations,
     walk_end_user_pages,
     walk_home_and_error_pages,
+    walk_mailboxes,
+    walk_results,
     walk_wizard,
 )
 
@@ -43,7 +45,8 @@ OVERFLOW = """() => {
 
 
 def fits(page, name: str) -> None:
-    """At each width: no horizontal scrolling; at 390 px, axe's serious and critical rules."""
+    """At each width: no horizontal scrolling; at 390 px and at a laptop's 1280 px, axe's
+    serious and critical rules."""
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 800})
         found = page.evaluate(OVERFLOW)
@@ -53,6 +56,7 @@ def fits(page, name: str) -> None:
         if width == AXE_WIDTH:
             assert_accessible(page, f"{name} at {width} px")
     page.set_viewport_size({"width": 1280, "height": 900})
+    assert_accessible(page, f"{name} at 1280 px")
 
 
 def set_language(page, code: str) -> None:
@@ -137,6 +141,14 @@ def test_console_pages_fit(world, page, screenshot):
     check(page, page.url, "support-api-keys")
     page.set_viewport_size({"width": 390, "height": 800})
     screenshot("narrow-support-api-keys-390")
+
+
+def test_mailboxes_page_fits(world, page):
+    walk_mailboxes(world, page, check, fits)
+
+
+def test_pages_with_results_fit(world, page):
+    walk_results(world, page, check)
 
 
 def test_home_and_error_pages_fit(world, page):
