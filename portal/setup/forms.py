@@ -117,6 +117,7 @@ class RegisterForm(PortalForm):
     """Step 3: options that change the app registration's permissions."""
 
     outlook_categories = BooleanField(_l("Show timetable events in colour (Outlook categories)"))
+    follow_group = BooleanField(_l("Synchronise every member of the security group"))
 
 
 class TenantForm(PortalForm):
@@ -249,6 +250,29 @@ class MailboxesForm(PortalForm):
         """Either the text box or the file must hold the list."""
         if not (field.data or "").strip() and not self.upload.data:
             raise ValidationError(_("Paste the addresses, or upload a file with them."))
+
+
+class GroupFollowingForm(PortalForm):
+    """Group following: whether every member of the group is synchronised, and what is
+    taken out of the mailbox of a member who leaves it."""
+
+    follow_group = BooleanField(_l("Synchronise every member of this group"))
+    leaver_removal = RadioField(
+        _l("When a member leaves the group"),
+        choices=[
+            SelectChoice(
+                "events",
+                _l(
+                    "Keep their MyTimetable calendar: remove only the events the portal wrote in it"
+                ),
+            ),
+            SelectChoice(
+                "calendar", _l("Remove their MyTimetable calendar, with everything in it")
+            ),
+        ],
+        default="events",
+        validators=[DataRequired(_l("Choose what happens when a member leaves the group."))],
+    )
 
 
 # A database ID: larger numbers name no row (and some databases refuse them).

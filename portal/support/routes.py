@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from .. import (
     api_keys,
+    groups,
     invitations,
     provisioning,
     review,
@@ -315,6 +316,8 @@ def _configuration_page(configuration: Configuration, refusal: str | None = None
         tasks=tasks,
         missing=[task for task in tasks if not task.done],
         refusal=refusal,
+        passes=groups.passes(configuration) if configuration.group else [],
+        held_pass=groups.held(configuration) if configuration.group else None,
     ), status
 
 
@@ -407,6 +410,24 @@ def mailboxes(configuration_id: int):
             parts.append(_("not addresses: %(items)s", items=", ".join(unreadable)))
         flash("; ".join(parts), "info" if not outcome.refused else "error")
     return redirect(url_for("support.configuration", configuration_id=configuration.id))
+
+
+@bp.post(
+    "/configurations/<int:configuration_id>/group-passes/<int:pass_id>"
+    "/<any(confirm, cancel):decision>"
+)
+def decide_held_removals(configuration_id: int, pass_id: int, decision: str):
+    """Confirm or cancel the removals a pass of group following held, as support."""
+    held_pass = groups.find(_configuration(configuration_id), pass_id)
+    if held_pass is None:
+        abort(404)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    flash(*groups.decide(held_pass, decision, g.staff.email))
+    return redirect(
+        url_for("support.configuration", configuration_id=configuration_id, _anchor="following"),
+        303,
+    )
 
 
 @bp.post("/configurations/<int:configuration_id>/feed")
