@@ -53,7 +53,8 @@ CHAINS = {
 }
 LABELS = {link.kind: link.label for links in (*CHAINS.values(), [GROUP]) for link in links}
 # The application permissions that let the app list a group's transitive members
-# (group-list-transitivemembers.md; GroupMember.Read.All is the least privileged).
+# (group-list-transitivemembers.md, with GroupMember.Read.All the least privileged; the
+# directory-wide ones, Directory.ReadWrite.All too, include it).
 GROUP_PERMISSIONS = (
     "GroupMember.Read.All",
     "Group.Read.All",

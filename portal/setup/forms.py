@@ -25,7 +25,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from ..forms import PortalForm
+from ..forms import LARGEST_ID, PortalForm
 from ..i18n import lazy_gettext as _l
 from ..microsoft.clouds import CLOUDS
 from ..validators import DOMAIN, GUID, mailbox_address
@@ -273,10 +273,6 @@ class GroupFollowingForm(PortalForm):
         default="events",
         validators=[DataRequired(_l("Choose what happens when a member leaves the group."))],
     )
-
-
-# A database ID: larger numbers name no row (and some databases refuse them).
-LARGEST_ID = 2**31 - 1
 
 
 class RemoveMailboxesForm(PortalForm):

@@ -31,7 +31,7 @@ from .. import review as reviews
 from .. import rotation as rotations
 from ..consent import ADMIN
 from ..extensions import db
-from ..forms import ConfirmForm
+from ..forms import ConfirmForm, HeldRemovalsForm
 from ..i18n import lazy_gettext as _l
 from ..i18n import return_after_switching
 from ..microsoft.clouds import cloud
@@ -610,17 +610,18 @@ def group_following():
     return redirect(url_for("setup.mailboxes", _anchor="following"), 303)
 
 
-@bp.post("/mailboxes/passes/<int:pass_id>/<any(confirm, cancel):decision>")
-def decide_held_removals(pass_id: int, decision: str):
+@bp.post("/mailboxes/held-removals")
+def decide_held_removals():
     """Confirm or cancel the removals a pass of group following held."""
     if not _provisioning_open():
         abort(404)
-    held_pass = groups.find(g.configuration, pass_id)
+    form = HeldRemovalsForm()
+    if not form.validate_on_submit():
+        abort(400)
+    held_pass = groups.find(g.configuration, form.pass_id.data)
     if held_pass is None:
         abort(404)
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
-    flash(*groups.decide(held_pass, decision, ADMIN))
+    flash(*groups.decide(held_pass, form.decision.data, ADMIN))
     return redirect(url_for("setup.mailboxes", _anchor="following"), 303)
 
 

@@ -32,7 +32,7 @@ from .. import (
     verification,
 )
 from ..extensions import db, limiter
-from ..forms import ConfirmForm
+from ..forms import ConfirmForm, HeldRemovalsForm
 from ..microsoft.clouds import CLOUDS
 from ..microsoft.errors import MicrosoftError
 from ..models import (
@@ -412,18 +412,17 @@ def mailboxes(configuration_id: int):
     return redirect(url_for("support.configuration", configuration_id=configuration.id))
 
 
-@bp.post(
-    "/configurations/<int:configuration_id>/group-passes/<int:pass_id>"
-    "/<any(confirm, cancel):decision>"
-)
-def decide_held_removals(configuration_id: int, pass_id: int, decision: str):
+@bp.post("/configurations/<int:configuration_id>/held-removals")
+def decide_held_removals(configuration_id: int):
     """Confirm or cancel the removals a pass of group following held, as support."""
-    held_pass = groups.find(_configuration(configuration_id), pass_id)
+    configuration = _configuration(configuration_id)
+    form = HeldRemovalsForm()
+    if not form.validate_on_submit():
+        abort(400)
+    held_pass = groups.find(configuration, form.pass_id.data)
     if held_pass is None:
         abort(404)
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
-    flash(*groups.decide(held_pass, decision, g.staff.email))
+    flash(*groups.decide(held_pass, form.decision.data, g.staff.email))
     return redirect(
         url_for("support.configuration", configuration_id=configuration_id, _anchor="following"),
         303,

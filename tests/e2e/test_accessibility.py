@@ -14,7 +14,9 @@ from portal.models import (
     Configuration,
     Connection,
     ConnectionStatus,
+    GroupPass,
     Institution,
+    PassState,
     utcnow,
 )
 from tests.e2e.axe import assert_accessible
@@ -85,16 +87,26 @@ def test_end_user_pages(world, page):
 def test_mailboxes_page_and_its_removal_confirmation(world, page):
     configure(world, "managed", method="application", status="approved", tenant_id=TENANT,
               tenant_guid=TENANT_GUID, client_id=CLIENT, step_reached=6, verified_at=utcnow(),
-              security_group_email="mytimetable@contoso.edu")  # fmt: skip
+              security_group_email="mytimetable@contoso.edu", follow_group=True)  # fmt: skip
     with world.app.app_context():
         config = (
             db.session.query(Configuration).join(Institution).filter_by(name="Example University")
         ).one()
         for n, state in enumerate(ConnectionStatus):
             db.session.add(Connection(configuration=config, upn=f"t{n}@contoso.edu", status=state))
+        # Group following: a pass that failed, one that refused a member, one held.
+        db.session.add_all([
+            GroupPass(configuration=config, state=PassState.FAILED,
+                      error_code="Authorization_RequestDenied", error="Insufficient privileges"),
+            GroupPass(configuration=config, state=PassState.DONE, members=3, added=1, refused=1,
+                      refused_list=[["lee.gu@contoso.edu", "MailboxNotEnabledForRESTAPI"]]),
+            GroupPass(configuration=config, state=PassState.HELD, members=10, held=21,
+                      removal_limit=20, held_list=[{"id": 1, "upn": "t0@contoso.edu"}]),
+        ])  # fmt: skip
         db.session.commit()
     open_link(page, world.links["managed"])
     check(page, f"{world.portal.url}/setup/mailboxes", "mailboxes")
+    expect(page.get_by_text("would end 21 synchronisations")).to_be_visible()
     page.locator("input[name=connection]").first.check()
     page.get_by_role("button", name="Remove selected").click()
     expect(page.get_by_role("heading", name="Remove 1 mailbox?")).to_be_visible()

@@ -228,6 +228,13 @@ def test_a_setting_of_a_number_sets_the_limit(following, standins, sixty):
     assert run_pass(following).state == "held"
 
 
+def decide(admin, pass_id, decision: str, follow=False):
+    data = {"pass_id": pass_id, "decision": decision}
+    return admin.post(
+        "/setup/mailboxes/held-removals", data, page="/setup/mailboxes", follow=follow
+    )
+
+
 def held_pass(app, standins, upns) -> int:
     for upn in upns:
         leave(standins, upn)
@@ -244,9 +251,7 @@ def test_the_administrator_sees_the_held_list_and_confirms_it(following, standin
     assert "would end 30 synchronisations, more than the 20 one pass may end" in page
     assert all(upn in page for upn in leaving)
     assert "Latest passes" in page and "held: waiting for a decision" in page
-    done = admin.post(
-        f"/setup/mailboxes/passes/{held_id}/confirm", page="/setup/mailboxes", follow=True
-    )
+    done = decide(admin, held_id, "confirm", follow=True)
     assert "Removed 30 mailboxes" in done.text
     now = states(following)
     assert all(now[upn] == ("disconnected", False) for upn in leaving)
@@ -257,9 +262,7 @@ def test_the_administrator_sees_the_held_list_and_confirms_it(following, standin
         assert decided.decided_by == ADMIN
         audit = db.session.query(AuditEvent).filter_by(action="group_removals_confirmed").one()
         assert (audit.actor, audit.detail) == (ADMIN, "30 of 30 removed")
-    twice = admin.post(
-        f"/setup/mailboxes/passes/{held_id}/confirm", page="/setup/mailboxes", follow=True
-    )
+    twice = decide(admin, held_id, "confirm", follow=True)
     assert "This list was decided already" in twice.text
 
 
@@ -272,7 +275,9 @@ def test_support_sees_the_held_list_and_cancels_it(following, standins, sixty, c
     assert "Follow mytimetable@contoso.edu" in page
     assert "a member who leaves keeps the MyTimetable calendar" in page
     assert all(upn in page for upn in leaving) and "Cancel: keep synchronising them" in page
-    cancelled = console.post(f"{page_path}/group-passes/{held_id}/cancel")
+    cancelled = console.post(
+        f"{page_path}/held-removals", {"pass_id": held_id, "decision": "cancel"}
+    )
     assert cancelled.status_code == 303
     assert "these mailboxes stay synchronised" in console.client.get(page_path).text
     now = states(following)
@@ -288,7 +293,9 @@ def test_support_sees_the_held_list_and_cancels_it(following, standins, sixty, c
 
 def test_support_confirms_too(following, standins, sixty, console):
     held_id = held_pass(following, standins, sixty[:30])
-    console.post(f"{config_page(following)}/group-passes/{held_id}/confirm")
+    console.post(
+        f"{config_page(following)}/held-removals", {"pass_id": held_id, "decision": "confirm"}
+    )
     with following.app_context():
         decided = db.session.get(GroupPass, held_id)
         assert (decided.state, decided.decided_by, decided.removed) == ("confirmed", STAFF, 30)
@@ -300,7 +307,7 @@ def test_a_later_pass_replaces_a_held_list(following, standins, sixty, admin):
     with following.app_context():
         assert db.session.get(GroupPass, first).state == "superseded"
         assert db.session.get(GroupPass, second).held == 31
-    stale = admin.post(f"/setup/mailboxes/passes/{first}/confirm", page="/setup/mailboxes")
+    stale = decide(admin, first, "confirm")
     assert stale.status_code == 303
     assert {s for s, _ in states(following).values()} == {"connected"}
 
@@ -313,9 +320,13 @@ def test_another_institutions_pass_cannot_be_decided(following, standins, sixty,
         db.session.add(theirs)
         db.session.commit()
         theirs_id = theirs.id
-    assert admin.post(f"/setup/mailboxes/passes/{theirs_id}/confirm").status_code == 404
-    forged = admin.client.post(f"/setup/mailboxes/passes/{held_id}/confirm")
-    assert forged.status_code == 400  # no CSRF token
+    assert decide(admin, theirs_id, "confirm").status_code == 404
+    for forged in ({"pass_id": held_id, "decision": "confirm"}, {"pass_id": held_id}):
+        assert admin.client.post("/setup/mailboxes/held-removals", data=forged).status_code == 400
+    for bad in ({"pass_id": "x"}, {"pass_id": "99999999999999"}, {"decision": "all"}):
+        data = {"pass_id": held_id, "decision": "confirm", **bad}
+        page = admin.post("/setup/mailboxes/held-removals", data, page="/setup/mailboxes")
+        assert page.status_code == 400
     assert {s for s, _ in states(following).values()} == {"connected"}
 
 
