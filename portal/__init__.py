@@ -140,7 +140,7 @@ def register_blueprints(app: Flask) -> None:
     from . import i18n, metrics, models, verification
     from .api import bp as api_bp
     from .connect import bp as connect_bp
-    from .microsoft.errors import display_code
+    from .microsoft.errors import advice_for, display_code
     from .setup import bp as setup_bp
     from .support import bp as support_bp
 
@@ -150,6 +150,7 @@ def register_blueprints(app: Flask) -> None:
     csrf.exempt(api_bp)
     provisioning_api.register_blueprint(api_bp)
     app.add_template_filter(display_code, "microsoft_code")
+    app.add_template_filter(advice_for, "advice")
     # Templates compare states with the enums, never with their spelled-out values.
     app.jinja_env.globals.update(
         Method=models.Method,
@@ -157,6 +158,7 @@ def register_blueprints(app: Flask) -> None:
         Status=models.Status,
         ConnectionStatus=models.ConnectionStatus,
         CheckOutcome=models.CheckOutcome,
+        PassState=models.PassState,
     )
     app.add_template_filter(verification.evidence_text, "evidence")
     i18n.init_app(app)

@@ -10,7 +10,7 @@ from flask.cli import AppGroup, with_appcontext
 from flask_migrate import upgrade
 from redis.exceptions import RedisError
 
-from . import certificates, invitations, metrics, staff
+from . import certificates, groups, invitations, metrics, staff
 from .extensions import db
 from .models import Certificate, Hosting, Institution
 from .sync import jobs
@@ -209,9 +209,13 @@ def sync_group():
 def sync_run(once: bool, interval: int, every: int):
     """Run synchronisations: the waiting jobs, and every connection periodically."""
     on_redis = bool(current_app.config.get("REDIS_URL"))
+    follow_minutes = current_app.config["GROUP_FOLLOW_MINUTES"]
     while True:
         # Once per period, whichever runner (this or a worker) comes first.
         queued = jobs.schedule(every) if every else None
+        followed = groups.run_due(follow_minutes) if follow_minutes else 0
+        if followed:
+            click.echo(f"{followed} pass(es) of group following run.")
         if queued is not None and on_redis:
             click.echo(f"{queued} synchronisation(s) queued for the workers.")
         if on_redis:
@@ -268,6 +272,10 @@ def sync_worker(burst: bool, every: int, metrics_port: int | None, metrics_host:
         jobs.sweep()
         if not burst:
             jobs.sweep_periodically(app, stop, every)
+            # Each configuration's group, once per PORTAL_GROUP_FOLLOW_MINUTES, whichever
+            # runner comes first.
+            if current_app.config["GROUP_FOLLOW_MINUTES"]:
+                groups.follow_periodically(app, stop, current_app.config["GROUP_FOLLOW_MINUTES"])
         # PORTAL_SYNC_CONCURRENCY mailboxes at once in this process; start as many worker
         # processes, on as many machines, as the load needs.
         taken = jobs.work(app, stop, burst=burst)

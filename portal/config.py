@@ -6,9 +6,11 @@ once and keeps them in its instance folder, so a laptop run needs no set-up.
 """
 
 import ipaddress
+import math
 import os
 import re
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -50,6 +52,46 @@ def _seconds(env, name: str, default: float) -> float:
     if not 0 < seconds < float("inf"):
         raise ConfigurationError(f"{name} must be a number of seconds above 0, not {value!r}.")
     return seconds
+
+
+@dataclass(frozen=True)
+class RemovalLimit:
+    """``PORTAL_GROUP_FOLLOW_MAX_REMOVALS``: how many synchronisations one pass of group
+    following may end before it holds them for a person to confirm. A percentage of the
+    group (never fewer than ``FLOOR``, so that a small group's ordinary comings and goings
+    are not held) or a whole number."""
+
+    percent: float | None = 10.0
+    count: int | None = None
+
+    FLOOR = 20
+
+    def of(self, group_size: int) -> int:
+        """The most removals one pass may make, for a group of ``group_size`` mailboxes."""
+        if self.count is not None:
+            return self.count
+        return max(self.FLOOR, math.floor(group_size * self.percent / 100))
+
+
+def removal_limit(env) -> RemovalLimit:
+    """``PORTAL_GROUP_FOLLOW_MAX_REMOVALS``: ``10%`` (the default), or a whole number."""
+    name = "PORTAL_GROUP_FOLLOW_MAX_REMOVALS"
+    value = (env.get(name) or "").strip()
+    if not value:
+        return RemovalLimit()
+    if value.isdigit():
+        return RemovalLimit(percent=None, count=int(value))
+    number = value.removesuffix("%").strip()
+    try:
+        percent = float(number) if value.endswith("%") else -1.0
+    except ValueError:
+        percent = -1.0
+    if not 0 <= percent <= 100:
+        raise ConfigurationError(
+            f"{name} must be a percentage of the group such as 10% or a whole number of "
+            f"mailboxes such as 50, not {value!r}."
+        )
+    return RemovalLimit(percent=percent)
 
 
 # A bearer token for /metrics shorter than this could be guessed by trying.
@@ -267,6 +309,8 @@ def from_environment(instance_path: str, given: dict | None = None, environ=None
         "SYNC_LOCK_SECONDS": _whole_number(env, "PORTAL_SYNC_LOCK_SECONDS", 900) or 900,
         "SYNC_CONCURRENCY": _whole_number(env, "PORTAL_SYNC_CONCURRENCY", 16) or 16,
         "FEED_TIMEOUT": _seconds(env, "PORTAL_FEED_TIMEOUT", 10),
+        "GROUP_FOLLOW_MINUTES": _whole_number(env, "PORTAL_GROUP_FOLLOW_MINUTES", 60),
+        "GROUP_FOLLOW_MAX_REMOVALS": removal_limit(env),
         "METRICS_TOKEN": metrics_token(env),
         "FEED_ALLOWED_NETWORKS": feed_networks(
             env.get("PORTAL_FEED_ALLOWED_NETWORKS")

@@ -3,7 +3,11 @@
 from flask import has_request_context, request
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import CombinedMultiDict, MultiDict
-from wtforms.fields import FileField
+from wtforms.fields import FileField, IntegerField, SelectChoice, SelectField
+from wtforms.validators import DataRequired, NumberRange
+
+# A database ID: larger numbers name no row (and some databases refuse them).
+LARGEST_ID = 2**31 - 1
 
 _FROM_REQUEST = object()
 _SUBMIT_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -41,3 +45,11 @@ class PortalForm(FlaskForm):
 
 class ConfirmForm(PortalForm):
     """A form with only its CSRF token, for buttons that change something."""
+
+
+class HeldRemovalsForm(PortalForm):
+    """The decision on the removals a pass of group following held: the pass whose list the
+    page showed (a later pass's list is not decided by it) and which button was pressed."""
+
+    pass_id = IntegerField(validators=[DataRequired(), NumberRange(1, LARGEST_ID)])
+    decision = SelectField(choices=[SelectChoice("confirm"), SelectChoice("cancel")])

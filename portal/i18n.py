@@ -122,6 +122,12 @@ CODE_LABELS = {
     "sync now": _l("you asked for it"),
     "reconnected": _l("you connected again"),
     "scheduled": _l("scheduled"),
+    # How a pass of group following ended ("failed" is above)
+    "done": _l("done"),
+    "held": _l("held: waiting for a decision"),
+    "confirmed": _l("held, then confirmed"),
+    "cancelled": _l("held, then cancelled"),
+    "superseded": _l("held, then replaced by a later pass"),
     # Method
     "application": _l("Application"),
     "delegated": _l("Delegated"),

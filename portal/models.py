@@ -70,6 +70,17 @@ class InvitationState(enum.StrEnum):
     REVOKED = "revoked"  # MyTimetable support revoked it on purpose
 
 
+class PassState(enum.StrEnum):
+    """How a pass of group following ended, and what became of the removals it held."""
+
+    DONE = "done"
+    HELD = "held"  # more leavers than the limit: nothing removed until someone decides
+    CONFIRMED = "confirmed"  # the held removals were confirmed and carried out
+    CANCELLED = "cancelled"  # the held removals were cancelled: those mailboxes stay
+    SUPERSEDED = "superseded"  # a later pass held or removed its own list instead
+    FAILED = "failed"  # the group's members could not be read
+
+
 class CheckOutcome(enum.StrEnum):
     """How one link of a verification run ended."""
 
@@ -203,6 +214,14 @@ class Configuration(db.Model):
     mailbox_scope: Mapped[str | None] = mapped_column(String(10))
     service_principal_id: Mapped[str | None] = mapped_column(String(36))
     outlook_categories: Mapped[bool] = mapped_column(default=False)
+    # Group following: every member of the group is synchronised, the members who join are
+    # added and those who leave end (``portal.groups``); ``leaver_removal`` says what is
+    # taken out of a leaver's mailbox: "events" (the portal's, the calendar stays) or
+    # "calendar".
+    follow_group: Mapped[bool] = mapped_column(default=False, server_default=sql_false())
+    leaver_removal: Mapped[str] = mapped_column(
+        String(10), default="events", server_default="events"
+    )
     # MyTimetable's iCalendar feed for one person, with {upn} where their address goes.
     feed_url_template: Mapped[str | None] = mapped_column(String(1000))
     test_mailbox: Mapped[str | None] = mapped_column(String(320))
@@ -239,6 +258,11 @@ class Configuration(db.Model):
     def group(self) -> str | None:
         """The security group's address, while the configuration is limited to it."""
         return (self.security_group_email or None) if self.limited_to_group else None
+
+    @property
+    def followed_group(self) -> str | None:
+        """The group whose every member is synchronised, when group following is chosen."""
+        return self.group if self.follow_group else None
 
     def latest_run(self, purpose: str = "configuration") -> list["Verification"]:
         """The links of the most recent verification run, in chain order."""
@@ -328,6 +352,9 @@ class Connection(db.Model):
     # client-request-id, date), as [name, value] pairs, for the IT service desk.
     last_error_code: Mapped[str | None] = mapped_column(String(100))
     last_error_ids: Mapped[list | None] = mapped_column(JSON)
+    # Group following: the mailbox was a member of the followed group at the last pass, so
+    # it ends once it leaves the group (mailboxes added otherwise are left alone).
+    followed: Mapped[bool] = mapped_column(default=False, server_default=sql_false())
     # The language the user's connect pages were in when they connected: their e-mails'.
     language: Mapped[str | None] = mapped_column(String(8))
     event_count: Mapped[int] = mapped_column(default=0)
@@ -416,6 +443,34 @@ class SyncSchedule(db.Model):
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     due_at: Mapped[datetime]
+
+
+class GroupPass(db.Model):
+    """One pass of group following: the members read, what it did, and the removals it
+    held (more than ``PORTAL_GROUP_FOLLOW_MAX_REMOVALS``) until someone decides."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    configuration_id: Mapped[int] = mapped_column(ForeignKey("configuration.id"), index=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    finished_at: Mapped[datetime | None]
+    state: Mapped[str] = mapped_column(String(20))  # a PassState
+    members: Mapped[int] = mapped_column(default=0)  # user members read (nested included)
+    added: Mapped[int] = mapped_column(default=0)
+    removed: Mapped[int] = mapped_column(default=0)
+    refused: Mapped[int] = mapped_column(default=0)
+    held: Mapped[int] = mapped_column(default=0)
+    removal_limit: Mapped[int | None]  # the most removals the pass could make unheld
+    # [[address, Microsoft's code], ...] of the members Microsoft refused.
+    refused_list: Mapped[list | None] = mapped_column(JSON)
+    # [{"id": connection ID, "upn": address}, ...] of the removals held.
+    held_list: Mapped[list | None] = mapped_column(JSON)
+    # Why the pass failed (Microsoft's code and words), or what it could not finish.
+    error_code: Mapped[str | None] = mapped_column(String(100))
+    error: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str | None] = mapped_column(String(320))
+    decided_at: Mapped[datetime | None]
+
+    configuration: Mapped[Configuration] = relationship()
 
 
 class SyncThrottle(db.Model):

@@ -45,12 +45,33 @@ SIGNED_IN = Link("signed_in", _l("Administrator signed in and consented"))
 PERMISSION = Link("permission_granted", _l("Calendars.ReadWrite permission granted"))
 MAILBOX = Link("mailbox_reachable", _l("Mailbox reachable"))
 SCOPE = Link("scope_enforced", _l("Access limited to the security group"))
+GROUP = Link("group_readable", _l("The group's members can be read"))
 
 CHAINS = {
     Method.APPLICATION: (TENANT, APPLICATION, CERTIFICATE, PERMISSION, MAILBOX, SCOPE),
     Method.DELEGATED: (TENANT, APPLICATION, CERTIFICATE, SIGNED_IN, PERMISSION, MAILBOX),
 }
-LABELS = {link.kind: link.label for chain in CHAINS.values() for link in chain}
+LABELS = {link.kind: link.label for links in (*CHAINS.values(), [GROUP]) for link in links}
+# The application permissions that let the app list a group's transitive members
+# (group-list-transitivemembers.md, with GroupMember.Read.All the least privileged; the
+# directory-wide ones, Directory.ReadWrite.All too, include it).
+GROUP_PERMISSIONS = (
+    "GroupMember.Read.All",
+    "Group.Read.All",
+    "GroupMember.ReadWrite.All",
+    "Group.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+)
+
+
+def chain(configuration: Configuration) -> tuple[Link, ...]:
+    """The links a configuration's verification checks: with group following, reading the
+    group's members too."""
+    links = CHAINS[Method(configuration.method)]
+    if configuration.method == Method.APPLICATION and configuration.followed_group:
+        links += (GROUP,)
+    return links
 
 
 def N_(message: str) -> str:
@@ -78,6 +99,7 @@ EVIDENCE = {
     "no_calendars": N_("Read the calendars of %(mailbox)s: it has no calendars."),
     "no_group": N_("No security group: the app may reach every mailbox."),
     "outside_refused": N_("%(outside)s, outside %(group)s, was refused: %(code)s: %(message)s"),
+    "group_members": N_("Read %(count)s members of %(group)s (application permission %(roles)s)."),
     "signed_in": N_("%(user)s signed in through the redirect URI and the consent prompt."),
     "scopes": N_("Delegated scopes granted: %(scopes)s."),
 }
@@ -195,13 +217,15 @@ def run_application_checks(configuration: Configuration, actor: str) -> str:
     """Verify an application-permissions configuration end to end; return the run ID."""
     run = _Run(configuration)
     token = _app_only_links(run, configuration, require_roles=True)
-    if token is not None:
-        _mailbox_links(run, configuration, token.access_token)
+    reached = token is not None and _mailbox_links(run, configuration, token.access_token)
+    if reached and configuration.followed_group:
+        _group_link(run, configuration, token)
     _finish(run, actor)
     return run.run_id
 
 
-def _mailbox_links(run: _Run, configuration: Configuration, access_token: str) -> None:
+def _mailbox_links(run: _Run, configuration: Configuration, access_token: str) -> bool:
+    """The mailbox and scope links; whether they hold."""
     where = cloud(configuration.cloud)
     group = configuration.group
     try:
@@ -209,11 +233,11 @@ def _mailbox_links(run: _Run, configuration: Configuration, access_token: str) -
     except MicrosoftError as error:
         policy = error.code == "ErrorAccessDenied" and group
         run.failed(MAILBOX, error, code="ErrorAccessDenied/policy" if policy else None)
-        return
+        return False
     _calendars_read(run, configuration.test_mailbox, calendars)
     if not group:
         run.skipped(SCOPE, "no_group")
-        return
+        return True
     try:
         graph.list_calendars(where, access_token, configuration.outside_mailbox)
     except MicrosoftError as error:
@@ -226,9 +250,9 @@ def _mailbox_links(run: _Run, configuration: Configuration, access_token: str) -
                 code=error.code,
                 message=error.message,
             )
-        else:
-            run.failed(SCOPE, error)
-        return
+            return True
+        run.failed(SCOPE, error)
+        return False
     run.failed(
         SCOPE,
         MicrosoftError(
@@ -236,6 +260,27 @@ def _mailbox_links(run: _Run, configuration: Configuration, access_token: str) -
             f"The calendars of {configuration.outside_mailbox}, outside {group}, could be read.",
         ),
     )
+    return False
+
+
+def _group_link(run: _Run, configuration: Configuration, token: identity.AppToken) -> None:
+    """Group following: the token holds a permission to read group members, and the
+    group's members can be read with it."""
+    held = [role for role in GROUP_PERMISSIONS if role in token.roles]
+    if not held:
+        granted = ", ".join(token.roles) or "none"
+        run.failed(
+            GROUP,
+            MicrosoftError("no_group_role", f"Application permissions in the token: {granted}."),
+        )
+        return
+    group = configuration.followed_group
+    try:
+        members = graph.group_members(cloud(configuration.cloud), token.access_token, group)
+    except MicrosoftError as error:
+        run.failed(GROUP, error)
+        return
+    run.passed(GROUP, "group_members", count=len(members), group=group, roles=", ".join(held))
 
 
 def _calendars_read(run: _Run, mailbox: str, calendars) -> None:
@@ -294,8 +339,7 @@ def _finish(run: _Run, actor: str) -> None:
     db.session.flush()
     links = [v for v in configuration.verifications if v.run_id == run.run_id]
     broken = next((v for v in links if v.outcome == CheckOutcome.FAILED), None)
-    chain = CHAINS[Method(configuration.method)]
-    complete = broken is None and len(links) == len(chain)
+    complete = broken is None and len(links) == len(chain(configuration))
     configuration.verified_at = utcnow() if complete else None
     outcome = CheckOutcome.PASSED if complete else CheckOutcome.FAILED
     if broken:
@@ -345,6 +389,8 @@ def fingerprint(configuration: Configuration) -> str:
         "group": group,
         "limit": configuration.group_scope_method if group else None,
     }
+    if configuration.followed_group:  # only then is there a link for it
+        values["follow"] = True
     if configuration.method == Method.APPLICATION:  # delegated checks the signed-in user
         values["mailbox"] = configuration.test_mailbox
         values["outside"] = configuration.outside_mailbox if group else None
@@ -371,7 +417,5 @@ def checked_before_change(configuration: Configuration, run: list) -> bool:
     recorded = run[0].inputs
     if recorded is not None and recorded != fingerprint(configuration):
         return True
-    complete = len(run) == len(CHAINS[Method(configuration.method)]) and all(
-        v.outcome != "failed" for v in run
-    )
+    complete = len(run) == len(chain(configuration)) and all(v.outcome != "failed" for v in run)
     return complete and configuration.verified_at is None

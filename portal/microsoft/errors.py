@@ -284,6 +284,19 @@ ADVICE: dict[str, Advice] = {
         ),
         REGISTER,
     ),
+    "no_group_role": Advice(
+        _l(
+            "The token carries no permission to read the group's members, which following "
+            "the group needs: GroupMember.Read.All has not been granted as an application "
+            "permission."
+        ),
+        _l(
+            "Under API permissions, add Microsoft Graph > Application permissions > "
+            "GroupMember.Read.All and choose 'Grant admin consent for <your institution>'. "
+            "It reads group memberships only and gives no access to any mailbox."
+        ),
+        REGISTER,
+    ),
     "GroupNotFound": Advice(
         _l("Microsoft Graph knows no group with this address."),
         _l("Check the security group's e-mail address in step 4."),
@@ -414,6 +427,7 @@ class MicrosoftError(Exception):
 
 PORTAL_CODES = {
     "no_certificate",
+    "no_group_role",
     "no_roles",
     "no_roles_claim",
     "not_administrator",

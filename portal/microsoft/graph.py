@@ -149,7 +149,11 @@ def group_members(cloud: Cloud, access_token: str, group_email: str) -> list[Mem
     ).get("value", [])
     if not groups:
         raise MicrosoftError("GroupNotFound", f"No group has the address {group_email}.", 404)
-    path = f"/groups/{groups[0]['id']}/transitiveMembers?$select=id,userPrincipalName,displayName"
+    # Directory paging takes pages of up to 999 (paging.md): a large group in few requests.
+    path = (
+        f"/groups/{groups[0]['id']}/transitiveMembers"
+        "?$select=id,userPrincipalName,displayName&$top=999"
+    )
     members: list[Member] = []
     while path:
         page = _get(cloud, access_token, path)

@@ -25,7 +25,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from ..forms import PortalForm
+from ..forms import LARGEST_ID, PortalForm
 from ..i18n import lazy_gettext as _l
 from ..microsoft.clouds import CLOUDS
 from ..validators import DOMAIN, GUID, mailbox_address
@@ -117,6 +117,7 @@ class RegisterForm(PortalForm):
     """Step 3: options that change the app registration's permissions."""
 
     outlook_categories = BooleanField(_l("Show timetable events in colour (Outlook categories)"))
+    follow_group = BooleanField(_l("Synchronise every member of the security group"))
 
 
 class TenantForm(PortalForm):
@@ -251,8 +252,27 @@ class MailboxesForm(PortalForm):
             raise ValidationError(_("Paste the addresses, or upload a file with them."))
 
 
-# A database ID: larger numbers name no row (and some databases refuse them).
-LARGEST_ID = 2**31 - 1
+class GroupFollowingForm(PortalForm):
+    """Group following: whether every member of the group is synchronised, and what is
+    taken out of the mailbox of a member who leaves it."""
+
+    follow_group = BooleanField(_l("Synchronise every member of this group"))
+    leaver_removal = RadioField(
+        _l("When a member leaves the group"),
+        choices=[
+            SelectChoice(
+                "events",
+                _l(
+                    "Keep their MyTimetable calendar: remove only the events the portal wrote in it"
+                ),
+            ),
+            SelectChoice(
+                "calendar", _l("Remove their MyTimetable calendar, with everything in it")
+            ),
+        ],
+        default="events",
+        validators=[DataRequired(_l("Choose what happens when a member leaves the group."))],
+    )
 
 
 class RemoveMailboxesForm(PortalForm):

@@ -17,12 +17,21 @@ from flask import (
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 
-from .. import certificates, consent, export, invitations, provisioning, security, verification
+from .. import (
+    certificates,
+    consent,
+    export,
+    groups,
+    invitations,
+    provisioning,
+    security,
+    verification,
+)
 from .. import review as reviews
 from .. import rotation as rotations
 from ..consent import ADMIN
 from ..extensions import db
-from ..forms import ConfirmForm
+from ..forms import ConfirmForm, HeldRemovalsForm
 from ..i18n import lazy_gettext as _l
 from ..i18n import return_after_switching
 from ..microsoft.clouds import cloud
@@ -34,6 +43,7 @@ from . import bp, return_routes, scripts
 from .forms import (
     ApplicationVerifyForm,
     GenerateCertificateForm,
+    GroupFollowingForm,
     MailboxesForm,
     MethodForm,
     PfxForm,
@@ -308,8 +318,11 @@ def register():
         return response
     configuration = g.configuration
     form = RegisterForm(obj=configuration)
+    if not offers_following(configuration):
+        del form.follow_group
     if form.validate_on_submit():
-        form.populate_obj(configuration)
+        with verification.watch(configuration):  # following adds a check
+            form.populate_obj(configuration)
         _reached(4)
         db.session.commit()
         return redirect(url_for("setup.tenant"))
@@ -394,7 +407,7 @@ def _chain(configuration):
     done = {v.kind: v for v in run}
     stale = verification.checked_before_change(configuration, run)
     links = []
-    for link in verification.CHAINS[Method(configuration.method)]:
+    for link in verification.chain(configuration):
         result = done.get(link.kind)
         advice = (
             advice_for(result.error_code)
@@ -439,6 +452,12 @@ def admin_consent():
     if not admin_consent_offered(configuration) or not ConfirmForm().validate_on_submit():
         abort(400)
     return redirect(consent.start_admin_consent(configuration, consent.Purpose.SETUP))
+
+
+def offers_following(configuration) -> bool:
+    """Whether MyTimetable may follow the configuration's group (the portal synchronises
+    managed-hosting institutions' mailboxes itself)."""
+    return configuration.institution.managed and configuration.limited_to_group
 
 
 def admin_consent_offered(configuration) -> bool:
@@ -542,9 +561,11 @@ def mailboxes():
     return _mailboxes_page(configuration, form, outcome, unreadable), status
 
 
-def _mailboxes_page(configuration, form, outcome=None, unreadable=()):
+def _mailboxes_page(configuration, form, outcome=None, unreadable=(), following_form=None):
     search = search_argument(request.args)
     listing = provisioning.mailbox_page(configuration, search, page_argument(request.args))
+    if following_form is None and configuration.group:
+        following_form = GroupFollowingForm(formdata=None, obj=configuration)
     return render_template(
         "setup/mailboxes.html",
         form=form,
@@ -554,7 +575,54 @@ def _mailboxes_page(configuration, form, outcome=None, unreadable=()):
         unreadable=unreadable,
         listing=listing,
         search=search,
+        following_form=following_form,
+        passes=groups.passes(configuration) if configuration.group else [],
+        held_pass=groups.held(configuration) if configuration.group else None,
+        follow_minutes=current_app.config["GROUP_FOLLOW_MINUTES"],
     )
+
+
+@bp.post("/mailboxes/following")
+def group_following():
+    """Follow the security group (every member synchronised, leavers ended) or stop, and
+    what a leaver's mailbox loses."""
+    if not _provisioning_open() or not g.configuration.group:
+        abort(404)
+    configuration = g.configuration
+    form = GroupFollowingForm()
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            abort(400)
+        page = _mailboxes_page(configuration, MailboxesForm(formdata=None), following_form=form)
+        return page, 400
+    groups.set_following(configuration, form.follow_group.data, form.leaver_removal.data, ADMIN)
+    if form.follow_group.data:
+        flash(
+            _(
+                "Saved: MyTimetable follows %(group)s. The first pass runs within a few "
+                "minutes; its outcome shows below.",
+                group=configuration.group,
+            ),
+            "success",
+        )
+    else:
+        flash(_("Saved: MyTimetable no longer follows the group."), "success")
+    return redirect(url_for("setup.mailboxes", _anchor="following"), 303)
+
+
+@bp.post("/mailboxes/held-removals")
+def decide_held_removals():
+    """Confirm or cancel the removals a pass of group following held."""
+    if not _provisioning_open():
+        abort(404)
+    form = HeldRemovalsForm()
+    if not form.validate_on_submit():
+        abort(400)
+    held_pass = groups.find(g.configuration, form.pass_id.data)
+    if held_pass is None:
+        abort(404)
+    flash(*groups.decide(held_pass, form.decision.data, ADMIN))
+    return redirect(url_for("setup.mailboxes", _anchor="following"), 303)
 
 
 @bp.post("/mailboxes/group")

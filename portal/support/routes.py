@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from .. import (
     api_keys,
+    groups,
     invitations,
     provisioning,
     review,
@@ -31,7 +32,7 @@ from .. import (
     verification,
 )
 from ..extensions import db, limiter
-from ..forms import ConfirmForm
+from ..forms import ConfirmForm, HeldRemovalsForm
 from ..microsoft.clouds import CLOUDS
 from ..microsoft.errors import MicrosoftError
 from ..models import (
@@ -315,6 +316,8 @@ def _configuration_page(configuration: Configuration, refusal: str | None = None
         tasks=tasks,
         missing=[task for task in tasks if not task.done],
         refusal=refusal,
+        passes=groups.passes(configuration) if configuration.group else [],
+        held_pass=groups.held(configuration) if configuration.group else None,
     ), status
 
 
@@ -407,6 +410,23 @@ def mailboxes(configuration_id: int):
             parts.append(_("not addresses: %(items)s", items=", ".join(unreadable)))
         flash("; ".join(parts), "info" if not outcome.refused else "error")
     return redirect(url_for("support.configuration", configuration_id=configuration.id))
+
+
+@bp.post("/configurations/<int:configuration_id>/held-removals")
+def decide_held_removals(configuration_id: int):
+    """Confirm or cancel the removals a pass of group following held, as support."""
+    configuration = _configuration(configuration_id)
+    form = HeldRemovalsForm()
+    if not form.validate_on_submit():
+        abort(400)
+    held_pass = groups.find(configuration, form.pass_id.data)
+    if held_pass is None:
+        abort(404)
+    flash(*groups.decide(held_pass, form.decision.data, g.staff.email))
+    return redirect(
+        url_for("support.configuration", configuration_id=configuration_id, _anchor="following"),
+        303,
+    )
 
 
 @bp.post("/configurations/<int:configuration_id>/feed")

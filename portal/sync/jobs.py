@@ -530,34 +530,48 @@ FINISHED_KEPT = timedelta(days=1)
 PERIODIC = "periodic"  # the SyncSchedule row of the periodic sync of every connection
 
 
-def schedule(every_minutes: int) -> int | None:
-    """Queue every connection if the periodic sync is due (``every_minutes`` apart): how
-    many were queued, or None when it was not due or another runner took it.
-
-    Any number of runners call this, on any machines: the one whose conditional update
-    moves the schedule's ``due_at`` on (the database makes one of them win) queues them, so
-    every connection is queued once per period, not once per runner. The same runner
-    deletes the jobs that finished more than ``FINISHED_KEPT`` ago.
-    """
+def take_turn(name: str, every_minutes: int) -> bool:
+    """Whether this runner takes the turn of the periodic task ``name`` (due every
+    ``every_minutes``): True for the one whose conditional update moves the task's
+    ``due_at`` on, so a task runs once per period however many runners ask, on however
+    many machines (the database makes one of them win)."""
     now = utcnow()
     table = SyncSchedule.__table__
     taken = db.session.execute(
         update(table)
-        .where(table.c.name == PERIODIC, table.c.due_at <= now)
+        .where(table.c.name == name, table.c.due_at <= now)
         .values(due_at=now + timedelta(minutes=every_minutes))
     ).rowcount
-    if not taken and db.session.get(SyncSchedule, PERIODIC) is None:
+    if not taken and db.session.get(SyncSchedule, name) is None:
         try:
             with db.session.begin_nested():  # two first runners at once: one row wins
-                db.session.add(SyncSchedule(name=PERIODIC, due_at=now))
+                db.session.add(SyncSchedule(name=name, due_at=now))
         except IntegrityError:
             pass
         db.session.commit()
-        return schedule(every_minutes)
-    if taken:
-        db.session.execute(delete(SyncJob).where(SyncJob.finished_at < now - FINISHED_KEPT))
+        return take_turn(name, every_minutes)
     db.session.commit()
-    return enqueue_all() if taken else None
+    return bool(taken)
+
+
+def due_now(name: str) -> None:
+    """Make the periodic task ``name`` due at once: the next runner to ask takes it (in
+    the caller's transaction)."""
+    table = SyncSchedule.__table__
+    db.session.execute(update(table).where(table.c.name == name).values(due_at=utcnow()))
+
+
+def schedule(every_minutes: int) -> int | None:
+    """Queue every connection if the periodic sync is due (``every_minutes`` apart): how
+    many were queued, or None when it was not due or another runner took it
+    (``take_turn``). The runner that queues them also deletes the jobs that finished more
+    than ``FINISHED_KEPT`` ago.
+    """
+    if not take_turn(PERIODIC, every_minutes):
+        return None
+    db.session.execute(delete(SyncJob).where(SyncJob.finished_at < utcnow() - FINISHED_KEPT))
+    db.session.commit()
+    return enqueue_all()
 
 
 def enqueue_all(reason: str = "scheduled") -> int:

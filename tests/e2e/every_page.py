@@ -19,7 +19,9 @@ from portal.models import (
     Configuration,
     Connection,
     ConnectionStatus,
+    GroupPass,
     Institution,
+    PassState,
     utcnow,
 )
 from tests.e2e.conftest import (
@@ -132,20 +134,31 @@ def walk_home_and_error_pages(world, page, check, look) -> None:
 
 
 def walk_mailboxes(world, page, check, look) -> None:
-    """The administrator's mailboxes page of an approved configuration limited to a group,
-    with a mailbox in each state, and the confirmation of removing one."""
+    """The administrator's mailboxes page of an approved configuration following its group,
+    with a mailbox in each state and the group's passes (one failed, one refused a member,
+    one held), and the confirmation of removing a mailbox."""
     configure(world, "managed", method="application", status="approved", tenant_id=TENANT,
               tenant_guid=TENANT_GUID, client_id=CLIENT, step_reached=6, verified_at=utcnow(),
-              security_group_email="mytimetable@contoso.edu")  # fmt: skip
+              security_group_email="mytimetable@contoso.edu", follow_group=True)  # fmt: skip
     with world.app.app_context():
         config = (
             db.session.query(Configuration).join(Institution).filter_by(name=INSTITUTION["managed"])
         ).one()
         for n, state in enumerate(ConnectionStatus):
             db.session.add(Connection(configuration=config, upn=f"t{n}@contoso.edu", status=state))
+        # Group following: a pass that failed, one that refused a member, one held.
+        db.session.add_all([
+            GroupPass(configuration=config, state=PassState.FAILED,
+                      error_code="Authorization_RequestDenied", error="Insufficient privileges"),
+            GroupPass(configuration=config, state=PassState.DONE, members=3, added=1, refused=1,
+                      refused_list=[["lee.gu@contoso.edu", "MailboxNotEnabledForRESTAPI"]]),
+            GroupPass(configuration=config, state=PassState.HELD, members=10, held=21,
+                      removal_limit=20, held_list=[{"id": 1, "upn": "t0@contoso.edu"}]),
+        ])  # fmt: skip
         db.session.commit()
     open_link(page, world.links["managed"])
     check(page, f"{world.portal.url}/setup/mailboxes", "mailboxes")
+    expect(page.get_by_text("would end 21 synchronisations")).to_be_visible()
     page.locator("input[name=connection]").first.check()
     page.get_by_role("button", name="Remove selected").click()
     expect(page.get_by_role("heading", name="Remove 1 mailbox?")).to_be_visible()

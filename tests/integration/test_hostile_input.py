@@ -177,7 +177,9 @@ FORMS = {
     "setup.certificate": Form("on_premises"),
     "setup.generate_certificate": Form("on_premises", {"validity": ("365", "548", "730")}),
     "setup.download_pfx": Form("on_premises", {"password": (PASSWORD,), "confirm": (PASSWORD,)}),
-    "setup.register": Form("on_premises", {"outlook_categories": ("y", "")}),
+    "setup.register": Form(
+        "on_premises", {"outlook_categories": ("y", ""), "follow_group": ("y",)}
+    ),
     "setup.tenant": Form(
         "on_premises",
         {
@@ -204,6 +206,12 @@ FORMS = {
             "confirmed": ("yes",),
         },
     ),
+    "setup.group_following": Form(
+        "approved", {"follow_group": ("y", ""), "leaver_removal": ("events", "calendar")}
+    ),
+    "setup.decide_held_removals": Form(
+        "approved", {"pass_id": ("1",), "decision": ("confirm", "cancel")}
+    ),
     "setup.submit": Form("managed"),
     "connect.sign_in": Form("connect", {"login_hint": ("adele.vance@contoso.edu",)}),
     "connect.sync_now": Form("connect"),
@@ -222,6 +230,9 @@ FORMS = {
         "staff", {"message": ("Please change the tenant.",), "step": ("tenant", "method")}
     ),
     "support.mailboxes": Form("staff", {"addresses": ("a@contoso.edu",)}),
+    "support.decide_held_removals": Form(
+        "staff", {"pass_id": ("1",), "decision": ("confirm", "cancel")}
+    ),
     "support.feed": Form(
         "staff", {"feed_url_template": ("https://mytimetable.example.edu/ical?user={upn}",)}
     ),

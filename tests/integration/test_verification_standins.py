@@ -214,3 +214,60 @@ def test_on_premises_properties_name_graphs_identifier(portal, standins, method,
         config.method = method
         properties = dict(read(export.mytimetable_properties(config)))
         assert properties["office365.scopes"] == scopes
+
+
+FOLLOWING = {**GROUP, "group_scope_method": "access_policy", "follow_group": True}
+
+
+def test_following_the_group_checks_that_the_token_may_read_its_members(portal, standins):
+    standins.registration.admin_consented = True
+    verified, links = verify(portal, **FOLLOWING)
+    assert not verified
+    assert links[-1] == ("group_readable", "failed", "no_group_role")
+    standins.registration.application_permissions.add("GroupMember.Read.All")
+    verified, links = verify(portal)
+    assert verified, links
+    assert links[-1] == ("group_readable", "passed", None)
+    with portal.app_context():
+        link = db.session.get(Configuration, portal.config["configuration_id"]).latest_run()[-1]
+        assert verification.evidence_text(link) == (
+            "Read 3 members of mytimetable@contoso.edu (application permission "
+            "GroupMember.Read.All)."
+        )
+
+
+def test_following_a_group_microsoft_does_not_know_fails_at_its_link(portal, standins):
+    standins.registration.admin_consented = True
+    standins.registration.application_permissions.add("Group.Read.All")
+    verified, links = verify(portal, **{**FOLLOWING, "security_group_email": "nobody@contoso.edu"})
+    assert not verified and links[-1] == ("group_readable", "failed", "GroupNotFound")
+
+
+def test_following_with_rbac_needs_only_the_group_permission_in_entra(portal, standins):
+    standins.registration.policy_mailboxes = None
+    standins.registration.rbac_mailboxes = {ADELE, MEGAN}
+    standins.registration.application_permissions = {"GroupMember.Read.All"}
+    standins.registration.admin_consented = True
+    verified, links = verify(portal, **{**FOLLOWING, "group_scope_method": "rbac"})
+    assert verified, links
+    assert [kind for kind, _, _ in links][-3:] == [
+        "mailbox_reachable",
+        "scope_enforced",
+        "group_readable",
+    ]
+
+
+def test_without_following_the_chain_reads_no_group(portal, standins):
+    standins.registration.admin_consented = True  # no group permission granted
+    verified, links = verify(portal, **{**GROUP, "group_scope_method": "access_policy"})
+    assert verified and "group_readable" not in [kind for kind, _, _ in links]
+
+
+def test_choosing_to_follow_makes_an_earlier_run_old(portal, standins):
+    standins.registration.admin_consented = True
+    assert verify(portal, **{**GROUP, "group_scope_method": "access_policy"})[0]
+    with portal.app_context():
+        config = db.session.get(Configuration, portal.config["configuration_id"])
+        assert not verification.checked_before_change(config, config.latest_run())
+        config.follow_group = True
+        assert verification.checked_before_change(config, config.latest_run())

@@ -365,6 +365,30 @@ class Directory:
             self.groups[group.id.lower()] = group
         return group
 
+    def add_member(self, group_id: str, object_id: str) -> None:
+        """Add a user or a group to a group's direct members ("Add members",
+        group-post-members.md: an object that is a member already is refused with 400
+        Request_BadRequest, "One or more added object references already exist")."""
+        with self.lock:
+            group = self.groups[group_id.lower()]
+            if object_id.lower() in (member.lower() for member in group.members):
+                raise ValueError(f"{object_id} is already a member of {group.display_name}")
+            if object_id.lower() not in self.users and object_id.lower() not in self.groups:
+                raise KeyError(object_id)  # Request_ResourceNotFound there
+            group.members.append(object_id)
+
+    def remove_member(self, group_id: str, object_id: str) -> None:
+        """Take a user or a group out of a group's direct members ("Remove member",
+        group-delete-members.md: an object that is not a direct member is 404
+        Request_ResourceNotFound). Its transitive membership through a nested group, if any,
+        stays."""
+        with self.lock:
+            group = self.groups[group_id.lower()]
+            kept = [member for member in group.members if member.lower() != object_id.lower()]
+            if len(kept) == len(group.members):
+                raise KeyError(object_id)
+            group.members = kept
+
     # Looking things up
 
     def find_tenant(self, id_or_domain: str) -> Tenant | None:

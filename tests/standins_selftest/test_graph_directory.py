@@ -116,6 +116,20 @@ def test_transitive_members_include_the_members_of_nested_groups(directory, grap
     assert {m["id"] for m in transitive} == POLICY_PEOPLE | {nested.id, ALEX_ID}
 
 
+def test_members_added_and_removed_show_in_the_next_read(directory, graph_client):
+    client = graph_client(MEMBER_READER)
+    directory.add_member(DEMO_GROUP_ID, ALEX_ID)
+    directory.remove_member(DEMO_GROUP_ID, ADELE_ID)
+
+    listed = client.get(f"/groups/{DEMO_GROUP_ID}/transitiveMembers").json()["value"]
+
+    assert {m["id"] for m in listed} == POLICY_PEOPLE - {ADELE_ID} | {ALEX_ID}
+    with pytest.raises(ValueError):  # group-post-members.md: already a member
+        directory.add_member(DEMO_GROUP_ID, ALEX_ID)
+    with pytest.raises(KeyError):  # group-delete-members.md: not a member
+        directory.remove_member(DEMO_GROUP_ID, ADELE_ID)
+
+
 @pytest.mark.parametrize("role", ["GroupMember.Read.All", "Group.Read.All", "Directory.Read.All"])
 def test_any_group_read_role_lists_members(graph_client, role):
     assert graph_client(role).get(f"/groups/{DEMO_GROUP_ID}/members").status_code == 200

@@ -156,3 +156,35 @@ def test_a_missing_metrics_directory_stops_start_up(tmp_path):
         from_environment(str(tmp_path), environ=environ)
     environ["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path)
     from_environment(str(tmp_path), environ=environ)
+
+
+@pytest.mark.parametrize(
+    ("value", "sizes"),
+    [
+        (None, {0: 20, 100: 20, 250: 25, 1000: 100}),  # 10 % of the group, at least 20
+        ("5%", {100: 20, 1000: 50}),
+        ("12.5 %", {1000: 125}),
+        ("50", {10: 50, 10_000: 50}),  # a whole number: that many, whatever the group
+        ("0", {1000: 0}),  # every removal waits for a person
+    ],
+)
+def test_group_following_removal_limit(tmp_path, value, sizes):
+    environ = {"PORTAL_ENV": "development"}
+    if value is not None:
+        environ["PORTAL_GROUP_FOLLOW_MAX_REMOVALS"] = value
+    limit = from_environment(str(tmp_path), environ=environ)["GROUP_FOLLOW_MAX_REMOVALS"]
+    assert {size: limit.of(size) for size in sizes} == sizes
+
+
+@pytest.mark.parametrize("value", ["ten", "-5", "150%", "5.5", "%"])
+def test_a_removal_limit_that_is_neither_a_percentage_nor_a_number_stops_start_up(tmp_path, value):
+    environ = {"PORTAL_ENV": "development", "PORTAL_GROUP_FOLLOW_MAX_REMOVALS": value}
+    with pytest.raises(ConfigurationError, match="PORTAL_GROUP_FOLLOW_MAX_REMOVALS"):
+        from_environment(str(tmp_path), environ=environ)
+
+
+def test_group_following_runs_hourly_unless_told_otherwise(tmp_path):
+    default = from_environment(str(tmp_path), environ={"PORTAL_ENV": "development"})
+    assert default["GROUP_FOLLOW_MINUTES"] == 60
+    environ = {"PORTAL_ENV": "development", "PORTAL_GROUP_FOLLOW_MINUTES": "15"}
+    assert from_environment(str(tmp_path), environ=environ)["GROUP_FOLLOW_MINUTES"] == 15
