@@ -1,7 +1,7 @@
 """group following: the choice, what leavers lose, followed mailboxes, the passes
 
 Revision ID: 8b4f2d6a1c3e
-Revises: 3c9d5f1e7a20
+Revises: 7b3e9a4c2d15
 Create Date: 2026-12-07 09:00:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '8b4f2d6a1c3e'
-down_revision = '3c9d5f1e7a20'
+down_revision = '7b3e9a4c2d15'
 branch_labels = None
 depends_on = None
 
