@@ -55,6 +55,10 @@ ACTOR = "group following"
 # How long a pass is kept for the pages (a list still held is kept until decided).
 KEPT = timedelta(days=30)
 LEAVER_REMOVALS = ("events", "calendar")  # what ``Configuration.leaver_removal`` may say
+# A member Microsoft refused (no Exchange Online mailbox, outside the app's reach) is asked
+# about again this long after it was first refused, not every pass: a group with members
+# who have no mailbox would otherwise cost a request each and an audit line every hour.
+ASK_REFUSED_AGAIN = timedelta(days=1)
 
 
 class PassError(Exception):
@@ -78,10 +82,17 @@ def follow(configuration: Configuration, actor: str = ACTOR) -> GroupPass:
     current = {}
     for connection in before:
         current.setdefault(connection.upn.lower(), connection)
+    # Refused recently: carried into this pass's list as they were, not asked again yet.
+    carried = {
+        upn.lower(): [upn, code, since]
+        for upn, code, since in _refusals(configuration)
+        if upn.lower() in members and since > (started - ASK_REFUSED_AGAIN).isoformat()
+    }
     joining = [
         upn
         for key, upn in members.items()
-        if key not in current or current[key].status != ConnectionStatus.CONNECTED
+        if key not in carried
+        and (key not in current or current[key].status != ConnectionStatus.CONNECTED)
     ]
     try:
         outcome = provisioning.provision(configuration, joining, actor) if joining else None
@@ -96,7 +107,9 @@ def follow(configuration: Configuration, actor: str = ACTOR) -> GroupPass:
             connection.followed = True
         elif connection.followed:
             leavers.append(connection)
-    refused = outcome.refused if outcome else []
+    refused = [*carried.values()] + [
+        [upn, code, started.isoformat()] for upn, code, _why in (outcome.refused if outcome else [])
+    ]
     passed = GroupPass(
         configuration=configuration,
         started_at=started,
@@ -104,7 +117,7 @@ def follow(configuration: Configuration, actor: str = ACTOR) -> GroupPass:
         members=len(members),
         added=len(outcome.added) if outcome else 0,
         refused=len(refused),
-        refused_list=[[upn, code] for upn, code, _why in refused] or None,
+        refused_list=refused or None,
     )
     db.session.add(passed)
     _supersede(configuration)
@@ -120,10 +133,22 @@ def follow(configuration: Configuration, actor: str = ACTOR) -> GroupPass:
         removals = _end(configuration, leavers, actor)
         passed.removed, unanswered = len(removals.removed), removals.failed
     passed.finished_at = utcnow()
-    _audit(passed, actor, unanswered)
+    _audit(passed, actor, unanswered, newly_refused=len(refused) - len(carried))
     db.session.commit()
     _prune(configuration)
     return passed
+
+
+def _refusals(configuration: Configuration) -> list[list[str]]:
+    """The members the latest pass that read the group saw refused: [address, Microsoft's
+    code, when first refused (ISO 8601, UTC)]."""
+    latest = db.session.scalar(
+        select(GroupPass)
+        .where(GroupPass.configuration_id == configuration.id, GroupPass.state != PassState.FAILED)
+        .order_by(GroupPass.id.desc())
+        .limit(1)
+    )
+    return [entry for entry in (latest.refused_list or []) if len(entry) == 3] if latest else []
 
 
 def _connections(configuration: Configuration) -> list[Connection]:
@@ -177,14 +202,15 @@ def _supersede(configuration: Configuration) -> None:
     )
 
 
-def _audit(passed: GroupPass, actor: str, unanswered=()) -> None:
-    """Audit a pass that did something, held something or failed; one that found nothing
-    to change is kept in ``group_pass`` only, so the trail is not one line an hour."""
+def _audit(passed: GroupPass, actor: str, unanswered=(), newly_refused: int = 0) -> None:
+    """Audit a pass that did something, held something, met a new refusal or failed; one
+    that found nothing to change is kept in ``group_pass`` only, so the trail is not one
+    line an hour."""
     institution = passed.configuration.institution
     if passed.state == PassState.FAILED:
         record(institution, actor, "group_pass_failed", f"{passed.error_code}: {passed.error}")
         return
-    if not (passed.added or passed.removed or passed.refused or passed.held or unanswered):
+    if not (passed.added or passed.removed or newly_refused or passed.held or unanswered):
         return
     detail = (
         f"{passed.members} members: {passed.added} added, {passed.removed} removed, "

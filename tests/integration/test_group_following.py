@@ -22,7 +22,7 @@ from portal.models import (
 )
 from portal.sync import jobs
 from tests.conftest import Wizard
-from tests.integration.test_support import PASSWORD, Console
+from tests.integration.conftest import PASSWORD, Console
 from tests.standins.demo import CONTOSO_TENANT_ID, DEMO_GROUP_ID
 from tests.standins.directory import User
 
@@ -110,7 +110,8 @@ def config_page(app) -> str:
 def test_the_first_pass_counts_the_members_already_synchronised_as_the_groups(following):
     first = run_pass(following)
     assert (first.state, first.members, first.added, first.removed) == ("done", 3, 0, 0)
-    assert first.refused == 1 and first.refused_list == [[LEE, "MailboxNotEnabledForRESTAPI"]]
+    assert first.refused == 1
+    assert [entry[:2] for entry in first.refused_list] == [[LEE, "MailboxNotEnabledForRESTAPI"]]
     assert states(following) == {ADELE: ("connected", True), MEGAN: ("connected", True)}
 
 
@@ -356,13 +357,37 @@ def test_the_summary_shows_on_both_pages(following, standins, admin, console):
 
 def test_a_pass_that_changes_nothing_is_kept_but_not_audited(following, standins):
     run_pass(following)
-    assert run_pass(following).refused == 1  # Lee, still without a mailbox: audited again
+    assert run_pass(following).refused == 1  # Lee, still without a mailbox: still listed
     leave(standins, LEE)
     quiet = run_pass(following)
     assert (quiet.added, quiet.removed, quiet.refused, quiet.held) == (0, 0, 0, 0)
     with following.app_context():
         assert db.session.query(GroupPass).count() == 3
-        assert db.session.query(AuditEvent).filter_by(action="group_pass").count() == 2
+        assert db.session.query(AuditEvent).filter_by(action="group_pass").count() == 1
+
+
+def test_a_refused_member_is_asked_about_again_a_day_later_not_every_pass(following, standins):
+    first = run_pass(following)
+    counters = standins.directory.counters
+    asked = counters["graph"]
+    again = run_pass(following)
+    # The group is found by its address and its members read; Lee, refused an hour ago,
+    # is not asked about.
+    assert counters["graph"] - asked == 2
+    assert again.refused_list == first.refused_list
+    with following.app_context():
+        last = db.session.get(GroupPass, again.id)
+        day_ago = (utcnow() - groups.ASK_REFUSED_AGAIN - timedelta(minutes=1)).isoformat()
+        last.refused_list = [[LEE, "MailboxNotEnabledForRESTAPI", day_ago]]
+        db.session.commit()
+    asked = counters["graph"]
+    later = run_pass(following)
+    assert counters["graph"] - asked > 2  # Lee asked about again, and still refused
+    assert later.refused_list[0][:2] == [LEE, "MailboxNotEnabledForRESTAPI"]
+    assert later.refused_list[0][2] > day_ago
+    with following.app_context():
+        audited = db.session.query(AuditEvent).filter_by(action="group_pass").count()
+        assert audited == 2  # the first refusal, and the one a day later
 
 
 # The administrator's setting
