@@ -272,15 +272,29 @@ def _checks_after_consent(configuration: Configuration, refused: MicrosoftError 
             verification.finish_delegated_checks(configuration, run_id, error, ADMIN)
             return redirect(url_for("setup.verify"))
     if refused is not None:
-        flash(
-            _(
-                "Consent for the organisation was not granted (%(code)s): %(cause)s %(action)s",
-                code=refused.display_code or refused.code,
-                cause=refused.advice.cause,
-                action=refused.advice.action,
-            ),
-            "error",
-        )
+        # The results on the page are made current, so that they never look green beside
+        # a refusal that left the app without what it needs, nor red when it has it.
+        if configuration.test_mailbox:
+            verification.run_application_checks(configuration, ADMIN)
+        if configuration.verified_at is not None:
+            flash(
+                _(
+                    "Consent for the organisation was not granted this time (%(code)s), but "
+                    "the app already has what it needs: every check below passed again.",
+                    code=refused.display_code or refused.code,
+                ),
+                "info",
+            )
+        else:
+            flash(
+                _(
+                    "Consent for the organisation was not granted (%(code)s): %(cause)s %(action)s",
+                    code=refused.display_code or refused.code,
+                    cause=refused.advice.cause,
+                    action=refused.advice.action,
+                ),
+                "error",
+            )
     elif configuration.test_mailbox:
         verification.run_application_checks(configuration, ADMIN)
     else:

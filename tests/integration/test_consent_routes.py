@@ -16,7 +16,7 @@ from tests.hostile import literals
 from tests.standins_selftest.helpers import Browser, CASession
 
 ADMIN, ADELE = "admin@contoso.edu", "adele.vance@contoso.edu"
-NOTICE = re.compile(r'class="notice notice-(success|error|warning)"')
+NOTICE = re.compile(r'class="notice notice-(success|error|warning|info)"')
 
 
 @pytest.fixture
@@ -169,6 +169,28 @@ def test_application_consent_runs_the_checks_again_in_one_flow(portal, standins)
     page = wizard.client.get("/setup/verify").text
     assert notices(page) == ["success"] and "Every check passed" in page
     assert standins.registration.admin_consented
+
+
+@pytest.mark.parametrize("consented_before", [True, False])
+def test_a_cancelled_application_consent_leaves_results_that_are_current(
+    portal, standins, consented_before
+):
+    wizard = portal.make(method="application", test_mailbox=ADELE)
+    standins.registration.admin_consented = consented_before
+    wizard.post("/setup/verify", data={"test_mailbox": ADELE}, page="/setup/verify")
+    administrator = Administrator(wizard, standins)
+    _, back = administrator.grant(button="idBtn_Back")  # the administrator cancels
+    assert back.status_code == 302 and back.location.endswith("/setup/verify")
+    page = wizard.client.get("/setup/verify").text
+    if consented_before:  # nothing was lost: no red beside the green results
+        assert notices(page) == ["info", "success"] and "Every check passed" in page
+        assert "not granted this time (AADSTS65004)" in page
+    else:  # the checks ran again and stop where consent is missing
+        assert "error" in notices(page) and "success" not in notices(page)
+        assert "Consent for the organisation was not granted (AADSTS65004)" in page
+    with portal.app_context():
+        runs = db.session.query(AuditEvent).filter_by(action="verification_run").count()
+        assert runs == 2  # before, and again after the answer
 
 
 # Delegated: Grant for the whole organisation, in one flow
