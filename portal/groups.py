@@ -31,7 +31,6 @@ from flask import Flask, current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import SQLAlchemyError
 
 from . import provisioning
 from .extensions import db
@@ -271,21 +270,11 @@ def follow_periodically(app: Flask, stop: threading.Event, every_minutes: int) -
     """Every ``jobs.SWEEP_SECONDS``, in a background thread of a worker process, run the
     passes that are due, until ``stop`` is set."""
 
-    def running():
-        while not stop.wait(jobs.SWEEP_SECONDS):
-            with app.app_context():
-                try:
-                    ran = run_due(every_minutes)
-                except SQLAlchemyError as error:
-                    db.session.rollback()  # the database is away: the next round tries
-                    log.warning("Group following skipped (%s).", type(error).__name__)
-                    continue
-                if ran:
-                    log.info("%d pass(es) of group following run.", ran)
+    def following_round():
+        if ran := run_due(every_minutes):
+            log.info("%d pass(es) of group following run.", ran)
 
-    thread = threading.Thread(target=running, name="group-following", daemon=True)
-    thread.start()
-    return thread
+    return jobs.periodically(app, stop, "group-following", following_round)
 
 
 # The administrator's and support's side

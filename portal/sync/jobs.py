@@ -325,30 +325,38 @@ def sweep() -> int:
     return pushed
 
 
+def periodically(app: Flask, stop: threading.Event, name: str, work) -> threading.Thread:
+    """Call ``work()`` every ``SWEEP_SECONDS``, in an application context of a background
+    thread of this worker process named ``name``, until ``stop`` is set. While Redis or the
+    database is away, a round is skipped and the next one tries again."""
+
+    def rounds():
+        while not stop.wait(SWEEP_SECONDS):
+            with app.app_context():
+                try:
+                    work()
+                except (RedisError, SQLAlchemyError) as error:
+                    db.session.rollback()
+                    log.warning("%s skipped a round (%s).", name, type(error).__name__)
+
+    thread = threading.Thread(target=rounds, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
 def sweep_periodically(app: Flask, stop: threading.Event, every: int = 0) -> threading.Thread:
     """Sweep every ``SWEEP_SECONDS`` in a background thread of this worker process, until
     ``stop`` is set; queue every connection once it is due (``every`` minutes apart, unless
     0), if no other runner did first."""
 
     def sweeping():
-        while not stop.wait(SWEEP_SECONDS):
-            with app.app_context():
-                try:
-                    queued = schedule(every) if every else None
-                    if queued is not None:
-                        log.info("%d synchronisation(s) queued for the workers.", queued)
-                    pushed = sweep()
-                except (RedisError, SQLAlchemyError) as error:
-                    # Redis or the database is away for now: the next sweep tries again.
-                    db.session.rollback()
-                    log.warning("Sweep skipped (%s).", type(error).__name__)
-                    continue
-                if pushed:
-                    log.info("%d synchronisation(s) pushed again.", pushed)
+        queued = schedule(every) if every else None
+        if queued is not None:
+            log.info("%d synchronisation(s) queued for the workers.", queued)
+        if pushed := sweep():
+            log.info("%d synchronisation(s) pushed again.", pushed)
 
-    thread = threading.Thread(target=sweeping, name="sync-sweeper", daemon=True)
-    thread.start()
-    return thread
+    return periodically(app, stop, "sync-sweeper", sweeping)
 
 
 def release_abandoned() -> int:
