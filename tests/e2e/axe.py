@@ -46,6 +46,8 @@ def report(found: list[dict]) -> str:
 
 
 def assert_accessible(page, name: str) -> None:
-    """Fail when axe finds a serious or critical violation in ``page`` (named ``name``)."""
+    """Fail when axe finds a serious or critical violation in ``page`` (named ``name``),
+    once it has loaded (a page reached by a click may still be loading its stylesheet)."""
+    page.wait_for_load_state()
     blocking = [v for v in violations(page) if v["impact"] in BLOCKING]
     assert not blocking, f"Accessibility violations on {name} ({page.url}):\n" + report(blocking)
