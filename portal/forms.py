@@ -1,10 +1,21 @@
 """Forms shared by every area, and the base every form of the portal builds on."""
 
 from flask import has_request_context, request
+from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import CombinedMultiDict, MultiDict
-from wtforms.fields import FileField, IntegerField, SelectChoice, SelectField
-from wtforms.validators import DataRequired, NumberRange
+from wtforms.fields import (
+    FileField,
+    HiddenField,
+    IntegerField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+)
+from wtforms.validators import DataRequired, NumberRange, Optional, ValidationError
+
+from .i18n import lazy_gettext as _l
 
 # A database ID: larger numbers name no row (and some databases refuse them).
 LARGEST_ID = 2**31 - 1
@@ -53,3 +64,35 @@ class HeldRemovalsForm(PortalForm):
 
     pass_id = IntegerField(validators=[DataRequired(), NumberRange(1, LARGEST_ID)])
     decision = SelectField(choices=[SelectChoice("confirm"), SelectChoice("cancel")])
+
+
+class RemoveMailboxesForm(PortalForm):
+    """The mailboxes to remove (ticked, or one row's own button), what to take out of each,
+    and whether the confirmation page was seen: without it nothing is removed."""
+
+    connection = SelectMultipleField(coerce=int, validate_choice=False)
+    only = IntegerField(validators=[Optional(), NumberRange(1, LARGEST_ID)])
+    remove = RadioField(
+        _l("What to take out of each mailbox"),
+        choices=[
+            SelectChoice(
+                "events",
+                _l(
+                    "Only the events the portal wrote: the MyTimetable calendar stays, with "
+                    "anything else in it"
+                ),
+            ),
+            SelectChoice("calendar", _l("The MyTimetable calendar, with everything in it")),
+        ],
+        default="events",
+    )
+    confirmed = HiddenField()
+
+    def validate_connection(self, field):
+        """Only IDs a database can hold."""
+        if any(not 1 <= value <= LARGEST_ID for value in field.data or []):
+            raise ValidationError(_("Choose the mailboxes from the list."))
+
+    def chosen(self) -> list[int]:
+        """The IDs of the mailboxes to remove."""
+        return [self.only.data] if self.only.data else list(self.connection.data or [])

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import delete, func, select
 
 from . import review
@@ -331,6 +333,45 @@ class Removals:
 
     removed: list[tuple[str, Removal]] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)  # Graph did not answer: still synced
+
+    def messages(self) -> list[tuple[str, str]]:
+        """What to tell the person who removed them, as (message, category) pairs."""
+        said = []
+        if self.removed:
+            said.append(
+                (
+                    ngettext(
+                        "Removed %(num)d mailbox: its synchronisation has ended.",
+                        "Removed %(num)d mailboxes: their synchronisation has ended.",
+                        len(self.removed),
+                    ),
+                    "success",
+                )
+            )
+        refused = [upn for upn, removal in self.removed if removal.code]
+        if refused:
+            said.append(
+                (
+                    _(
+                        "Microsoft refused to let the portal clean up %(addresses)s (the "
+                        "mailbox has gone or is outside the group): nothing was taken out of it.",
+                        addresses=", ".join(refused),
+                    ),
+                    "warning",
+                )
+            )
+        if self.failed:
+            said.append(
+                (
+                    _(
+                        "Microsoft did not answer in time for %(addresses)s: still "
+                        "synchronised. Try again in a few minutes.",
+                        addresses=", ".join(self.failed),
+                    ),
+                    "error",
+                )
+            )
+        return said
 
 
 def remove(

@@ -6,13 +6,10 @@ from flask_babel import gettext as _
 from flask_wtf.file import FileAllowed, FileField, FileSize
 from wtforms import (
     BooleanField,
-    HiddenField,
-    IntegerField,
     PasswordField,
     RadioField,
     SelectChoice,
     SelectField,
-    SelectMultipleField,
     StringField,
     TextAreaField,
 )
@@ -20,12 +17,10 @@ from wtforms.validators import (
     DataRequired,
     EqualTo,
     Length,
-    NumberRange,
-    Optional,
     ValidationError,
 )
 
-from ..forms import LARGEST_ID, PortalForm
+from ..forms import PortalForm
 from ..i18n import lazy_gettext as _l
 from ..microsoft.clouds import CLOUDS
 from ..validators import DOMAIN, GUID, mailbox_address
@@ -273,35 +268,3 @@ class GroupFollowingForm(PortalForm):
         default="events",
         validators=[DataRequired(_l("Choose what happens when a member leaves the group."))],
     )
-
-
-class RemoveMailboxesForm(PortalForm):
-    """The mailboxes to remove (ticked, or one row's own button), what to take out of each,
-    and whether the confirmation page was seen: without it nothing is removed."""
-
-    connection = SelectMultipleField(coerce=int, validate_choice=False)
-    only = IntegerField(validators=[Optional(), NumberRange(1, LARGEST_ID)])
-    remove = RadioField(
-        _l("What to take out of each mailbox"),
-        choices=[
-            SelectChoice(
-                "events",
-                _l(
-                    "Only the events the portal wrote: the MyTimetable calendar stays, with "
-                    "anything else in it"
-                ),
-            ),
-            SelectChoice("calendar", _l("The MyTimetable calendar, with everything in it")),
-        ],
-        default="events",
-    )
-    confirmed = HiddenField()
-
-    def validate_connection(self, field):
-        """Only IDs a database can hold."""
-        if any(not 1 <= value <= LARGEST_ID for value in field.data or []):
-            raise ValidationError(_("Choose the mailboxes from the list."))
-
-    def chosen(self) -> list[int]:
-        """The IDs of the mailboxes to remove."""
-        return [self.only.data] if self.only.data else list(self.connection.data or [])

@@ -14,7 +14,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import get_locale, ngettext
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from .. import (
@@ -31,7 +31,7 @@ from .. import review as reviews
 from .. import rotation as rotations
 from ..consent import ADMIN
 from ..extensions import db
-from ..forms import ConfirmForm, HeldRemovalsForm
+from ..forms import ConfirmForm, HeldRemovalsForm, RemoveMailboxesForm
 from ..i18n import lazy_gettext as _l
 from ..i18n import return_after_switching
 from ..microsoft.clouds import cloud
@@ -48,7 +48,6 @@ from .forms import (
     MethodForm,
     PfxForm,
     RegisterForm,
-    RemoveMailboxesForm,
     TenantForm,
 )
 
@@ -677,34 +676,8 @@ def remove_mailboxes():
     if form.confirmed.data != "yes":
         return render_template("setup/remove_mailboxes.html", form=form, chosen=chosen)
     done = provisioning.remove(configuration, chosen, form.remove.data == "calendar", ADMIN)
-    if done.removed:
-        flash(
-            ngettext(
-                "Removed %(num)d mailbox: its synchronisation has ended.",
-                "Removed %(num)d mailboxes: their synchronisation has ended.",
-                len(done.removed),
-            ),
-            "success",
-        )
-    refused = [upn for upn, removal in done.removed if removal.code]
-    if refused:
-        flash(
-            _(
-                "Microsoft refused to let the portal clean up %(addresses)s (the mailbox "
-                "has gone or is outside the group): nothing was taken out of it.",
-                addresses=", ".join(refused),
-            ),
-            "warning",
-        )
-    if done.failed:
-        flash(
-            _(
-                "Microsoft did not answer in time for %(addresses)s: still synchronised. "
-                "Try again in a few minutes.",
-                addresses=", ".join(done.failed),
-            ),
-            "error",
-        )
+    for message, category in done.messages():
+        flash(message, category)
     return redirect(url_for("setup.mailboxes"), 303)
 
 

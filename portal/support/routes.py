@@ -32,7 +32,7 @@ from .. import (
     verification,
 )
 from ..extensions import db, limiter
-from ..forms import ConfirmForm, HeldRemovalsForm
+from ..forms import ConfirmForm, HeldRemovalsForm, RemoveMailboxesForm
 from ..microsoft.clouds import CLOUDS
 from ..microsoft.errors import MicrosoftError
 from ..models import (
@@ -40,7 +40,6 @@ from ..models import (
     AuditEvent,
     Certificate,
     Configuration,
-    Connection,
     Institution,
     Invitation,
     Method,
@@ -50,7 +49,7 @@ from ..models import (
     record,
     utcnow,
 )
-from ..paging import page_argument, paginate, search_argument
+from ..paging import PAGE_SIZE, page_argument, paginate, search_argument
 from ..sync import colours, engine
 from . import bp
 from .forms import (
@@ -292,11 +291,9 @@ def _configuration_page(configuration: Configuration, refusal: str | None = None
         .order_by(AuditEvent.id.desc()),
         page_argument(request.args, "audit_page"),
     )
-    connections = paginate(
-        select(Connection)
-        .where(Connection.configuration_id == configuration.id)
-        .order_by(Connection.upn, Connection.id),
-        page_argument(request.args, "mailboxes_page"),
+    search = search_argument(request.args)
+    connections = provisioning.mailbox_page(
+        configuration, search, page_argument(request.args, "mailboxes_page"), PAGE_SIZE
     )
     tasks = review.readiness(configuration)
     return render_template(
@@ -311,6 +308,9 @@ def _configuration_page(configuration: Configuration, refusal: str | None = None
         cloud=CLOUDS.get(configuration.cloud),
         warning_days=EXPIRY_WARNING_DAYS,
         connections=connections,
+        search=search,
+        remove_form=RemoveMailboxesForm(formdata=None),
+        mailboxes_open=_mailboxes_open(configuration),
         refusals=engine.refusals([c.id for c in connections.items]),
         feed_form=FeedForm(obj=configuration),
         tasks=tasks,
@@ -410,6 +410,64 @@ def mailboxes(configuration_id: int):
             parts.append(_("not addresses: %(items)s", items=", ".join(unreadable)))
         flash("; ".join(parts), "info" if not outcome.refused else "error")
     return redirect(url_for("support.configuration", configuration_id=configuration.id))
+
+
+def _mailboxes_open(configuration: Configuration) -> bool:
+    """Mailboxes are chosen, removed and exported as on the administrator's page: for an
+    approved configuration with application permissions only."""
+    return configuration.status == Status.APPROVED and configuration.method == Method.APPLICATION
+
+
+@bp.get("/configurations/<int:configuration_id>/mailboxes.csv")
+def export_mailboxes(configuration_id: int):
+    """The configuration's mailboxes (those matching the search) as CSV, as the
+    administrator's page gives them."""
+    configuration = _configuration(configuration_id)
+    if not _mailboxes_open(configuration):
+        abort(404)
+    search = search_argument(request.args)
+    record(configuration.institution, g.staff.email, "exported_mailboxes", search)
+    db.session.commit()
+    response = Response(provisioning.export_csv(configuration, search), mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="mailboxes.csv"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/configurations/<int:configuration_id>/mailboxes/remove")
+def remove_mailboxes(configuration_id: int):
+    """End the synchronisation of the chosen mailboxes, as support: first a page that says
+    what will happen and asks what to take out of them; only its confirmation removes."""
+    configuration = _configuration(configuration_id)
+    if not _mailboxes_open(configuration):
+        abort(404)
+    form = RemoveMailboxesForm()
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            abort(400)
+        return _configuration_page(
+            configuration, refusal=_("Choose the mailboxes from the list."), status=400
+        )
+    chosen = provisioning.removable(configuration, form.chosen())
+    if not chosen:
+        return _configuration_page(
+            configuration, refusal=_("Choose at least one mailbox to remove."), status=400
+        )
+    if form.confirmed.data != "yes":
+        return render_template(
+            "support/remove_mailboxes.html",
+            form=form,
+            chosen=chosen,
+            configuration=configuration,
+            institution=configuration.institution,
+        )
+    done = provisioning.remove(configuration, chosen, form.remove.data == "calendar", g.staff.email)
+    for message, category in done.messages():
+        flash(message, category)
+    return redirect(
+        url_for("support.configuration", configuration_id=configuration.id, _anchor="mailboxes"),
+        303,
+    )
 
 
 @bp.post("/configurations/<int:configuration_id>/held-removals")
