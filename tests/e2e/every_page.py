@@ -163,6 +163,20 @@ def walk_mailboxes(world, page, check, look) -> None:
     page.get_by_role("button", name="Remove selected").click()
     expect(page.get_by_role("heading", name="Remove 1 mailbox?")).to_be_visible()
     look(page, "mailboxes-remove")
+    # Support's side of the same mailboxes: searched, and the removal's confirmation.
+    with world.app.app_context():
+        staff.create_staff(STAFF, PASSWORD)
+        db.session.commit()
+    page.context.clear_cookies()
+    sign_in_to_console(page, world.portal.url, STAFF, PASSWORD)
+    page.get_by_role("link", name=INSTITUTION["managed"]).click()
+    page.get_by_label("Search by address").fill("contoso")
+    page.get_by_role("button", name="Search", exact=True).click()
+    check(page, None, "support-mailboxes")
+    page.locator("input[name=connection]").first.check()
+    page.get_by_role("button", name="Remove selected").click()
+    expect(page.get_by_role("heading", name="Remove 1 mailbox?")).to_be_visible()
+    look(page, "support-mailboxes-remove")
 
 
 def walk_results(world, page, check) -> None:

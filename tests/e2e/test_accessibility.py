@@ -8,12 +8,9 @@ every_page.py, shared with test_narrow_screens.py).
 import pytest
 from playwright.sync_api import expect
 
-from portal import staff
-from portal.extensions import db
 from tests.e2e.axe import assert_accessible
 from tests.e2e.conftest import sign_in_to_console
 from tests.e2e.every_page import (
-    INSTITUTION,
     PASSWORD,
     STAFF,
     configure,
@@ -53,19 +50,6 @@ def test_end_user_pages(world, page):
 
 def test_mailboxes_page_and_its_removal_confirmation(world, page):
     walk_mailboxes(world, page, check, assert_accessible)
-    with world.app.app_context():
-        staff.create_staff(STAFF, PASSWORD)
-        db.session.commit()
-    page.context.clear_cookies()
-    sign_in_to_console(page, world.portal.url, STAFF, PASSWORD)
-    page.get_by_role("link", name=INSTITUTION["managed"]).click()
-    page.get_by_label("Search by address").fill("contoso")
-    page.get_by_role("button", name="Search", exact=True).click()
-    assert_accessible(page, "support-mailboxes")
-    page.locator("input[name=connection]").first.check()
-    page.get_by_role("button", name="Remove selected").click()
-    expect(page.get_by_role("heading", name="Remove 1 mailbox?")).to_be_visible()
-    assert_accessible(page, "support-mailboxes-remove")
 
 
 def test_pages_with_results(world, page):
