@@ -230,6 +230,15 @@ FORMS = {
         "staff", {"message": ("Please change the tenant.",), "step": ("tenant", "method")}
     ),
     "support.mailboxes": Form("staff", {"addresses": ("a@contoso.edu",)}),
+    "support.remove_mailboxes": Form(
+        "staff",
+        {
+            "connection": ("1",),
+            "only": ("1",),
+            "remove": ("events", "calendar"),
+            "confirmed": ("yes",),
+        },
+    ),
     "support.decide_held_removals": Form(
         "staff", {"pass_id": ("1",), "decision": ("confirm", "cancel")}
     ),
@@ -316,7 +325,9 @@ PAGES = {
             "page": ("1", "2"),
         },
     ),
-    "support.configuration": Page("staff", {"audit_page": ("2",), "mailboxes_page": ("2",)}),
+    "support.configuration": Page(
+        "staff", {"audit_page": ("2",), "mailboxes_page": ("2",), "q": ("contoso",)}
+    ),
     "support.institutions": Page("staff", {"q": ("example",), "page": ("1", "2")}),
     "support.institution_settings": Page("staff"),
     "support.certificates": Page("staff", {"page": ("2",)}),
@@ -326,6 +337,7 @@ PAGES = {
     "support.confirm_revoke": Page("staff"),
     "support.confirm_rotation": Page("staff"),
     "support.export": Page("staff"),
+    "support.export_mailboxes": Page("staff", {"q": ("adele",)}),
     "support.api_keys_page": Page("staff"),
     "api.Mailboxes": Page(
         "api", {"state": ("connected", "disconnected"), "page": ("1", "2"), "per_page": ("10",)}
