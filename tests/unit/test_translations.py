@@ -40,7 +40,7 @@ def _extracted() -> set[str]:
     searched = {"portal", "templates"}
 
     def inside(path: str) -> bool:
-        parts = Path(path).resolve().relative_to(ROOT).parts
+        parts = Path(path).absolute().relative_to(ROOT).parts
         return not parts or parts[0] in searched
 
     found = extract_from_dir(
