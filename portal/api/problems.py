@@ -50,8 +50,8 @@ DESCRIPTIONS: dict[ProblemType, tuple[str, str]] = {
     ),
     ProblemType.INVALID_ADDRESS: (
         "Not a mailbox address",
-        "The address is not a user principal name or e-mail address (RFC 5322 dot-atom "
-        "local part, a domain name).",
+        "The address is not a user principal name: a local part of letters, digits and "
+        "' . - _ ! # ^ ~ (the characters Microsoft Entra allows), '@' and a domain name.",
     ),
     ProblemType.INVALID_REQUEST: (
         "The request is not valid",

@@ -14,11 +14,13 @@ MAX_BATCH = 1000
 MAX_PAGE = 500
 MAX_ADDRESS = 320
 # A mailbox address as the API takes it, the document's pattern and the API's rule in one:
-# an RFC 5322 dot-atom local part (as ``portal.validators.ADDRESS``) and a domain name.
-# Written without look-ahead, so it is the same in every regular expression dialect the
-# document's readers use; Microsoft answers a local part over 64 characters as an unknown
-# user, as any address it does not know.
-_ATEXT = "[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]"
+# a user principal name, which Graph finds a mailbox by: a local part of the characters
+# Microsoft Entra allows in one (A-Z, a-z, 0-9 and ' . - _ ! # ^ ~, "UserPrincipalName
+# population" in Entra Connect's documentation; so no "%", which a URL path would read as
+# an escape) in dot-atom form, and a domain name. Written without look-ahead, so it is the
+# same in every regular expression dialect the document's readers use; Microsoft answers
+# a local part over 64 characters as an unknown user, as any address it does not know.
+_ATEXT = "[a-zA-Z0-9'_!#^~-]"
 _LABEL = "[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
 ADDRESS_PATTERN = rf"^{_ATEXT}+(\.{_ATEXT}+)*@({_LABEL}\.)+[a-zA-Z]{{2,63}}$"
 _ADDRESS = re.compile(ADDRESS_PATTERN.removesuffix("$") + r"\Z")
