@@ -6,14 +6,18 @@ many). This backend plugs the portal's migrated ``ServerSession`` model into
 Flask-Session's own session interface instead; Redis uses Flask-Session's Redis backend.
 """
 
+import logging
 from datetime import timedelta
 
 from flask.sessions import SessionInterface
 from flask_session.base import ServerSideSession, ServerSideSessionInterface
 from sqlalchemy import bindparam, delete, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from .extensions import db
 from .models import ServerSession, utcnow
+
+log = logging.getLogger(__name__)
 
 # Every request reads its session: one statement, built once, by the unique session_id
 # index, and only the two columns it needs (no ORM object to track).
@@ -54,8 +58,15 @@ class DatabaseSessionInterface(ServerSideSessionInterface):
         db.session.commit()
 
     def _delete_expired_sessions(self) -> None:
-        db.session.execute(delete(ServerSession).where(ServerSession.expiry <= utcnow()))
-        db.session.commit()
+        """Flask-Session's housekeeping, before about one request in 1,000 (any request,
+        ``/healthz`` too): a database that fails it fails that request's own work, not
+        this; the next cleanup tries again."""
+        try:
+            db.session.execute(delete(ServerSession).where(ServerSession.expiry <= utcnow()))
+            db.session.commit()
+        except SQLAlchemyError as error:
+            db.session.rollback()
+            log.warning("Expired sessions not deleted (%s).", type(error).__name__)
 
 
 class SessionlessPaths(SessionInterface):

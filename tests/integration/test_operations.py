@@ -1,5 +1,6 @@
 """Operating the portal: health checks, key rotation, security headers over https."""
 
+import flask_session.base
 import pytest
 from cryptography.fernet import Fernet
 
@@ -50,6 +51,15 @@ def test_healthz_answers_json_when_the_database_is_gone_even_with_a_session_cook
     response = client.get("/healthz")
     assert response.status_code == 503 and response.json["down"] == ["database"]
     assert "Set-Cookie" not in response.headers
+
+
+def test_healthz_answers_json_when_the_session_cleanup_meets_a_lost_database(make_app, monkeypatch):
+    # Flask-Session deletes expired sessions before about one request in 1,000, chosen by
+    # random.randint: here before this one.
+    monkeypatch.setattr(flask_session.base.random, "randint", lambda low, high: 0)
+    client = make_app(SQLALCHEMY_DATABASE_URI="sqlite:////nonexistent/portal.db").test_client()
+    response = client.get("/healthz")
+    assert response.status_code == 503 and response.json["down"] == ["database"]
 
 
 def test_healthz_leaves_nothing_behind_in_the_database(app, client):
