@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import icalendar
 import recurring_ical_events
+from recurring_ical_events.util import time_span_contains_event
 
 from ..microsoft import graph
 from . import fetching
@@ -36,6 +37,8 @@ _SINGLE_VALUED = (
 )
 # What a feed generator changes on every export without the event changing: left out of the
 # content a key is derived from for an event without UID.
+# What makes an event part of a series, expanded by recurring-ical-events (RFC 5545, 3.8.5).
+_SERIES = ("RRULE", "RDATE", "EXDATE", "RECURRENCE-ID")
 _EXPORT_STAMPS = {"DTSTAMP", "LAST-MODIFIED", "CREATED", "SEQUENCE"}
 _PROPERTY_NAME = re.compile(r"[^:;]*")
 # Begins a derived UID. A feed could give an event such a UID itself, but only to confuse
@@ -218,20 +221,53 @@ def parse(data: bytes, window_start: datetime, window_end: datetime) -> list[Occ
 def _expand(
     calendar: icalendar.Calendar, window_start: datetime, window_end: datetime
 ) -> list[Occurrence]:
-    """The calendar's occurrences in the window, cancelled ones left out, one per key."""
-    recurring: set[str] = set()
+    """The calendar's occurrences in the window, cancelled ones left out, one per key.
+
+    Only series go through recurring-ical-events' expansion. A single event (no RRULE,
+    RDATE, EXDATE or RECURRENCE-ID, and no other event of its UID that has them), which is
+    how MyTimetable writes every lecture, is its own one occurrence: its span and whether
+    the window holds it come from the library's own ``EventAdapter`` and
+    ``time_span_contains_event``, as they would in the expansion, without the series and the
+    copy of the event the expansion makes for each occurrence (over half of a feed's reading).
+    """
+    recurring: set[str] = set()  # their occurrences' keys name their original start
+    series: set[str] = set()
     moved_by: dict[tuple[str, str], timedelta] = {}
     for event in calendar.walk("VEVENT"):
         if any(name in event for name in ("RRULE", "RDATE", "RECURRENCE-ID")):
             recurring.add(str(event["UID"]))
+        if any(name in event for name in _SERIES):
+            series.add(str(event["UID"]))
         if _this_and_future(event):
             shift = recurring_ical_events.EventAdapter(event).move_recurrences_by
             moved_by[(str(event["UID"]), _utc_stamp(event["RECURRENCE-ID"].dt))] = shift
+    singles = [
+        component
+        for component in calendar.subcomponents
+        if component.name == "VEVENT" and str(component["UID"]) not in series
+    ]
+    calendar.subcomponents = [
+        component
+        for component in calendar.subcomponents
+        if component.name != "VEVENT" or str(component["UID"]) in series
+    ]
+    spans = [
+        (component, recurring_ical_events.EventAdapter(component).span) for component in singles
+    ]
+    spans = [
+        (component, start, end)
+        for component, (start, end) in spans
+        if time_span_contains_event(window_start, window_end, start, end)
+    ]
+    spans += [
+        (component, component["DTSTART"].dt, component["DTEND"].dt)
+        for component in recurring_ical_events.of(calendar).between(window_start, window_end)
+    ]
     by_key: dict[str, Occurrence] = {}
-    for component in recurring_ical_events.of(calendar).between(window_start, window_end):
+    for component, start, end in spans:
         if str(component.get("STATUS", "")).upper() == "CANCELLED":
             continue
-        occurrence = _occurrence(component, recurring, moved_by)
+        occurrence = _occurrence(component, start, end, recurring, moved_by)
         by_key[occurrence.key] = occurrence
     return list(by_key.values())
 
@@ -313,12 +349,15 @@ def _this_and_future(event: icalendar.Event) -> bool:
 
 
 def _occurrence(
-    component: icalendar.Event, recurring: set[str], moved_by: dict[tuple[str, str], timedelta]
+    component: icalendar.Event,
+    first: date | datetime,
+    last: date | datetime,
+    recurring: set[str],
+    moved_by: dict[tuple[str, str], timedelta],
 ) -> Occurrence:
-    """The Occurrence for one expanded component of recurring-ical-events."""
+    """The Occurrence of a single event, or of one expanded component of
+    recurring-ical-events, from ``first`` to ``last``."""
     uid = str(component["UID"])
-    first = component["DTSTART"].dt
-    last = component["DTEND"].dt
     all_day = not isinstance(first, datetime)
     if all_day and _to_utc(last) <= _to_utc(first):
         # Holiday feeds often give a one-day event a DTEND equal to its DTSTART. An all-day

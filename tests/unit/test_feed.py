@@ -1,6 +1,7 @@
 """The timetable feed: iCalendar read into occurrences, and the feed fetched over HTTP."""
 
 import dataclasses
+import re
 import socket
 import threading
 from datetime import UTC, datetime
@@ -261,6 +262,56 @@ def test_an_event_removed_from_the_feed_is_missing_from_the_next_version():
 def test_the_window_holds_what_overlaps_it_start_inclusive_end_exclusive(uid, included):
     window = (utc(2026, 11, 1), utc(2026, 11, 8))
     assert (f"{uid}|" in keys("boundaries.ics", window)) is included
+
+
+def through_the_expansion(data: bytes) -> bytes:
+    """The same feed with every event made part of a series (an EXDATE that excludes
+    nothing), so that recurring-ical-events expands it rather than the single-event path."""
+    changed = re.sub(rb"BEGIN:VEVENT(\r?\n)", rb"BEGIN:VEVENT\1EXDATE:19000101T000000Z\1", data)
+    assert changed != data
+    return changed
+
+
+def read_both_ways(data: bytes, window) -> tuple[list, list]:
+    """The feed's occurrences as read, and as read with every event expanded by the
+    library; a UID derived from the content (which the EXDATE changes) left out of both."""
+
+    def comparable(occurrences):
+        return sorted(
+            (dataclasses.replace(o, key="", uid="") if o.uid_derived else o for o in occurrences),
+            key=repr,
+        )
+
+    expanded = feed.parse(through_the_expansion(data), *window)
+    return comparable(feed.parse(data, *window)), comparable(expanded)
+
+
+SHAPES = [
+    ("DTSTART:20261103T090000Z", "DURATION:PT1H30M"),
+    ("DTSTART:20261103T090000Z",),  # no end: it ends when it starts (RFC 5545, 3.6.1)
+    ("DTSTART;VALUE=DATE:20261103",),  # no end: the whole day
+    ("DTSTART:20261101T000000Z", "DTEND:20261101T000000Z"),  # nothing long, at the start
+    ("DTSTART:20261231T230000Z", "DTEND:20270101T000000Z"),  # ends as the window ends
+    ("DTSTART:20270101T000000Z", "DTEND:20270101T010000Z"),  # starts as the window ends
+    ("DTSTART:20261103T100000Z", "DTEND:20261103T090000Z"),  # ends before it starts
+    ("DTSTART;TZID=Europe/Amsterdam:20261103T090000", "DTEND:20261103T100000Z"),
+    ("DTSTART:20261103T090000", "DTEND:20261103T100000"),  # floating
+]
+
+
+@pytest.mark.parametrize("lines", SHAPES)
+def test_a_single_event_reads_as_the_libraries_expansion_reads_it(lines):
+    as_single, expanded = read_both_ways(calendar("UID:s@example.org", *lines), TERM)
+    assert as_single == expanded
+
+
+@pytest.mark.parametrize("path", sorted(FEEDS.glob("*.ics")), ids=lambda path: path.name)
+@pytest.mark.parametrize("window", [TERM, AUTUMN_TO_SPRING, (utc(2026, 11, 1), utc(2026, 11, 8))])
+def test_every_feed_reads_as_it_does_when_the_library_expands_every_event(path, window):
+    """Single events skip recurring-ical-events' expansion (``feed._expand``); what they
+    come to must not change."""
+    as_read, expanded = read_both_ways(path.read_bytes(), window)
+    assert as_read == expanded
 
 
 # Repeated UIDs
