@@ -100,7 +100,7 @@ def test_form_messages_are_in_dutch(client, wizard, invitation):
     wizard.to_tenant()
     client.get("/language/nl?next=/setup/tenant")
     page = wizard.post("/setup/tenant", {"tenant_id": "common", "client_id": "x"})
-    assert "is niet uw tenant" in page.text
+    assert "is niet jouw tenant" in page.text
     assert "Toepassings-id (client)" in page.text
 
 

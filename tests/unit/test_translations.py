@@ -15,6 +15,8 @@ CATALOG = ROOT / "portal" / "translations" / "nl" / "LC_MESSAGES" / "messages.po
 KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|\{\w+\}")
 TAG = re.compile(r"</?(a|abbr|b|br|code|em|i|kbd|span|strong)\b[^>]*>")
+# The formal pronouns, as words of their own (not the u of "uur" or "nieuw").
+FORMAL = re.compile(r"\b(u|uw|uzelf)\b", re.IGNORECASE)
 
 
 def _catalog():
@@ -87,3 +89,15 @@ def test_no_message_is_in_the_catalog_twice():
     ids = re.findall(r'^(?:msgctxt (".*")\n)?msgid ((?:".*"\n)+)', text, flags=re.M)
     twice = sorted({entry for entry in ids if ids.count(entry) > 1})
     assert not twice, twice
+
+
+def test_the_dutch_says_je_to_every_reader_never_u():
+    # Issue 16: students, administrators and support all read "je"; a "u" on one page
+    # beside "je" on the next makes the product speak with two voices.
+    formal = [
+        form
+        for message in _messages()
+        for form in _forms(message.string)
+        if FORMAL.search(TAG.sub(" ", PLACEHOLDER.sub(" ", form)))
+    ]
+    assert not formal, "\n".join(formal)
