@@ -59,6 +59,12 @@ RUN_TIMEOUT = 3600
 # A request to Redis that cannot connect gives up after this long, so a page that asks for a
 # sync answers even when Redis is unreachable.
 CONNECT_TIMEOUT = 5
+# How long the RQ worker waits on an empty queue before it looks at its stop flag again.
+POP_SECONDS = 5
+# An answer from Redis that has not come after this long means the connection is gone. It
+# must outlast the worker's wait on an empty queue: redis-py 8 reads with a 5-second timeout
+# unless told otherwise, which ended an idle worker with a TimeoutError after 5 seconds.
+READ_TIMEOUT = POP_SECONDS + 10
 
 
 class LockLost(Exception):
@@ -95,7 +101,9 @@ def _due():
 def queue() -> Queue:
     """The RQ queue of synchronisations on the configured Redis."""
     connection = redis.Redis.from_url(
-        current_app.config["REDIS_URL"], socket_connect_timeout=CONNECT_TIMEOUT
+        current_app.config["REDIS_URL"],
+        socket_connect_timeout=CONNECT_TIMEOUT,
+        socket_timeout=READ_TIMEOUT,
     )
     return Queue(QUEUE, connection=connection)
 
@@ -475,9 +483,6 @@ def run_waiting(limit: int | None = None, sleep=None, concurrency: int | None = 
         runner.wait()
     return started
 
-
-# How long the RQ worker waits on an empty queue before it looks at its stop flag again.
-POP_SECONDS = 5
 
 
 def work(app: Flask, stop: threading.Event, burst: bool = False) -> int:

@@ -225,6 +225,44 @@ def test_a_job_claimed_by_a_worker_that_died_is_taken_up_again(queued):
         assert job.outcome == "ok" and job.finished_at is not None
 
 
+def test_a_worker_outwaits_an_empty_queue_and_still_takes_the_next_job(queued):
+    """A worker waits on an empty queue POP_SECONDS at a time. redis-py 8 reads with a
+    5-second socket timeout unless told otherwise, and the worker ended with a TimeoutError
+    on its first quiet 5 seconds: idle for longer than that, it must still be there."""
+    app, client = queued
+    with app.app_context():
+        jobs.queue().empty()
+    stop, failures = threading.Event(), []
+
+    def working():
+        try:
+            with app.app_context():
+                jobs.work(app, stop)
+        except Exception as error:  # noqa: BLE001 - the failure under test
+            failures.append(error)
+
+    worker = threading.Thread(target=working)
+    worker.start()
+    try:
+        time.sleep(jobs.POP_SECONDS + 1.5)
+        assert worker.is_alive(), failures
+        age(app)
+        with app.app_context():
+            assert jobs.sweep() == 1
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with app.app_context():
+                if db.session.query(SyncJob).one().outcome == "ok":
+                    break
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        worker.join(timeout=60)
+    assert not failures
+    with app.app_context():
+        assert db.session.query(SyncJob).one().outcome == "ok"
+
+
 def test_a_worker_sweeps_before_it_works(queued):
     app, client = queued
     with app.app_context():
