@@ -17,8 +17,10 @@ CA, through the portal's own session, MSAL, engine and runners:
    after all. Then an unchanged timetable, published again (a new DTSTAMP, so it is read
    in full): the writes and requests of that re-sync, which should be none.
 2. PostgreSQL and Redis (``--database-url``, ``--redis-url``): ``--pg-mailboxes`` mailboxes
-   through one ``flask sync worker --burst`` process, then as many others through two at
-   once; the ratio is ``two_worker_speedup``.
+   through one ``flask sync worker`` process, then as many others through two at once, at
+   each ``--pg-concurrency`` (4 and 16 by default); the workers are up and waiting on the
+   queue before the jobs are pushed, as in production. The ratio is ``two_worker_speedup``
+   (at the first concurrency); ``pg_runs`` has every pair, with the cores the workers used.
 
 The last line is one JSON object: {"latency_ms", "mailboxes", "events_per_mailbox",
 "mailboxes_per_minute", "baseline_mailboxes_per_minute", "speedup", "events_per_s",
@@ -181,7 +183,7 @@ def settings(args, workdir: Path, pki, urls: tuple[str, str], database: str, red
     }
 
 
-def worker_environment(args, pki, urls, database: str, redis_url: str) -> dict:
+def worker_environment(args, pki, urls, database: str, redis_url: str, concurrency: int) -> dict:
     """The environment of a ``flask sync worker`` process with the same settings."""
     return os.environ | {
         "PORTAL_ENV": "production",
@@ -193,7 +195,7 @@ def worker_environment(args, pki, urls, database: str, redis_url: str) -> dict:
         "PORTAL_GRAPH_ENDPOINT": urls[1],
         "PORTAL_CA_BUNDLE": str(pki.ca_path),
         "PORTAL_FEED_ALLOWED_NETWORKS": "127.0.0.0/8",
-        "PORTAL_SYNC_CONCURRENCY": str(args.concurrency),
+        "PORTAL_SYNC_CONCURRENCY": str(concurrency),
         "PORTAL_LOG_LEVEL": "warning",
     }
 
@@ -225,16 +227,27 @@ def outcomes() -> dict:
     return {str(outcome): count for outcome, count in rows}
 
 
-def workers(count: int, environment: dict, log: Path) -> float:
-    """Run ``count`` ``flask sync worker --burst`` processes at once, until the queue is
-    empty; the seconds from the first run's start to the last run's end (the processes'
-    own start-up left out), as the jobs record them."""
+def workers(count: int, environment: dict, log: Path, standins, latency: str) -> tuple:
+    """Run ``count`` ``flask sync worker`` processes over the jobs queued in Redis: the
+    seconds from the first run's start to the last run's end, as the jobs record them, and
+    the CPU seconds the processes used meanwhile.
+
+    As in production the workers are up before the work comes: the queued jobs are taken
+    off the queue, the processes started, and once each waits on the queue (Redis lists it
+    as blocked in BLPOP) the jobs are pushed back at once, with the Graph stand-in's
+    latency turned on. The processes' start-up is so left out of every run alike. Each
+    process is stopped as an operator would (SIGTERM) once every job has ended."""
+    rq_queue = jobs.queue()
+    client = rq_queue.connection
+    with client.pipeline(transaction=True) as take:
+        take.lrange(rq_queue.key, 0, -1)
+        take.delete(rq_queue.key)
+        queued, _ = take.execute()
     since = utcnow()
     with open(log, "ab") as output:
         processes = [
             subprocess.Popen(
-                [str(VENV_BIN / "flask"), "--app", "wsgi", "sync", "worker", "--burst"]
-                + ["--every", "0"],
+                [str(VENV_BIN / "flask"), "--app", "wsgi", "sync", "worker", "--every", "0"],
                 cwd=ROOT,
                 env=environment,
                 stdout=output,
@@ -242,16 +255,36 @@ def workers(count: int, environment: dict, log: Path) -> float:
             )
             for _ in range(count)
         ]
-        for process in processes:
-            if process.wait(timeout=7200) != 0:
-                raise SystemExit(f"a sync worker failed; see {log}")
+        try:
+            deadline = time.monotonic() + 120
+            while sum(c["cmd"] == "blpop" for c in client.client_list()) < count:
+                if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+                    raise SystemExit(f"the sync workers did not start; see {log}")
+                time.sleep(0.1)
+            ask(standins, latency)
+            cpu_before = sum(cpu_seconds(process.pid) for process in processes)
+            client.rpush(rq_queue.key, *queued)
+            finished = db.select(db.func.count()).where(SyncJob.finished_at >= since)
+            while db.session.scalar(finished) < len(queued):
+                db.session.commit()
+                if any(p.poll() is not None for p in processes):
+                    raise SystemExit(f"a sync worker ended early; see {log}")
+                time.sleep(0.2)
+            cpu = sum(cpu_seconds(process.pid) for process in processes) - cpu_before
+        finally:
+            ask(standins, "latency 0 0")
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                if process.wait(timeout=600) != 0:
+                    raise SystemExit(f"a sync worker failed; see {log}")
     first, last = db.session.execute(
         db.select(db.func.min(SyncJob.started_at), db.func.max(SyncJob.finished_at)).where(
             SyncJob.started_at >= since
         )
     ).one()
     db.session.commit()
-    return (last - first).total_seconds()
+    return (last - first).total_seconds(), cpu
 
 
 def progress(message: str) -> None:
@@ -271,6 +304,13 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=None)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument(
+        "--pg-concurrency",
+        type=lambda value: [int(part) for part in value.split(",")],
+        default=[4, 16],
+        help="PORTAL_SYNC_CONCURRENCY of the worker processes, one pair of runs each "
+        "(comma-separated; two_worker_speedup is the first's)",
+    )
+    parser.add_argument(
         "--database-url",
         default=os.environ.get(
             "PORTAL_BENCH_DATABASE_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres"
@@ -288,7 +328,7 @@ def main() -> None:
     baseline = args.baseline or (3 if args.quick else 16)
     pg_mailboxes = args.pg_mailboxes
     if pg_mailboxes is None:
-        pg_mailboxes = 40 if args.quick else mailboxes // 2
+        pg_mailboxes = 64 if args.quick else mailboxes // 4
     events = args.events or (100 if args.quick else 200)
     args.encryption_key = Fernet.generate_key().decode()
 
@@ -297,9 +337,10 @@ def main() -> None:
     ports = (free_port(), free_port())
     urls = tuple(f"https://127.0.0.1:{port}" for port in ports)
     feeds = FeedServer(workdir / "feeds", timetable(events, datetime.now(UTC)))
-    upns = [mailbox(n) for n in range(baseline + mailboxes + 2 * pg_mailboxes)]
+    runs = 2 * len(args.pg_concurrency)
+    upns = [mailbox(n) for n in range(baseline + mailboxes + runs * pg_mailboxes)]
     sqlite_upns = upns[: baseline + mailboxes]
-    pg_upns = (upns[len(sqlite_upns) :][:pg_mailboxes], upns[len(sqlite_upns) :][pg_mailboxes:])
+    pg_upns = [upns[len(sqlite_upns) + run * pg_mailboxes :][:pg_mailboxes] for run in range(runs)]
     app = create_app(settings(args, workdir, pki, urls, f"sqlite:///{workdir / 'portal.db'}"))
     figures: dict = {}
     with app.app_context():
@@ -398,7 +439,6 @@ def scale_out(args, workdir, pki, urls, feeds, vendor_row, pg_upns, standins) ->
     database = f"{base}/{name}"
     client = redis.Redis.from_url(args.redis_url)
     client.flushdb()
-    environment = worker_environment(args, pki, urls, database, args.redis_url)
     log = workdir / "workers.log"
     try:
         app = create_app(settings(args, workdir, pki, urls, database, args.redis_url))
@@ -409,16 +449,22 @@ def scale_out(args, workdir, pki, urls, feeds, vendor_row, pg_upns, standins) ->
             db.session.commit()
             config = institution(feeds.url, vendor)
             config_id = config.id
+            latency = f"latency {args.latency} {args.item_latency}"
             ask(standins, "latency 0 0")
-            provision(config, pg_upns[0])
-            ask(standins, f"latency {args.latency} {args.item_latency}")
-            progress(f"PostgreSQL + Redis: one worker, {len(pg_upns[0])} mailboxes")
-            one = workers(1, environment, log)
-            ask(standins, "latency 0 0")
-            provision(db.session.get(Configuration, config_id), pg_upns[1])
-            ask(standins, f"latency {args.latency} {args.item_latency}")
-            progress(f"PostgreSQL + Redis: two workers, {len(pg_upns[1])} mailboxes")
-            two = workers(2, environment, log)
+            runs = {}
+            upns = iter(pg_upns)
+            for concurrency in args.pg_concurrency:
+                environment = worker_environment(
+                    args, pki, urls, database, args.redis_url, concurrency
+                )
+                for count in (1, 2):
+                    chosen = next(upns)
+                    provision(db.session.get(Configuration, config_id), chosen)
+                    progress(
+                        f"PostgreSQL + Redis: {count} worker(s) at concurrency {concurrency}, "
+                        f"{len(chosen)} mailboxes"
+                    )
+                    runs[concurrency, count] = workers(count, environment, log, standins, latency)
             done = outcomes()
             db.session.remove()
             db.engine.dispose()
@@ -427,11 +473,35 @@ def scale_out(args, workdir, pki, urls, feeds, vendor_row, pg_upns, standins) ->
         with psycopg.connect(args.database_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     count = len(pg_upns[0])
+
+    def per_minute(concurrency: int, workers: int) -> float:
+        return round(count / runs[concurrency, workers][0] * 60, 1)
+
+    def cores(concurrency: int, workers: int) -> float:
+        seconds, cpu = runs[concurrency, workers]
+        return round(cpu / seconds, 2)
+
+    first = args.pg_concurrency[0]
     return {
         "pg_mailboxes_per_run": count,
-        "pg_one_worker_mailboxes_per_minute": round(count / one * 60, 1),
-        "pg_two_workers_mailboxes_per_minute": round(count / two * 60, 1),
-        "two_worker_speedup": round(one / two, 2),
+        "pg_concurrency": first,
+        "pg_one_worker_mailboxes_per_minute": per_minute(first, 1),
+        "pg_two_workers_mailboxes_per_minute": per_minute(first, 2),
+        "two_worker_speedup": round(per_minute(first, 2) / per_minute(first, 1), 2),
+        # Each concurrency's pair of runs: mailboxes per minute of one and of two workers,
+        # their ratio, and the cores the worker processes kept busy (their CPU seconds from
+        # the jobs' push to the last job's end, over the run's wall time).
+        "pg_runs": {
+            str(concurrency): {
+                "one_worker_mailboxes_per_minute": per_minute(concurrency, 1),
+                "two_workers_mailboxes_per_minute": per_minute(concurrency, 2),
+                "two_worker_speedup": round(
+                    per_minute(concurrency, 2) / per_minute(concurrency, 1), 2
+                ),
+                "worker_cores": [cores(concurrency, 1), cores(concurrency, 2)],
+            }
+            for concurrency in args.pg_concurrency
+        },
         "pg_outcomes": done,
     }
 
