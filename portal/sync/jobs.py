@@ -484,7 +484,6 @@ def run_waiting(limit: int | None = None, sleep=None, concurrency: int | None = 
     return started
 
 
-
 def work(app: Flask, stop: threading.Event, burst: bool = False) -> int:
     """The RQ worker of ``flask sync worker``: take jobs from the queue and run each
     (``run_job``, with its mailbox lock) in a ``Runner`` thread, up to
