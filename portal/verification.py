@@ -47,9 +47,13 @@ MAILBOX = Link("mailbox_reachable", _l("Mailbox reachable"))
 SCOPE = Link("scope_enforced", _l("Access limited to the security group"))
 GROUP = Link("group_readable", _l("The group's members can be read"))
 
+# The links checked with the certificate alone, before anyone signs in: a new
+# certificate's check stops after them, and so does support's re-check of a delegated
+# configuration (only an administrator of the tenant can sign in for the rest).
+FIRST_LINKS = (TENANT, APPLICATION, CERTIFICATE)
 CHAINS = {
-    Method.APPLICATION: (TENANT, APPLICATION, CERTIFICATE, PERMISSION, MAILBOX, SCOPE),
-    Method.DELEGATED: (TENANT, APPLICATION, CERTIFICATE, SIGNED_IN, PERMISSION, MAILBOX),
+    Method.APPLICATION: (*FIRST_LINKS, PERMISSION, MAILBOX, SCOPE),
+    Method.DELEGATED: (*FIRST_LINKS, SIGNED_IN, PERMISSION, MAILBOX),
 }
 LABELS = {link.kind: link.label for links in (*CHAINS.values(), [GROUP]) for link in links}
 # The application permissions that let the app list a group's transitive members

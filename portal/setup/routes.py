@@ -398,26 +398,30 @@ def verify():
     ), status
 
 
-def _chain(configuration):
-    """The latest run, link by link, with the links it did not reach."""
+def _chain(configuration, purpose="configuration"):
+    """The latest run, link by link, with the links it did not reach: of the wizard's
+    chain, or (``purpose="rotation"``) of the new certificate's check, whose advice is the
+    rotation's own and points to no step."""
     if not configuration.method:
         return []
-    run = configuration.latest_run()
+    run = configuration.latest_run(purpose)
     done = {v.kind: v for v in run}
-    stale = verification.checked_before_change(configuration, run)
-    links = []
-    for link in verification.chain(configuration):
+    rotation = purpose == "rotation"
+    stale = not rotation and verification.checked_before_change(configuration, run)
+    links = verification.chain(configuration)
+    if rotation:
+        links = [link for link in links if link in verification.FIRST_LINKS or link.kind in done]
+    items = []
+    for link in links:
         result = done.get(link.kind)
-        advice = (
-            advice_for(result.error_code)
-            if result and result.outcome == CheckOutcome.FAILED
-            else None
-        )
-        step = STEP_BY_NAME.get(advice.step) if advice and advice.step else None
-        links.append(
+        advice = None
+        if result and result.outcome == CheckOutcome.FAILED:
+            advice = (rotations.advice_for if rotation else advice_for)(result.error_code)
+        step = STEP_BY_NAME.get(advice.step) if advice and advice.step and not rotation else None
+        items.append(
             {"link": link, "result": result, "advice": advice, "step": step, "stale": stale}
         )
-    return links
+    return items
 
 
 @bp.post("/verify/sign-in")
@@ -512,8 +516,7 @@ def rotation():
         new=new or configuration.certificate,
         old=None if switched else configuration.certificate,
         switched=switched,
-        checks=configuration.latest_run("rotation"),
-        labels=verification.LABELS,
+        chain=_chain(configuration, "rotation"),
         cloud=cloud(configuration.cloud),
     )
 

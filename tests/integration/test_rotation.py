@@ -6,7 +6,7 @@ from email import message_from_bytes, policy
 
 import pytest
 
-from portal import invitations, rotation, staff
+from portal import invitations, rotation, staff, verification
 from portal.extensions import db
 from portal.models import Certificate, Configuration
 from tests.conftest import Wizard
@@ -89,6 +89,31 @@ def test_support_checks_every_institution_at_once(rollout, standins):
         assert configuration(app).certificate_id == new.id
         rows = rotation.progress().items
         assert rows[0].switched and rows[0].accepted
+
+
+def test_a_switch_runs_the_configurations_checks_again_with_the_new_certificate(rollout, standins):
+    # Otherwise step 6 shows every check "checked before your last change".
+    standins.registration.admin_consented = True
+    with rollout.app_context():
+        new = rotation.start("support")
+        standins.registration.certificates.append(new.public_pem)
+        assert rotation.check(configuration(rollout), "support")
+        config = configuration(rollout)
+        run = config.latest_run()
+        assert [v.outcome for v in run] == ["passed"] * 5 + ["skipped"]
+        assert new.sha1_thumbprint in run[2].evidence
+        assert config.verified_at and not verification.checked_before_change(config, run)
+
+
+def test_the_rotation_page_says_how_many_days_are_left_in_dutch(rollout):
+    with rollout.app_context():
+        rotation.start("support")
+        link = invitations.issue_invitation(configuration(rollout).institution, "t")
+        db.session.commit()
+    admin = Wizard(rollout.test_client())
+    admin.open(link)
+    page = admin.client.get("/setup/rotation", headers={"Accept-Language": "nl-NL,nl;q=0.9"})
+    assert page.status_code == 200 and "dagen). Voeg het nieuwe certificaat" in page.text
 
 
 def test_a_second_rotation_cannot_start_while_one_is_under_way(rollout):
