@@ -138,9 +138,12 @@ def check(configuration: Configuration, actor: str) -> bool:
     )
     db.session.commit()
     # The configuration's own results were checked with the old certificate, so they would
-    # show as checked before a change: the chain runs again with the new one.
+    # show as checked before a change: the chain runs again with the new one, as far as it
+    # can without an administrator signing in (delegated: the links before the sign-in).
     if configuration.method == Method.APPLICATION and configuration.test_mailbox:
         verification.run_application_checks(configuration, actor)
+    elif configuration.method == Method.DELEGATED:
+        verification.begin_delegated_checks(configuration, actor, sign_in=False)
     return True
 
 

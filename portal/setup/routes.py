@@ -384,14 +384,16 @@ def verify():
         status = 400
     elif request.method == "POST":
         abort(405)
-    if configuration.verified_at and configuration.step_reached < 6:
+    if configuration.verified and configuration.step_reached < 6:
         _reached(6)
         db.session.commit()
+    chain, recheck = _chain(configuration)
     return render_template(
         "setup/verify.html",
         form=form,
         confirm=ConfirmForm(),
-        chain=_chain(configuration),
+        chain=chain,
+        recheck=recheck,
         cloud=cloud(configuration.cloud),
         scripts=scripts.for_configuration(configuration, cloud(configuration.cloud)),
         admin_consent=admin_consent_offered(configuration),
@@ -399,14 +401,18 @@ def verify():
 
 
 def _chain(configuration, purpose="configuration"):
-    """The latest run, link by link, with the links it did not reach: of the wizard's
-    chain, or (``purpose="rotation"``) of the new certificate's check, whose advice is the
+    """The links shown, one by one, with the links not reached, and what to say of a
+    delegated run that stopped before the sign-in (``verification.shown_run``); or
+    (``purpose="rotation"``) the new certificate's last check, whose advice is the
     rotation's own and points to no step."""
     if not configuration.method:
-        return []
-    run = configuration.latest_run(purpose)
-    done = {v.kind: v for v in run}
+        return [], None
     rotation = purpose == "rotation"
+    if rotation:
+        run, recheck = configuration.latest_run(purpose), None
+    else:
+        run, recheck = verification.shown_run(configuration)
+    done = {v.kind: v for v in run}
     stale = not rotation and verification.checked_before_change(configuration, run)
     links = verification.chain(configuration)
     if rotation:
@@ -421,7 +427,7 @@ def _chain(configuration, purpose="configuration"):
         items.append(
             {"link": link, "result": result, "advice": advice, "step": step, "stale": stale}
         )
-    return items
+    return items, recheck
 
 
 @bp.post("/verify/sign-in")
@@ -482,10 +488,12 @@ def review():
     if response := _guard("review"):
         return response
     configuration = g.configuration
+    chain, recheck = _chain(configuration)
     return render_template(
         "setup/review.html",
         form=ConfirmForm(),
-        chain=_chain(configuration),
+        chain=chain,
+        recheck=recheck,
         cloud=cloud(configuration.cloud),
         redirect_uri=redirect_uri(),
         key_file=certificates.key_file_name(g.institution),
@@ -516,7 +524,7 @@ def rotation():
         new=new or configuration.certificate,
         old=None if switched else configuration.certificate,
         switched=switched,
-        chain=_chain(configuration, "rotation"),
+        chain=_chain(configuration, "rotation")[0],
         cloud=cloud(configuration.cloud),
     )
 
@@ -700,7 +708,7 @@ def submit():
         abort(404)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    if not configuration.verified_at:
+    if not configuration.verified:
         flash(_("Verify the connection first: every check must pass."), "error")
         return redirect(url_for("setup.verify"))
     reviews.submitted(configuration, ADMIN, language=str(get_locale()))
@@ -713,7 +721,7 @@ def export_configuration():
     configuration = g.configuration
     if g.institution.managed:
         abort(404)
-    if not configuration.verified_at or configuration.step_reached < 6:
+    if not configuration.verified or configuration.step_reached < 6:
         flash(_("Verify the connection first: every check must pass."), "error")
         return redirect(url_for("setup.verify"))
     body = export.mytimetable_properties(configuration)

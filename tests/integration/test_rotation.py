@@ -11,7 +11,9 @@ from portal.extensions import db
 from portal.models import Certificate, Configuration
 from tests.conftest import Wizard
 from tests.integration.conftest import PASSWORD, Console
+from tests.integration.test_consent_routes import Administrator
 from tests.integration.test_notifications import wait_for
+from tests.integration.test_support_recheck import chain_states, sign_in_and_check
 
 
 @pytest.fixture
@@ -103,6 +105,40 @@ def test_a_switch_runs_the_configurations_checks_again_with_the_new_certificate(
         assert [v.outcome for v in run] == ["passed"] * 5 + ["skipped"]
         assert new.sha1_thumbprint in run[2].evidence
         assert config.verified_at and not verification.checked_before_change(config, run)
+
+
+def test_a_delegated_switch_checks_the_first_links_again_and_keeps_the_sign_in_shown(
+    make_app, standins, configure
+):
+    app = make_app(**standins.settings())
+    configuration_id = configure(
+        app, method="delegated", status="draft", verified_at=None, step_reached=5
+    )
+    with app.app_context():
+        institution = db.session.get(Configuration, configuration_id).institution
+        link = invitations.issue_invitation(institution, "t")
+        db.session.commit()
+    wizard = Wizard(app.test_client())
+    wizard.open(link)
+    sign_in_and_check(Administrator(wizard, standins))
+    with app.app_context():
+        config = db.session.get(Configuration, configuration_id)
+        config.status = "approved"
+        staff.create_staff("support@mytimetable.example", PASSWORD)
+        new = rotation.start("support@mytimetable.example")
+        thumbprint = new.sha1_thumbprint
+        standins.registration.certificates.append(new.public_pem)
+        assert rotation.check(config, "support@mytimetable.example")  # as check_all does
+        assert config.verified
+        link = invitations.issue_invitation(config.institution, "t")
+        db.session.commit()
+    wizard.open(link)
+    page = wizard.client.get("/setup/review").text
+    # The first links checked with the new certificate, the sign-in and the rest from the
+    # complete run before: nothing shown as checked before a change.
+    assert chain_states(page) == ["passed"] * 6 and "Checked before your last change" not in page
+    assert thumbprint in page and "Every check passed on" in page
+    assert "MyTimetable support checked tenant, application and certificate again" in page
 
 
 def test_the_rotation_page_says_how_many_days_are_left_in_dutch(rollout):
