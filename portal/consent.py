@@ -276,7 +276,7 @@ def _checks_after_consent(configuration: Configuration, refused: MicrosoftError 
         # a refusal that left the app without what it needs, nor red when it has it.
         if configuration.test_mailbox:
             verification.run_application_checks(configuration, ADMIN)
-        if configuration.verified_at is not None:
+        if configuration.verified:
             flash(
                 _(
                     "Consent for the organisation was not granted this time (%(code)s), but "

@@ -264,6 +264,17 @@ class Configuration(db.Model):
         """The group whose every member is synchronised, when group following is chosen."""
         return self.group if self.follow_group else None
 
+    @property
+    def verified(self) -> bool:
+        """Whether the configuration counts as verified, for the wizard's stepper and
+        submission as for support's approval: the chain last passed in full with the values
+        saved now (``verified_at``, which a change or a broken link clears) and no run since
+        broke a link. A later run that passed the links before the sign-in and stopped there
+        (support's re-check of a delegated configuration) keeps it verified."""
+        return self.verified_at is not None and not any(
+            link.outcome == CheckOutcome.FAILED for link in self.latest_run()
+        )
+
     def latest_run(self, purpose: str = "configuration") -> list["Verification"]:
         """The links of the most recent verification run, in chain order."""
         links = [v for v in self.verifications if v.purpose == purpose]
@@ -281,6 +292,9 @@ class Verification(db.Model):
     # "configuration": the wizard's chain; "rotation": a new certificate's check.
     purpose: Mapped[str] = mapped_column(String(20), default="configuration")
     kind: Mapped[str] = mapped_column(String(40))
+    # Who ran the checks, as in the audit trail (a staff member's address for support);
+    # None for runs from before it was kept.
+    actor: Mapped[str | None] = mapped_column(String(320))
     # A fingerprint of the values the run checked (verification.fingerprint); None for runs
     # from before it was kept.
     inputs: Mapped[str | None] = mapped_column(String(64))

@@ -14,7 +14,7 @@ from sqlalchemy import case, func, or_, select
 from . import notifications
 from .extensions import db
 from .i18n import lazy_gettext as _l
-from .models import CheckOutcome, Configuration, Connection, Institution, Status, record, utcnow
+from .models import Configuration, Connection, Institution, Status, record, utcnow
 from .paging import Page, paginate
 
 RETURN_STEPS = ("method", "certificate", "register", "tenant", "verify")
@@ -108,15 +108,6 @@ TASK_LABELS = {
 }
 
 
-def verified(configuration: Configuration) -> bool:
-    """Whether the checks passed and no later run failed a link (a delegated run support
-    starts stops before the administrator's sign-in, so it can only fail, never complete)."""
-    latest = configuration.latest_run()
-    return configuration.verified_at is not None and not any(
-        link.outcome == CheckOutcome.FAILED for link in latest
-    )
-
-
 def readiness(configuration: Configuration) -> list[Task]:
     """What approval needs, each done or not, in the order support would see to them."""
     certificate = configuration.certificate
@@ -126,7 +117,7 @@ def readiness(configuration: Configuration) -> list[Task]:
             configuration.method and configuration.tenant_id and configuration.client_id
         ),
         "certificate": certificate is not None and certificate.days_left() >= 0,
-        "verified": verified(configuration),
+        "verified": configuration.verified,
         "feed": bool(configuration.feed_url_template),
     }
     return [Task(key, str(label), done[key]) for key, label in TASK_LABELS.items()]

@@ -16,12 +16,15 @@ from sqlalchemy import select
 
 from . import certificates, invitations, notifications, verification
 from .extensions import db
+from .i18n import lazy_gettext as _l
+from .microsoft import errors
 from .models import (
     Certificate,
     CheckOutcome,
     Configuration,
     Hosting,
     Institution,
+    Method,
     Status,
     record,
 )
@@ -31,6 +34,19 @@ from .paging import Page, paginate
 # use) is asked to add a new certificate: a draft may never be finished, and one returned
 # for changes gets the current certificate when its administrator goes on.
 CAMPAIGN_STATUSES = (Status.SUBMITTED, Status.APPROVED)
+
+
+# The new certificate refused at its link: not uploaded yet, or not yet taken in by
+# Microsoft. The wizard's advice for these codes points to step 2 and to removing older
+# copies, which in a rotation would stop MyTimetable signing in before it has switched.
+NOT_ADDED_YET = errors.Advice(
+    _l("Microsoft does not accept the new certificate for this app yet."),
+    _l(
+        "Upload the .cer file from 1 in the app registration as described in 2, beside the "
+        "old certificate, then check again. Microsoft can take a few minutes to accept a "
+        "newly uploaded certificate."
+    ),
+)
 
 
 class RotationError(Exception):
@@ -121,7 +137,21 @@ def check(configuration: Configuration, actor: str) -> bool:
         f"from {old.sha1_thumbprint} to {new.sha1_thumbprint}",
     )
     db.session.commit()
+    # The configuration's own results were checked with the old certificate, so they would
+    # show as checked before a change: the chain runs again with the new one, as far as it
+    # can without an administrator signing in (delegated: the links before the sign-in).
+    if configuration.method == Method.APPLICATION and configuration.test_mailbox:
+        verification.run_application_checks(configuration, actor)
+    elif configuration.method == Method.DELEGATED:
+        verification.begin_delegated_checks(configuration, actor, sign_in=False)
     return True
+
+
+def advice_for(code: str | None) -> errors.Advice:
+    """What the administrator should do about a link the new certificate's check failed."""
+    if code in verification.CERTIFICATE_CODES:
+        return NOT_ADDED_YET
+    return errors.advice_for(code)
 
 
 def check_all(actor: str) -> tuple[int, int]:

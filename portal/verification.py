@@ -11,9 +11,11 @@ import logging
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask_babel import force_locale, gettext
 
+from . import staff
 from .extensions import db
 from .i18n import lazy_gettext as _l
 from .microsoft import graph, identity
@@ -47,9 +49,13 @@ MAILBOX = Link("mailbox_reachable", _l("Mailbox reachable"))
 SCOPE = Link("scope_enforced", _l("Access limited to the security group"))
 GROUP = Link("group_readable", _l("The group's members can be read"))
 
+# The links checked with the certificate alone, before anyone signs in: a new
+# certificate's check stops after them, and so does support's re-check of a delegated
+# configuration (only an administrator of the tenant can sign in for the rest).
+FIRST_LINKS = (TENANT, APPLICATION, CERTIFICATE)
 CHAINS = {
-    Method.APPLICATION: (TENANT, APPLICATION, CERTIFICATE, PERMISSION, MAILBOX, SCOPE),
-    Method.DELEGATED: (TENANT, APPLICATION, CERTIFICATE, SIGNED_IN, PERMISSION, MAILBOX),
+    Method.APPLICATION: (*FIRST_LINKS, PERMISSION, MAILBOX, SCOPE),
+    Method.DELEGATED: (*FIRST_LINKS, SIGNED_IN, PERMISSION, MAILBOX),
 }
 LABELS = {link.kind: link.label for links in (*CHAINS.values(), [GROUP]) for link in links}
 # The application permissions that let the app list a group's transitive members
@@ -121,11 +127,16 @@ class _Run:
     """Records the links of one run; ``fail`` stops the chain."""
 
     def __init__(
-        self, configuration: Configuration, run_id: str | None = None, purpose="configuration"
+        self,
+        configuration: Configuration,
+        run_id: str | None = None,
+        purpose="configuration",
+        actor: str | None = None,
     ):
         self.configuration = configuration
         self.run_id = run_id or str(uuid.uuid4())
         self.purpose = purpose
+        self.actor = actor
         self.inputs = fingerprint(configuration)
 
     def passed(self, link: Link, evidence: str, **values) -> None:
@@ -147,6 +158,7 @@ class _Run:
                 run_id=self.run_id,
                 purpose=self.purpose,
                 kind=link.kind,
+                actor=self.actor,
                 inputs=self.inputs,
                 outcome=outcome,
                 error_code=code[:60] if code else None,  # the column's length
@@ -215,7 +227,7 @@ def _rbac_scoped(configuration: Configuration) -> bool:
 
 def run_application_checks(configuration: Configuration, actor: str) -> str:
     """Verify an application-permissions configuration end to end; return the run ID."""
-    run = _Run(configuration)
+    run = _Run(configuration, actor=actor)
     token = _app_only_links(run, configuration, require_roles=True)
     reached = token is not None and _mailbox_links(run, configuration, token.access_token)
     if reached and configuration.followed_group:
@@ -291,13 +303,19 @@ def _calendars_read(run: _Run, mailbox: str, calendars) -> None:
         run.passed(MAILBOX, "no_calendars", mailbox=mailbox)
 
 
-def begin_delegated_checks(configuration: Configuration, actor: str) -> str | None:
-    """The links before the administrator's sign-in; return the run ID if they hold."""
-    run = _Run(configuration)
+def begin_delegated_checks(
+    configuration: Configuration, actor: str, sign_in: bool = True
+) -> str | None:
+    """The links before the administrator's sign-in; return the run ID if they hold.
+
+    With ``sign_in=False`` (support, or a rotation, where no administrator signs in after)
+    the run ends with those links: if they hold, the configuration stays as verified as the
+    last complete run left it (see ``rechecked``)."""
+    run = _Run(configuration, actor=actor)
     token = _app_only_links(run, configuration, require_roles=False)
-    if token is None:
+    if token is None or not sign_in:
         _finish(run, actor)
-        return None
+        return None if token is None else run.run_id
     db.session.commit()
     return run.run_id
 
@@ -310,7 +328,7 @@ def finish_delegated_checks(
 ) -> None:
     """Finish the chain started before the administrator's sign-in, with that sign-in
     (or Microsoft's refusal of it)."""
-    run = _Run(configuration, run_id)
+    run = _Run(configuration, run_id, actor=actor)
     where = cloud(configuration.cloud)
     if isinstance(sign_in, MicrosoftError):
         run.failed(SIGNED_IN, sign_in)
@@ -340,15 +358,18 @@ def _finish(run: _Run, actor: str) -> None:
     links = [v for v in configuration.verifications if v.run_id == run.run_id]
     broken = next((v for v in links if v.outcome == CheckOutcome.FAILED), None)
     complete = broken is None and len(links) == len(chain(configuration))
-    configuration.verified_at = utcnow() if complete else None
-    outcome = CheckOutcome.PASSED if complete else CheckOutcome.FAILED
+    if rechecked(configuration, links):
+        outcome = "passed tenant, application and certificate (the sign-in was not part of it)"
+    else:
+        configuration.verified_at = utcnow() if complete else None
+        outcome = CheckOutcome.PASSED if complete else CheckOutcome.FAILED
     if broken:
         with force_locale("en"):  # the audit trail is in English, whoever ran the checks
             outcome = f"failed at {LABELS[broken.kind]}"
     record(configuration.institution, actor, "verification_run", outcome)
     db.session.commit()
     log.log(
-        logging.INFO if complete else logging.WARNING,
+        logging.WARNING if broken else logging.INFO,
         "Verification of %s (%s, run %s, by %s): %s%s.",
         configuration.institution.slug,
         configuration.method,
@@ -362,7 +383,7 @@ def _finish(run: _Run, actor: str) -> None:
 def check_certificate(configuration: Configuration, certificate, actor: str) -> bool:
     """Whether Microsoft accepts ``certificate`` for the configuration's app, checked
     without touching the configuration's own verification."""
-    run = _Run(configuration, purpose="rotation")
+    run = _Run(configuration, purpose="rotation", actor=actor)
     accepted = _app_only_links(run, configuration, require_roles=False, certificate=certificate)
     outcome = "accepted" if accepted else "not accepted yet"
     record(
@@ -419,3 +440,59 @@ def checked_before_change(configuration: Configuration, run: list) -> bool:
         return True
     complete = len(run) == len(chain(configuration)) and all(v.outcome != "failed" for v in run)
     return complete and configuration.verified_at is None
+
+
+def rechecked(configuration: Configuration, run: list[Verification]) -> bool:
+    """Whether ``run`` is a delegated run that passed the links before the sign-in and went
+    no further: support's re-check, a rotation's, or a sign-in the administrator did not
+    finish. It neither verifies the configuration nor erases what the last complete run
+    showed of the links after it."""
+    first = {link.kind for link in FIRST_LINKS}
+    return (
+        configuration.method == Method.DELEGATED
+        and len(run) == len(first)
+        and {v.kind for v in run} == first
+        and all(v.outcome == CheckOutcome.PASSED for v in run)
+    )
+
+
+@dataclass(frozen=True)
+class Recheck:
+    """The latest run of a delegated configuration, when it stopped before the sign-in:
+    when it ran, whether MyTimetable support ran it, whether it passed the links it checked
+    (``rechecked``), and when the whole chain last passed (None: not verified)."""
+
+    at: datetime
+    by_support: bool
+    passed: bool
+    complete_at: datetime | None
+
+
+def shown_run(configuration: Configuration) -> tuple[list[Verification], Recheck | None]:
+    """The links to show for the configuration's verification, and, when the latest run
+    stopped before the sign-in, what to say about it.
+
+    Usually the latest run. When that run only re-checked the links before the sign-in and
+    passed them, while the configuration is verified, the last complete run's links after
+    the sign-in follow its own, each shown with the time it was checked."""
+    latest = configuration.latest_run()
+    if configuration.method != Method.DELEGATED or not latest:
+        return latest, None
+    if any(v.kind == SIGNED_IN.kind for v in latest):
+        return latest, None
+    shown, passed = list(latest), rechecked(configuration, latest)
+    if passed and configuration.verified:
+        runs: dict[str, list[Verification]] = {}
+        for link in configuration.verifications:
+            if link.purpose == "configuration":
+                runs.setdefault(link.run_id, []).append(link)
+        complete = [run for run in runs.values() if any(v.kind == SIGNED_IN.kind for v in run)]
+        if complete:
+            shown += [v for v in complete[-1] if v.kind not in {v.kind for v in latest}]
+    actor = latest[0].actor
+    return shown, Recheck(
+        at=latest[0].created_at,
+        by_support=actor is not None and staff.find(actor) is not None,
+        passed=passed,
+        complete_at=configuration.verified_at if configuration.verified else None,
+    )

@@ -384,40 +384,50 @@ def verify():
         status = 400
     elif request.method == "POST":
         abort(405)
-    if configuration.verified_at and configuration.step_reached < 6:
+    if configuration.verified and configuration.step_reached < 6:
         _reached(6)
         db.session.commit()
+    chain, recheck = _chain(configuration)
     return render_template(
         "setup/verify.html",
         form=form,
         confirm=ConfirmForm(),
-        chain=_chain(configuration),
+        chain=chain,
+        recheck=recheck,
         cloud=cloud(configuration.cloud),
         scripts=scripts.for_configuration(configuration, cloud(configuration.cloud)),
         admin_consent=admin_consent_offered(configuration),
     ), status
 
 
-def _chain(configuration):
-    """The latest run, link by link, with the links it did not reach."""
+def _chain(configuration, purpose="configuration"):
+    """The links shown, one by one, with the links not reached, and what to say of a
+    delegated run that stopped before the sign-in (``verification.shown_run``); or
+    (``purpose="rotation"``) the new certificate's last check, whose advice is the
+    rotation's own and points to no step."""
     if not configuration.method:
-        return []
-    run = configuration.latest_run()
+        return [], None
+    rotation = purpose == "rotation"
+    if rotation:
+        run, recheck = configuration.latest_run(purpose), None
+    else:
+        run, recheck = verification.shown_run(configuration)
     done = {v.kind: v for v in run}
-    stale = verification.checked_before_change(configuration, run)
-    links = []
-    for link in verification.chain(configuration):
+    stale = not rotation and verification.checked_before_change(configuration, run)
+    links = verification.chain(configuration)
+    if rotation:
+        links = [link for link in links if link in verification.FIRST_LINKS or link.kind in done]
+    items = []
+    for link in links:
         result = done.get(link.kind)
-        advice = (
-            advice_for(result.error_code)
-            if result and result.outcome == CheckOutcome.FAILED
-            else None
-        )
-        step = STEP_BY_NAME.get(advice.step) if advice and advice.step else None
-        links.append(
+        advice = None
+        if result and result.outcome == CheckOutcome.FAILED:
+            advice = (rotations.advice_for if rotation else advice_for)(result.error_code)
+        step = STEP_BY_NAME.get(advice.step) if advice and advice.step and not rotation else None
+        items.append(
             {"link": link, "result": result, "advice": advice, "step": step, "stale": stale}
         )
-    return links
+    return items, recheck
 
 
 @bp.post("/verify/sign-in")
@@ -478,10 +488,12 @@ def review():
     if response := _guard("review"):
         return response
     configuration = g.configuration
+    chain, recheck = _chain(configuration)
     return render_template(
         "setup/review.html",
         form=ConfirmForm(),
-        chain=_chain(configuration),
+        chain=chain,
+        recheck=recheck,
         cloud=cloud(configuration.cloud),
         redirect_uri=redirect_uri(),
         key_file=certificates.key_file_name(g.institution),
@@ -512,8 +524,7 @@ def rotation():
         new=new or configuration.certificate,
         old=None if switched else configuration.certificate,
         switched=switched,
-        checks=configuration.latest_run("rotation"),
-        labels=verification.LABELS,
+        chain=_chain(configuration, "rotation")[0],
         cloud=cloud(configuration.cloud),
     )
 
@@ -697,7 +708,7 @@ def submit():
         abort(404)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    if not configuration.verified_at:
+    if not configuration.verified:
         flash(_("Verify the connection first: every check must pass."), "error")
         return redirect(url_for("setup.verify"))
     reviews.submitted(configuration, ADMIN, language=str(get_locale()))
@@ -710,7 +721,7 @@ def export_configuration():
     configuration = g.configuration
     if g.institution.managed:
         abort(404)
-    if not configuration.verified_at or configuration.step_reached < 6:
+    if not configuration.verified or configuration.step_reached < 6:
         flash(_("Verify the connection first: every check must pass."), "error")
         return redirect(url_for("setup.verify"))
     body = export.mytimetable_properties(configuration)

@@ -335,8 +335,7 @@ def verify(configuration_id: int):
         else:
             verification.run_application_checks(configuration, g.staff.email)
             flash(_("The checks ran again: see the newest run below."), "info")
-    else:
-        verification.begin_delegated_checks(configuration, g.staff.email)
+    elif verification.begin_delegated_checks(configuration, g.staff.email, sign_in=False):
         flash(
             _(
                 "Tenant, application and certificate were checked again. The sign-in link can "
@@ -344,6 +343,8 @@ def verify(configuration_id: int):
             ),
             "info",
         )
+    else:
+        flash(_("The checks ran again: see the newest run below."), "info")
     return redirect(url_for("support.configuration", configuration_id=configuration.id))
 
 

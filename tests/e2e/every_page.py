@@ -12,7 +12,7 @@ A walk is told how to look at a page:
 
 from playwright.sync_api import expect
 
-from portal import certificates, staff
+from portal import certificates, invitations, rotation, staff, verification
 from portal.extensions import db
 from portal.models import (
     Certificate,
@@ -205,3 +205,33 @@ def walk_results(world, page, check) -> None:
     page.goto(f"{world.portal.url}/support/institutions")
     page.get_by_role("link", name=f"Settings for {INSTITUTION['managed']}").click()
     check(page, page.url, "support-institution-settings")
+
+
+def walk_rotation(world, page, check) -> None:
+    """The administrator's page for a certificate rotation of an approved configuration
+    that has passed its checks: support has started the rotation and the new certificate
+    waits to be added; its check refused (not uploaded yet), with the results; accepted, and
+    MyTimetable uses it; then the configuration's review, its checks run again with it."""
+    world.registration.admin_consented = True
+    configure(world, "managed", method="application", status="approved", tenant_id=TENANT,
+              tenant_guid=TENANT_GUID, client_id=CLIENT, step_reached=6,
+              test_mailbox="adele.vance@contoso.edu")  # fmt: skip
+    with world.app.app_context():
+        config = (
+            db.session.query(Configuration).join(Institution).filter_by(name=INSTITUTION["managed"])
+        ).one()
+        verification.run_application_checks(config, "test")
+        new_pem = rotation.start(STAFF).public_pem
+        link = invitations.issue_invitation(config.institution, STAFF)  # as in the e-mail
+        db.session.commit()
+    open_link(page, f"{link}?to=rotation")
+    check(page, f"{world.portal.url}/setup/rotation", "rotation-waiting")
+    page.get_by_role("button", name="Check the new certificate").click()
+    expect(page.get_by_text("does not accept the new certificate yet")).to_be_visible()
+    check(page, None, "rotation-refused")
+    world.registration.certificates.append(new_pem)  # the administrator uploads it in Entra
+    page.get_by_role("button", name="Check the new certificate").click()
+    expect(page.get_by_role("heading", name="MyTimetable uses the new certificate")).to_be_visible()
+    check(page, None, "rotation-switched")
+    page.get_by_role("link", name="Back to the configuration").click()
+    check(page, None, "rotation-back-to-review")

@@ -21,6 +21,7 @@ from tests.e2e.every_page import (
     walk_home_and_error_pages,
     walk_mailboxes,
     walk_results,
+    walk_rotation,
     walk_wizard,
 )
 
@@ -75,6 +76,10 @@ def test_support_console_pages(world, page):
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Support console")).to_be_visible()
     assert_accessible(page, "support-second-factor")
+
+
+def test_rotation_page(world, page):
+    walk_rotation(world, page, check)
 
 
 def test_home_and_error_pages(world, page):

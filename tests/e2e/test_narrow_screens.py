@@ -25,6 +25,7 @@ from tests.e2e.every_page import (
     walk_home_and_error_pages,
     walk_mailboxes,
     walk_results,
+    walk_rotation,
     walk_wizard,
 )
 
@@ -160,6 +161,20 @@ def test_mailboxes_page_fits(world, page):
 
 def test_pages_with_results_fit(world, page):
     walk_results(world, page, check)
+
+
+def test_rotation_page_fits(world, page, screenshot):
+    def check_and_shoot(page, url, name, status=200):
+        """Screenshots at a phone's and a laptop's width first (a reload would lose the
+        flashed notice), then the checks."""
+        if url is not None:
+            page.goto(url)
+        for width in (390, 1366):
+            page.set_viewport_size({"width": width, "height": 900})
+            screenshot(f"narrow-{name}-{width}")
+        check(page, None, name, status)
+
+    walk_rotation(world, page, check_and_shoot)
 
 
 def test_home_and_error_pages_fit(world, page):

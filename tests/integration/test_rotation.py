@@ -6,12 +6,14 @@ from email import message_from_bytes, policy
 
 import pytest
 
-from portal import invitations, rotation, staff
+from portal import invitations, rotation, staff, verification
 from portal.extensions import db
 from portal.models import Certificate, Configuration
 from tests.conftest import Wizard
 from tests.integration.conftest import PASSWORD, Console
+from tests.integration.test_consent_routes import Administrator
 from tests.integration.test_notifications import wait_for
+from tests.integration.test_support_recheck import chain_states, sign_in_and_check
 
 
 @pytest.fixture
@@ -89,6 +91,65 @@ def test_support_checks_every_institution_at_once(rollout, standins):
         assert configuration(app).certificate_id == new.id
         rows = rotation.progress().items
         assert rows[0].switched and rows[0].accepted
+
+
+def test_a_switch_runs_the_configurations_checks_again_with_the_new_certificate(rollout, standins):
+    # Otherwise step 6 shows every check "checked before your last change".
+    standins.registration.admin_consented = True
+    with rollout.app_context():
+        new = rotation.start("support")
+        standins.registration.certificates.append(new.public_pem)
+        assert rotation.check(configuration(rollout), "support")
+        config = configuration(rollout)
+        run = config.latest_run()
+        assert [v.outcome for v in run] == ["passed"] * 5 + ["skipped"]
+        assert new.sha1_thumbprint in run[2].evidence
+        assert config.verified_at and not verification.checked_before_change(config, run)
+
+
+def test_a_delegated_switch_checks_the_first_links_again_and_keeps_the_sign_in_shown(
+    make_app, standins, configure
+):
+    app = make_app(**standins.settings())
+    configuration_id = configure(
+        app, method="delegated", status="draft", verified_at=None, step_reached=5
+    )
+    with app.app_context():
+        institution = db.session.get(Configuration, configuration_id).institution
+        link = invitations.issue_invitation(institution, "t")
+        db.session.commit()
+    wizard = Wizard(app.test_client())
+    wizard.open(link)
+    sign_in_and_check(Administrator(wizard, standins))
+    with app.app_context():
+        config = db.session.get(Configuration, configuration_id)
+        config.status = "approved"
+        staff.create_staff("support@mytimetable.example", PASSWORD)
+        new = rotation.start("support@mytimetable.example")
+        thumbprint = new.sha1_thumbprint
+        standins.registration.certificates.append(new.public_pem)
+        assert rotation.check(config, "support@mytimetable.example")  # as check_all does
+        assert config.verified
+        link = invitations.issue_invitation(config.institution, "t")
+        db.session.commit()
+    wizard.open(link)
+    page = wizard.client.get("/setup/review").text
+    # The first links checked with the new certificate, the sign-in and the rest from the
+    # complete run before: nothing shown as checked before a change.
+    assert chain_states(page) == ["passed"] * 6 and "Checked before your last change" not in page
+    assert thumbprint in page and "Every check passed on" in page
+    assert "MyTimetable support checked tenant, application and certificate again" in page
+
+
+def test_the_rotation_page_says_how_many_days_are_left_in_dutch(rollout):
+    with rollout.app_context():
+        rotation.start("support")
+        link = invitations.issue_invitation(configuration(rollout).institution, "t")
+        db.session.commit()
+    admin = Wizard(rollout.test_client())
+    admin.open(link)
+    page = admin.client.get("/setup/rotation", headers={"Accept-Language": "nl-NL,nl;q=0.9"})
+    assert page.status_code == 200 and "dagen). Voeg het nieuwe certificaat" in page.text
 
 
 def test_a_second_rotation_cannot_start_while_one_is_under_way(rollout):
