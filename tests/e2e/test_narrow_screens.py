@@ -159,14 +159,11 @@ def test_mailboxes_page_fits(world, page):
     walk_mailboxes(world, page, check, fits)
 
 
-def test_pages_with_results_fit(world, page):
-    walk_results(world, page, check)
+def shooting(screenshot):
+    """``check``, with screenshots at a phone's and a laptop's width first (a reload would
+    lose the flashed notice), to look at."""
 
-
-def test_rotation_page_fits(world, page, screenshot):
     def check_and_shoot(page, url, name, status=200):
-        """Screenshots at a phone's and a laptop's width first (a reload would lose the
-        flashed notice), then the checks."""
         if url is not None:
             page.goto(url)
         for width in (390, 1366):
@@ -174,7 +171,15 @@ def test_rotation_page_fits(world, page, screenshot):
             screenshot(f"narrow-{name}-{width}")
         check(page, None, name, status)
 
-    walk_rotation(world, page, check_and_shoot)
+    return check_and_shoot
+
+
+def test_pages_with_results_fit(world, page, screenshot):
+    walk_results(world, page, shooting(screenshot))
+
+
+def test_rotation_page_fits(world, page, screenshot):
+    walk_rotation(world, page, shooting(screenshot))
 
 
 def test_home_and_error_pages_fit(world, page):

@@ -95,6 +95,16 @@ def test_a_recheck_that_passed_keeps_the_configuration_verified_with_its_sign_in
     assert "MyTimetable support checked tenant" in step_6
     assert not re.search(r'<button type="submit" class="button primary" disabled', step_6)
     assert tasks(portal)["verified"]
+    # The console's history says who ran each run: support's re-check, then the
+    # administrator's complete run.
+    with portal.app_context():
+        configuration_id = db.session.query(Configuration).one().id
+    history = console.client.get(f"/support/configurations/{configuration_id}").text
+    history = history[history.index("Verification history") :]
+    assert re.findall(r'<span class="muted">· by ([^<]+)</span>', history) == [
+        SUPPORT,
+        "administrator (invitation link)",
+    ]
     with portal.app_context():
         trail = [(e.actor, e.detail) for e in db.session.query(AuditEvent).filter_by(
             action="verification_run")]  # fmt: skip
