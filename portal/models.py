@@ -275,12 +275,18 @@ class Configuration(db.Model):
             link.outcome == CheckOutcome.FAILED for link in self.latest_run()
         )
 
+    def runs(self, purpose: str | None = "configuration") -> list[list["Verification"]]:
+        """The verification runs of ``purpose`` (None: all), oldest first, each its links in
+        chain order."""
+        runs: dict[str, list[Verification]] = {}
+        for link in self.verifications:
+            if purpose is None or link.purpose == purpose:
+                runs.setdefault(link.run_id, []).append(link)
+        return list(runs.values())
+
     def latest_run(self, purpose: str = "configuration") -> list["Verification"]:
         """The links of the most recent verification run, in chain order."""
-        links = [v for v in self.verifications if v.purpose == purpose]
-        if not links:
-            return []
-        return [v for v in links if v.run_id == links[-1].run_id]
+        return (self.runs(purpose) or [[]])[-1]
 
 
 class Verification(db.Model):

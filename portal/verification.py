@@ -482,11 +482,9 @@ def shown_run(configuration: Configuration) -> tuple[list[Verification], Recheck
         return latest, None
     shown, passed = list(latest), rechecked(configuration, latest)
     if passed and configuration.verified:
-        runs: dict[str, list[Verification]] = {}
-        for link in configuration.verifications:
-            if link.purpose == "configuration":
-                runs.setdefault(link.run_id, []).append(link)
-        complete = [run for run in runs.values() if any(v.kind == SIGNED_IN.kind for v in run)]
+        complete = [
+            run for run in configuration.runs() if any(v.kind == SIGNED_IN.kind for v in run)
+        ]
         if complete:
             shown += [v for v in complete[-1] if v.kind not in {v.kind for v in latest}]
     actor = latest[0].actor

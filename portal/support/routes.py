@@ -282,9 +282,6 @@ def configuration(configuration_id: int):
 
 def _configuration_page(configuration: Configuration, refusal: str | None = None, status=200):
     """The configuration page; ``refusal`` says why an action was refused (with ``status``)."""
-    runs: dict[str, list] = {}
-    for link in reversed(configuration.verifications):
-        runs.setdefault(link.run_id, []).insert(0, link)
     audit = paginate(
         select(AuditEvent)
         .where(AuditEvent.institution_id == configuration.institution_id)
@@ -301,7 +298,7 @@ def _configuration_page(configuration: Configuration, refusal: str | None = None
         configuration=configuration,
         institution=configuration.institution,
         certificate=configuration.certificate,
-        runs=list(runs.values()),
+        runs=configuration.runs(None)[::-1],  # newest first
         labels=verification.LABELS,
         audit=audit,
         return_form=ReturnForm(),
