@@ -400,34 +400,46 @@ def verify():
     ), status
 
 
-def _chain(configuration, purpose="configuration"):
+def _chain(configuration):
     """The links shown, one by one, with the links not reached, and what to say of a
-    delegated run that stopped before the sign-in (``verification.shown_run``); or
-    (``purpose="rotation"``) the new certificate's last check, whose advice is the
-    rotation's own and points to no step."""
+    delegated run that stopped before the sign-in (``verification.shown_run``)."""
     if not configuration.method:
         return [], None
-    rotation = purpose == "rotation"
-    if rotation:
-        run, recheck = configuration.latest_run(purpose), None
-    else:
-        run, recheck = verification.shown_run(configuration)
+    run, recheck = verification.shown_run(configuration)
+    stale = verification.checked_before_change(configuration, run)
+    return _linked(verification.chain(configuration), run, advice_for, stale), recheck
+
+
+def _rotation_chain(configuration):
+    """The new certificate's last check: the links it ran, with the rotation's own advice,
+    which points to no step of the wizard."""
+    if not configuration.method:
+        return []
+    run = configuration.latest_run("rotation")
+    ran = {v.kind for v in run}
+    links = [
+        link
+        for link in verification.chain(configuration)
+        if link in verification.FIRST_LINKS or link.kind in ran
+    ]
+    return _linked(links, run, rotations.advice_for, stale=False, steps=False)
+
+
+def _linked(links, run, advise, stale: bool, steps: bool = True) -> list[dict]:
+    """Each link with its result in ``run`` (if it got that far), ``advise``'s advice for a
+    failure and, with ``steps``, the wizard step that advice points to."""
     done = {v.kind: v for v in run}
-    stale = not rotation and verification.checked_before_change(configuration, run)
-    links = verification.chain(configuration)
-    if rotation:
-        links = [link for link in links if link in verification.FIRST_LINKS or link.kind in done]
     items = []
     for link in links:
         result = done.get(link.kind)
         advice = None
         if result and result.outcome == CheckOutcome.FAILED:
-            advice = (rotations.advice_for if rotation else advice_for)(result.error_code)
-        step = STEP_BY_NAME.get(advice.step) if advice and advice.step and not rotation else None
+            advice = advise(result.error_code)
+        step = STEP_BY_NAME.get(advice.step) if steps and advice and advice.step else None
         items.append(
             {"link": link, "result": result, "advice": advice, "step": step, "stale": stale}
         )
-    return items, recheck
+    return items
 
 
 @bp.post("/verify/sign-in")
@@ -524,7 +536,7 @@ def rotation():
         new=new or configuration.certificate,
         old=None if switched else configuration.certificate,
         switched=switched,
-        chain=_chain(configuration, "rotation")[0],
+        chain=_rotation_chain(configuration),
         cloud=cloud(configuration.cloud),
     )
 
