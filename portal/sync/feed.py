@@ -241,24 +241,16 @@ def _expand(
         if _this_and_future(event):
             shift = recurring_ical_events.EventAdapter(event).move_recurrences_by
             moved_by[(str(event["UID"]), _utc_stamp(event["RECURRENCE-ID"].dt))] = shift
-    singles = [
-        component
-        for component in calendar.subcomponents
-        if component.name == "VEVENT" and str(component["UID"]) not in series
-    ]
-    calendar.subcomponents = [
-        component
-        for component in calendar.subcomponents
-        if component.name != "VEVENT" or str(component["UID"]) in series
-    ]
-    spans = [
-        (component, recurring_ical_events.EventAdapter(component).span) for component in singles
-    ]
-    spans = [
-        (component, start, end)
-        for component, (start, end) in spans
-        if time_span_contains_event(window_start, window_end, start, end)
-    ]
+    spans = []
+    series_only = []  # what the expansion is left with
+    for component in calendar.subcomponents:
+        if component.name != "VEVENT" or str(component["UID"]) in series:
+            series_only.append(component)
+            continue
+        start, end = recurring_ical_events.EventAdapter(component).span
+        if time_span_contains_event(window_start, window_end, start, end):
+            spans.append((component, start, end))
+    calendar.subcomponents = series_only
     spans += [
         (component, component["DTSTART"].dt, component["DTEND"].dt)
         for component in recurring_ical_events.of(calendar).between(window_start, window_end)
