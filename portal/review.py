@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import case, func, or_, select
+from sqlalchemy.orm import contains_eager, selectinload
 
 from . import notifications
 from .extensions import db
@@ -28,7 +29,15 @@ def queue(
     status: str = "", method: str = "", hosting: str = "", search: str = "", page: int = 1
 ) -> Page:
     """Configurations, submitted ones first and oldest first, filtered and paged."""
-    query = select(Configuration).join(Institution)
+    # Each row shows its institution and whether it is verified (Configuration.verified
+    # reads the latest run): both come with the page, not in a query a row.
+    query = (
+        select(Configuration)
+        .join(Institution)
+        .options(
+            contains_eager(Configuration.institution), selectinload(Configuration.verifications)
+        )
+    )
     if status:
         query = query.where(Configuration.status == status)
     if method:

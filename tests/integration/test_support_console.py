@@ -309,3 +309,28 @@ def test_the_console_texts_are_in_dutch(app, console, submitted):
         assert dutch in page, dutch
     refused = console.confirm(f"/support/configurations/{submitted}/approve")
     assert "Niet goedgekeurd" in refused.text
+
+
+def test_the_queue_reads_its_rows_runs_in_one_query_whatever_their_number(app, console):
+    """Each row of the queue shows its institution and whether its configuration is
+    verified, which reads its latest run: they come with the page, not in a query a row."""
+    from tests.integration.test_request_path import statements
+
+    def add_with_a_run(count: int) -> None:
+        with app.app_context():
+            for _ in range(count):
+                name = f"School {uuid.uuid4().hex[:8]}"
+                made = invitations.create_institution(name, "managed", "it@x.edu", "t")
+                made.configuration.verified_at = utcnow()
+                _failed_run(made.configuration)
+            db.session.commit()
+
+    def queue_statements() -> int:
+        with statements(app) as sent:
+            assert console.client.get("/support/").status_code == 200
+        return len(sent)
+
+    add_with_a_run(2)
+    few = queue_statements()
+    add_with_a_run(6)
+    assert queue_statements() == few
